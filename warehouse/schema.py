@@ -1,0 +1,207 @@
+"""The warehouse schema: one source of truth for every table, column, type, unit and meaning.
+
+Jobs write shards with exactly these columns (`warehouse.shards` checks); ingest creates the
+DuckDB tables from them; `SCHEMA.md` documents them. Every table is tidy (long): one row per
+measured number, carrying the run id, the epoch it was measured at, the layer where it is per
+layer, and the dataset/split it was measured on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: pa.DataType
+    doc: str  # meaning, with the unit in brackets where there is one
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    doc: str
+    columns: tuple[Column, ...]
+
+    @property
+    def arrow_schema(self) -> pa.Schema:
+        return pa.schema([pa.field(c.name, c.type) for c in self.columns])
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+def _t(name: str, doc: str, *cols: tuple[str, pa.DataType, str]) -> Table:
+    return Table(name, doc, tuple(Column(*c) for c in cols))
+
+
+_RUN = ("run_id", pa.string(), "stable hash of the run's config and seed (16 hex chars)")
+_EPOCH = ("epoch", pa.int32(), "epoch the value was measured after (0 = at initialisation)")
+_LAYER_INDEX = ("layer_index", pa.int32(), "0-based position of the layer tap, input side first")
+_LAYER_NAME = ("layer_name", pa.string(), "the tap's name, e.g. 'hidden3', 'logits', 'softmax'")
+_DATASET = ("dataset", pa.string(), "dataset the value was measured on (ID name or OOD name)")
+_DETAIL = ("detail", pa.string(), "JSON with the method's parameters (tolerance, dtype, samples, ...)")
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in [
+        _t(
+            "run_configs",
+            "One row per run: its full config (the contract's field names), written when the run is created.",
+            _RUN,
+            ("sweep_id", pa.string(), "the sweep that created the run"),
+            ("arch", pa.string(), "architecture name (registry key)"),
+            ("dataset", pa.string(), "in-distribution dataset name"),
+            ("ood", pa.list_(pa.string()), "out-of-distribution dataset names"),
+            ("temperature", pa.float64(), "softmax temperature T used in the training loss"),
+            ("seed", pa.int64(), "random seed"),
+            ("loss", pa.string(), "'ce' (cross-entropy on logits/T) or 'mse' (MSE of softmax(logits/T) vs one-hot)"),
+            ("preset", pa.string(), "hyper-parameter preset the run started from"),
+            ("epochs", pa.int32(), "number of training epochs"),
+            ("lr", pa.float64(), "SGD learning rate"),
+            ("momentum", pa.float64(), "SGD momentum"),
+            ("weight_decay", pa.float64(), "SGD weight decay"),
+            ("batch_size", pa.int32(), "training batch size [samples]"),
+            ("milestones", pa.list_(pa.int32()), "epochs at which lr is multiplied by gamma"),
+            ("gamma", pa.float64(), "lr decay factor at each milestone"),
+            ("init", pa.string(), "initialisation: 'kaiming', 'default' (PyTorch's) or 'normal'"),
+            ("init_std", pa.float64(), "sigma of the 'normal' initialisation"),
+            ("layernorm", pa.bool_(), "LayerNorm after each hidden layer (MLP)"),
+            ("width", pa.int32(), "hidden width (MLP)"),
+            ("depth", pa.int32(), "number of hidden layers (MLP)"),
+            ("pretrained", pa.string(), "local checkpoint the run started from, '' if none"),
+            ("data_root", pa.string(), "where the datasets were read from"),
+            ("config_json", pa.string(), "the whole config as JSON (every field, including ones added later)"),
+            ("code_version", pa.string(), "git commit of the code that created the run"),
+            ("created_at", pa.timestamp("us", tz="UTC"), "when the run was created"),
+        ),
+        _t(
+            "run_events",
+            "Every status change of every run (append-only); `runs` shows the latest per run.",
+            _RUN,
+            ("sweep_id", pa.string(), "the sweep of the run"),
+            ("ts", pa.timestamp("us", tz="UTC"), "when the status changed"),
+            ("status", pa.string(), "queued | running | finished | diverged | failed | cancelled"),
+            ("host", pa.string(), "host the job ran on"),
+            ("job_id", pa.string(), "executor job id (Slurm job id, array form '123_4')"),
+            ("requeues", pa.int32(), "how many times the job was requeued so far"),
+            ("epoch", pa.int32(), "last completed epoch at the time of the event"),
+            ("message", pa.string(), "error message or traceback; reason for divergence; '' otherwise"),
+        ),
+        _t(
+            "epochs",
+            "Per-epoch training log: loss, accuracy, learning rate, logits norm and rank on a fixed evaluation batch.",
+            _RUN,
+            _EPOCH,
+            ("step", pa.int64(), "optimizer steps taken so far"),
+            ("train_loss", pa.float64(), "mean training loss over the epoch (NaN at epoch 0)"),
+            ("train_acc", pa.float64(), "training accuracy over the epoch [fraction] (NaN at epoch 0)"),
+            ("test_acc", pa.float64(), "test accuracy [fraction]"),
+            ("lr", pa.float64(), "learning rate used during the epoch"),
+            ("logits_norm", pa.float64(), "mean over samples of ||z||_2, z the logits, on the fixed eval batch"),
+            ("logits_fro_norm", pa.float64(), "Frobenius norm of the eval batch's logit matrix"),
+            ("rank_pre_softmax", pa.int32(), "numerical rank of the eval batch's logit matrix"),
+            ("rank_post_softmax", pa.int32(), "numerical rank of softmax(logits/T) on the eval batch"),
+            ("eval_samples", pa.int32(), "size of the fixed evaluation batch [samples]"),
+            ("wall_s", pa.float64(), "wall time since the run started [s]"),
+        ),
+        _t(
+            "layer_metrics",
+            "Per-layer measurements (rank, probe accuracy, OrthoDev, NC, ...), long format: one row per number.",
+            _RUN,
+            _EPOCH,
+            _LAYER_INDEX,
+            _LAYER_NAME,
+            ("kind", pa.string(), "'hidden' (post-activation), 'preact', 'logits' (pre-softmax) or 'softmax'"),
+            _DATASET,
+            ("split", pa.string(), "'train' or 'test'"),
+            ("metric", pa.string(), "e.g. 'rank', 'probe_acc', 'orthodev_sample', 'nc1'"),
+            ("value", pa.float64(), "the measured value (ranks are counts, accuracies fractions)"),
+            ("n_samples", pa.int64(), "rows of the representation matrix used"),
+            ("n_features", pa.int64(), "features used (after the 10,000-feature subset rule)"),
+            _DETAIL,
+        ),
+        _t(
+            "run_metrics",
+            "Per-run summaries: kappa, rho, solution rank, OOD detection scores, NC at the penultimate layer, ...",
+            _RUN,
+            _EPOCH,
+            _DATASET,
+            ("metric", pa.string(), "e.g. 'kappa' [%], 'rho' [%], 'solution_rank', 'auroc_msp'"),
+            ("value", pa.float64(), "the measured value"),
+            _DETAIL,
+        ),
+        _t(
+            "alignment",
+            "|cosine| between top singular vectors of a layer's weights (input side) and of the representation entering it.",
+            _RUN,
+            _EPOCH,
+            _LAYER_INDEX,
+            _LAYER_NAME,
+            ("i", pa.int32(), "index of the weight's right singular vector (0 = largest)"),
+            ("j", pa.int32(), "index of the representation's singular vector (0 = largest)"),
+            ("cosine", pa.float64(), "|cos| between the two unit vectors, in [0, 1]"),
+        ),
+        _t(
+            "theory",
+            "Outputs of the appendix's runnable demonstrations (Props. I.1, J.2, K.1, Figure 21).",
+            ("experiment", pa.string(), "demonstration name, e.g. 'prop_k1', 'fig21', 'prop_j2'"),
+            ("param_name", pa.string(), "what `param` is (e.g. 'n', 'temperature', 'trial')"),
+            ("param", pa.float64(), "the swept parameter's value"),
+            ("metric", pa.string(), "what `value` is"),
+            ("value", pa.float64(), "the computed value"),
+            _DETAIL,
+        ),
+        _t(
+            "init_norms",
+            "Logits norm of randomly initialised models (one row per initialisation, Figure 8 / Appendix E).",
+            ("arch", pa.string(), "architecture name"),
+            ("dataset", pa.string(), "dataset the input batch came from"),
+            ("init", pa.string(), "initialisation scheme"),
+            ("init_std", pa.float64(), "sigma for 'normal' init"),
+            ("seed", pa.int64(), "seed of the initialisation"),
+            ("logits_norm", pa.float64(), "mean ||z||_2 over the batch at initialisation"),
+            _DETAIL,
+        ),
+        _t(
+            "jobs",
+            "Executor jobs: one row per (job, heartbeat); `jobs_latest` keeps the newest per job.",
+            ("sweep_id", pa.string(), "the sweep"),
+            _RUN,
+            ("job_id", pa.string(), "executor job id"),
+            ("executor", pa.string(), "'slurm' or 'local'"),
+            ("state", pa.string(), "job state as the executor reports it"),
+            ("requeues", pa.int32(), "requeue count"),
+            ("ts", pa.timestamp("us", tz="UTC"), "heartbeat time"),
+            ("host", pa.string(), "node"),
+            ("traceback", pa.string(), "traceback of a failure, '' otherwise"),
+        ),
+    ]
+}
+
+# Views: derived, never stored. `runs` = config + latest status, the table users query first.
+VIEWS: dict[str, str] = {
+    "runs": """
+        SELECT c.* EXCLUDE (config_json), e.status, e.host, e.job_id, e.requeues,
+               e.epoch AS last_epoch, e.message AS error, s.started_at, e.ts AS updated_at,
+               CASE WHEN e.status IN ('finished', 'diverged', 'failed', 'cancelled') THEN e.ts END AS ended_at,
+               c.config_json
+        FROM run_configs c
+        LEFT JOIN (SELECT * FROM run_events QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY ts DESC, status) = 1) e
+          USING (run_id)
+        LEFT JOIN (SELECT run_id, min(ts) AS started_at FROM run_events WHERE status = 'running' GROUP BY run_id) s
+          USING (run_id)
+    """,
+    "jobs_latest": """
+        SELECT * FROM jobs QUALIFY row_number() OVER (PARTITION BY job_id ORDER BY ts DESC) = 1
+    """,
+}
+
+RUN_STATUSES = ("queued", "running", "finished", "diverged", "failed", "cancelled")
+TERMINAL_STATUSES = ("finished", "diverged", "failed", "cancelled")
