@@ -1,0 +1,1 @@
+"""Thermoscope training: registries, recipes, the epoch loop, jobs and the sweep launcher."""

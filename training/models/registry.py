@@ -1,0 +1,57 @@
+"""`@register_model(name)` and `build_model(cfg, ...)`: one decorator per architecture."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from training.config import RunConfig
+from training.registry import Registry
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a builder needs to know about the data: classes and input shape (C, H, W)."""
+
+    num_classes: int
+    input_shape: tuple[int, int, int]
+
+
+MODELS: Registry = Registry("architecture")
+
+
+def register_model(name: str):
+    """Register `builder(cfg: RunConfig, spec: ModelSpec) -> nn.Module` under `name`."""
+    return MODELS.register(name)
+
+
+def init_weights(model: nn.Module, scheme: str, std: float) -> None:
+    """Appendix E's initialisations for Linear/Conv weights: Kaiming, PyTorch default, N(0, std²)."""
+    if scheme == "default":
+        return  # PyTorch's own reset_parameters already ran in the constructors
+    for m in model.modules():
+        if isinstance(m, nn.Linear | nn.Conv2d):
+            if scheme == "kaiming":
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            elif scheme == "normal":
+                nn.init.normal_(m.weight, 0.0, std)
+            else:
+                raise ValueError(f"unknown init {scheme!r}")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+def build_model(cfg: RunConfig, spec: ModelSpec) -> nn.Module:
+    """Build `cfg.arch` with `cfg.seed`'s random init (or load `cfg.pretrained`)."""
+    torch.manual_seed(cfg.seed)
+    model = MODELS.get(cfg.arch)(cfg, spec)
+    init_weights(model, cfg.init, cfg.init_std)
+    if cfg.pretrained:
+        state = torch.load(cfg.pretrained, map_location="cpu", weights_only=False)
+        state = state.get("model", state) if isinstance(state, dict) else state
+        model.load_state_dict(state)
+    if not hasattr(model, "layer_taps"):
+        raise TypeError(f"architecture {cfg.arch!r} has no layer_taps(); analysis cannot read its layers")
+    return model

@@ -1,0 +1,89 @@
+"""One run, start to end: build data and model, train, analyse every kept checkpoint, write rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from training import checkpoint as ckpt
+from training.config import RunConfig
+from training.data import DataBundle, load_dataset
+from training.loop import TrainResult, checkpoint_epochs, train
+from training.models import ModelSpec, build_model
+from warehouse import Home, write_shard
+
+
+@dataclass
+class PreparedRun:
+    cfg: RunConfig
+    model: nn.Module
+    data: DataBundle
+    ood: dict[str, DataBundle]
+    device: torch.device
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def prepare_run(cfg: RunConfig, where: Home, device: torch.device | None = None) -> PreparedRun:
+    data = load_dataset(cfg.dataset, cfg.data_dir)
+    ood = {name: load_dataset(name, cfg.data_dir) for name in cfg.ood}
+    model = build_model(cfg, ModelSpec(data.num_classes, data.input_shape))
+    return PreparedRun(cfg, model, data, ood, device or pick_device())
+
+
+def train_run(run: PreparedRun, where: Home) -> TrainResult:
+    cfg = run.cfg
+    log: list[dict] = []
+
+    def on_epoch(row: dict) -> None:
+        # the whole log so far, re-written atomically: a requeued run replaces it, never duplicates
+        log.append(dict(row, run_id=cfg.run_id))
+        write_shard("epochs", log, owner=cfg.run_id, name="epochs", where=where)
+
+    result = train(cfg, run.model, run.data, checkpoint_dir=where.checkpoint_dir(cfg.run_id),
+                   on_epoch=on_epoch, device=run.device)
+    if len(log) != len(result.log):  # resumed: write the log from the checkpoint too
+        write_shard("epochs", [dict(r, run_id=cfg.run_id) for r in result.log], owner=cfg.run_id,
+                    name="epochs", where=where)
+    return result
+
+
+def analysis_data(run: PreparedRun):
+    from analysis import AnalysisData, Split
+
+    def splits(b: DataBundle) -> tuple:
+        return Split(b.x_train, b.y_train), Split(b.x_test, b.y_test)
+
+    id_train, id_test = splits(run.data)
+    return AnalysisData(run.data.name, id_train, id_test, {name: splits(b) for name, b in run.ood.items()})
+
+
+def analysis_settings(cfg: RunConfig):
+    from analysis import AnalysisSettings
+
+    return AnalysisSettings(probe_epochs=cfg.probe_epochs, max_samples=cfg.analysis_samples,
+                            max_features=cfg.max_features, kappa_threshold=cfg.kappa_threshold)
+
+
+def analyse_run(run: PreparedRun, where: Home) -> None:
+    """Analyse every kept checkpoint of the run (epoch 0 included) and write its rows."""
+    from analysis import analyse_model
+
+    cfg = run.cfg
+    data, settings = analysis_data(run), analysis_settings(cfg)
+    folder = where.checkpoint_dir(cfg.run_id)
+    for epoch in sorted(checkpoint_epochs(cfg)):
+        path = folder / f"epoch{epoch:04d}.pt"
+        if not path.exists():
+            continue
+        run.model.load_state_dict(ckpt.load(path)["model"])
+        run.model.to(run.device)
+        rows = analyse_model(run.model, run.model.layer_taps(), data, run_id=cfg.run_id, epoch=epoch,
+                             temperature=cfg.temperature, settings=settings, device=run.device)
+        for table, table_rows in rows.items():
+            if table_rows:
+                write_shard(table, table_rows, owner=cfg.run_id, name=f"analysis-e{epoch:04d}", where=where)
