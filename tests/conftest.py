@@ -1,0 +1,39 @@
+"""Shared test set-up: every test gets its own THERMOSCOPE_HOME; torch (if a test loads it) uses one
+thread, because tests share two cores with servers, Slurm jobs and each other (TESTING.md)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+os.environ.setdefault("THERMOSCOPE_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip with `reason` on a laptop that lacks a service; fail under CI=true, where it must exist."""
+    if condition:
+        return
+    if in_ci():
+        pytest.fail(f"CI=true but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def tmp_home(tmp_path, monkeypatch):
+    """A fresh Thermoscope home for one test (shards, checkpoints, DuckDB file)."""
+    from warehouse import home
+
+    root = tmp_path / "home"
+    monkeypatch.setenv("THERMOSCOPE_HOME", str(root))
+    return home(root)
