@@ -1,0 +1,94 @@
+"""Thermoscope dashboard, first page: rank and linear-probe accuracy per layer, one line per temperature.
+
+    streamlit run app/Home.py          (or `make app`; reads $THERMOSCOPE_HOME's warehouse)
+
+The app never imports torch (tests/app checks it): it reads the DuckDB warehouse read-only and
+launches through the torch-free launch API.
+"""
+
+import sys
+from pathlib import Path
+
+_ROOT = str(Path(__file__).resolve().parents[1])
+if _ROOT not in sys.path:  # `streamlit run app/Home.py` without PYTHONPATH=.
+    sys.path.insert(0, _ROOT)
+
+import streamlit as st
+
+from app import charts, data, sidebar, ui
+
+ui.page("Thermoscope: softmax temperature and representations")
+sidebar.launch_form()
+st.caption(
+    "Unpacking Softmax (Masarczyk et al. 2025): training at a higher softmax temperature T lowers the rank "
+    "of the representations and compresses the network. Each line is one temperature: the mean over "
+    "seeds of runs with the same config, with a ± 1 std band."
+)
+ui.require_runs("the dashboard")
+
+filters = ui.pick_runs("home")
+st.caption(f"Runs: {ui.describe(filters)}, every temperature and seed. Values at each run's last analysed epoch.")
+
+# ---- numerical rank per layer --------------------------------------------------------------------
+opts = data.layer_options(filters, "rank")
+if opts.is_empty():
+    ui.no_rows("numerical-rank rows")
+else:
+    kinds_present = [k for k in data.KIND_ORDER if k in set(opts["kind"].to_list())]
+    default = [k for k in kinds_present if k != "preact"] or kinds_present
+    c1, c2 = st.columns([3, 1])
+    kinds = c1.multiselect("representations", kinds_present, default=default, key="home-kinds",
+                           help="hidden = after the non-linearity; preact = before it; logits / softmax = the "
+                           "final layer before / after softmax(z/T)")
+    id_name = filters["dataset"]
+    splits = sorted(set(opts.filter(dataset=id_name)["split"].to_list())) or sorted(set(opts["split"].to_list()))
+    split = c2.selectbox("split", splits, index=splits.index("test") if "test" in splits else 0, key="home-split")
+    rank = data.layer_curves(filters, "rank", kinds=kinds, split=split, datasets=[id_name])
+    st.subheader("Numerical rank per layer")
+    if rank.is_empty():
+        ui.no_rows("rank rows for these representations")
+    else:
+        ui.show_chart(charts.layer_band_chart(rank, y_title="numerical rank"), rank, "home-rank",
+                      name=f"rank_{filters['arch']}_{id_name}")
+
+# ---- linear probes, in and out of distribution --------------------------------------------------------
+st.subheader("Linear-probe accuracy per layer")
+popts = data.layer_options(filters, "probe_acc")
+if popts.is_empty():
+    ui.no_rows("probe-accuracy rows")
+else:
+    probe_sets = sorted(set(popts["dataset"].to_list()), key=lambda d: (d != filters["dataset"], d))
+    cols = st.columns(len(probe_sets))
+    for col, ds in zip(cols, probe_sets):
+        role = "ID" if ds == filters["dataset"] else "OOD"
+        split = "test" if "test" in set(popts.filter(dataset=ds)["split"].to_list()) else None
+        curves = data.layer_curves(filters, "probe_acc", kinds=["hidden", "logits", "softmax"], split=split,
+                                   datasets=[ds])
+        with col:
+            st.markdown(f"**{role}: {ds}**")
+            if curves.is_empty():
+                ui.no_rows(f"probe rows on {ds}")
+                continue
+            ui.show_chart(
+                charts.layer_band_chart(curves, y_title="probe accuracy", y_domain=(0, 1)),
+                curves, f"home-probe-{ds}", name=f"probe_{role}_{filters['arch']}_{ds}",
+            )
+
+# ---- did the runs learn? ------------------------------------------------------------------------------
+st.subheader("Did the runs learn?")
+acc = data.final_accuracy(filters)
+st.caption(
+    "Comparing temperatures only means something for runs that learned (accuracy clearly above chance at "
+    "every T). High-T runs start on a long plateau; see PAPER.md."
+)
+st.dataframe(
+    charts.with_t_label(acc).select("T", "runs", "finished", "not_ok", "test_acc_mean", "test_acc_std",
+                                    "logits_norm_mean"),
+    hide_index=True, width="stretch",
+    column_config={
+        "not_ok": st.column_config.NumberColumn("failed/diverged/cancelled"),
+        "test_acc_mean": st.column_config.NumberColumn("final test acc (mean)", format="%.3f"),
+        "test_acc_std": st.column_config.NumberColumn("± std", format="%.3f"),
+        "logits_norm_mean": st.column_config.NumberColumn("final logits norm", format="%.3g"),
+    },
+)

@@ -1,0 +1,51 @@
+"""Helpers for AppTest-driven page tests: run a page on a given home, read the rows each chart received."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+from streamlit.testing.v1 import AppTest
+
+APP = Path(__file__).resolve().parents[2] / "app"
+PAGES = sorted(p.relative_to(APP).as_posix() for p in (APP / "pages").glob("*.py"))
+ALL_PAGES = ["Home.py", *PAGES]
+
+
+def run_page(page: str, timeout: float = 60, **query) -> AppTest:
+    at = AppTest.from_file(str(APP / page), default_timeout=timeout)
+    for k, v in query.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def charts(at: AppTest) -> list:
+    return list(at.get("vega_lite_chart"))
+
+
+def chart_frames(element) -> list[pl.DataFrame]:
+    """Every dataset the browser receives for one Altair chart (Streamlit ships them as Arrow IPC)."""
+    return [pl.from_arrow(pa.ipc.open_stream(d.data.data).read_all()) for d in element.proto.datasets]
+
+
+def chart_frame(element) -> pl.DataFrame:
+    frames = chart_frames(element)
+    assert len(frames) == 1, f"expected one dataset, got {len(frames)}"
+    return frames[0]
+
+
+def spec(element) -> dict:
+    return json.loads(element.proto.spec)
+
+
+def no_exceptions(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def texts(at: AppTest) -> str:
+    parts = []
+    for kind in ("markdown", "info", "warning", "error", "success", "caption", "title", "subheader", "header"):
+        parts += [str(getattr(e, "value", "")) for e in at.get(kind)]
+    return "\n".join(parts)
