@@ -1,9 +1,13 @@
-"""Load new shards into the DuckDB file: idempotent, one transaction per batch, one ingester at a time.
+"""Load new shards into the warehouse: idempotent, one transaction per batch, one ingester at a time.
 
-Every stored row keeps the shard it came from (`_shard`, the path under shards/). A shard seen
-before with the same size and mtime is skipped; a shard whose file changed (a requeued job
+Every stored row keeps the shard it came from (`_shard`, its path under shards/). A shard seen
+before with the same size, mtime and inode is skipped; one whose file changed (a requeued job
 re-wrote it) has its old rows deleted and the new ones inserted in the same transaction, so a
-re-written shard never duplicates rows and a reader never sees half a batch.
+re-written shard never duplicates rows. A shard that cannot be read (truncated, wrong schema) is
+moved to quarantine/ with a .reason file and the rest of the batch goes in.
+
+Ingest writes only its private working file (ingest/working.duckdb) and then publishes it as
+warehouse.duckdb (see snapshot.py): readers never wait for it and never see half a batch.
 """
 
 from __future__ import annotations
@@ -18,25 +22,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 
+from warehouse import derived, migrate, snapshot
+from warehouse.ddl import SORT_KEYS, create_schema, duck_type, schema_version
 from warehouse.paths import Home, home
-from warehouse.schema import SCHEMA_VERSION, TABLES, VIEWS
+from warehouse.schema import TABLES
 
-_DUCK_TYPES = {
-    "string": "VARCHAR",
-    "double": "DOUBLE",
-    "int32": "INTEGER",
-    "int64": "BIGINT",
-    "bool": "BOOLEAN",
-    "timestamp[us, tz=UTC]": "TIMESTAMPTZ",
-    "list<item: string>": "VARCHAR[]",
-    "list<item: int32>": "INTEGER[]",
-}
+__all__ = ["ingest", "rebuild", "migrate_home", "IngestBusy", "IngestReport", "duck_type", "create_schema"]
 
-
-def duck_type(arrow_type) -> str:
-    return _DUCK_TYPES[str(arrow_type)]
+# Temporary files a killed writer left behind are removed once they are this old.
+STALE_TMP_S = 3600.0
+# Tables whose rows feed layer_stats: a batch touching them refreshes its runs' groups.
+_STATS_INPUTS = ("run_configs", "layer_metrics")
 
 
 @dataclass
@@ -45,9 +44,14 @@ class IngestReport:
     replaced_shards: int = 0
     rows: int = 0
     quarantined: list[tuple[str, str]] = field(default_factory=list)
+    migrated: list[str] = field(default_factory=list)
+    stale_tmp_removed: int = 0
+    published_s: float | None = None
 
     def __str__(self) -> str:
         text = f"ingested {self.new_shards} new and {self.replaced_shards} re-written shard(s), {self.rows} row(s)"
+        if self.migrated:
+            text = f"migrated the warehouse ({', '.join(self.migrated)}); " + text
         if self.quarantined:
             text += f"; quarantined {len(self.quarantined)}: " + "; ".join(f"{p} ({r})" for p, r in self.quarantined)
         return text
@@ -59,149 +63,276 @@ class IngestBusy(RuntimeError):
 
 @contextmanager
 def ingest_lock(where: Home, wait_s: float = 60.0) -> Iterator[None]:
-    """One ingester at a time: an flock on `ingest.lock` (released by the kernel if we die)."""
+    """One ingester at a time: an flock on `ingest.lock`, which the kernel releases if we die."""
     where.root.mkdir(parents=True, exist_ok=True)
-    with open(where.root / "ingest.lock", "w") as fh:
+    with open(where.lock, "w") as fh:
         deadline = time.monotonic() + wait_s
         while True:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if time.monotonic() > deadline:
+                if time.monotonic() >= deadline:
                     raise IngestBusy(
-                        f"another ingest holds {where.root / 'ingest.lock'} for over {wait_s:.0f} s; "
-                        "wait for it to finish and run `python -m warehouse ingest` again"
+                        f"another ingest holds {where.lock} (waited {wait_s:.0f} s); "
+                        "it publishes when done: run `python -m warehouse ingest` again after it"
                     ) from None
-                time.sleep(0.2)
+                time.sleep(0.1)
         try:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def create_schema(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("CREATE TABLE IF NOT EXISTS _meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
-    con.execute(
-        "CREATE TABLE IF NOT EXISTS _shards (path VARCHAR PRIMARY KEY, table_name VARCHAR, "
-        "size BIGINT, mtime_ns BIGINT, n_rows BIGINT, ingested_at TIMESTAMPTZ)"
-    )
-    for table in TABLES.values():
-        cols = ", ".join(f'"{c.name}" {duck_type(c.type)}' for c in table.columns)
-        con.execute(f'CREATE TABLE IF NOT EXISTS "{table.name}" ({cols}, _shard VARCHAR)')
-    for name, sql in VIEWS.items():
-        con.execute(f'CREATE OR REPLACE VIEW "{name}" AS {sql}')
-    con.execute(
-        "INSERT OR REPLACE INTO _meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
-    )
+# ---- shards on disk -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Shard:
+    table: str
+    path: Path
+    rel: str
+    size: int
+    mtime_ns: int
+    inode: int
+    seen: bool  # an older version of it was ingested before
 
 
-def _quarantine(where: Home, path: Path, reason: str) -> str:
-    rel = path.relative_to(where.shards)
-    target = where.quarantine / rel
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(path), target)
-    target.with_name(target.name + ".reason").write_text(reason + "\n")
-    return str(rel)
-
-
-def _check_shard(path: Path, table: str) -> str | None:
-    """None if the shard can be ingested into `table`, else the reason it cannot."""
-    try:
-        schema = pq.read_schema(path)
-        pq.ParquetFile(path).metadata  # noqa: B018 - reads the footer: catches truncation
-    except Exception as exc:  # a truncated or non-Parquet file
-        return f"unreadable Parquet: {exc}".splitlines()[0]
-    expected = TABLES[table].arrow_schema
-    missing = [f.name for f in expected if f.name not in schema.names]
-    if missing:
-        return f"wrong schema for table {table}: missing columns {missing}"
-    return None
-
-
-def pending_shards(where: Home, con: duckdb.DuckDBPyConnection) -> list[tuple[str, Path, os.stat_result, bool]]:
-    known = {p: (s, m) for p, s, m in con.execute("SELECT path, size, mtime_ns FROM _shards").fetchall()}
-    todo = []
+def _scan(where: Home) -> Iterator[tuple[str, os.DirEntry, os.stat_result]]:
+    """(table, entry, stat) for every finished shard; removes a killed writer's old temporary files."""
+    now = time.time()
     for table in TABLES:
         folder = where.shards / table
         if not folder.is_dir():
             continue
-        for path in sorted(folder.glob("*/*.parquet")):
-            if path.name.startswith("."):
-                continue  # a temporary file being written
-            st = path.stat()
-            rel = str(path.relative_to(where.shards))
-            if known.get(rel) != (st.st_size, st.st_mtime_ns):
-                todo.append((table, path, st, rel in known))
+        with os.scandir(folder) as owners:
+            for owner in owners:
+                if not owner.is_dir():
+                    continue
+                with os.scandir(owner.path) as files:
+                    for entry in files:
+                        try:
+                            st = entry.stat()
+                        except FileNotFoundError:
+                            continue  # replaced or moved while we looked
+                        if entry.name.startswith("."):  # a writer's temporary file
+                            if entry.name.endswith(".tmp") and now - st.st_mtime > STALE_TMP_S:
+                                Path(entry.path).unlink(missing_ok=True)
+                            continue
+                        if entry.name.endswith(".parquet"):
+                            yield table, entry, st
+
+
+def pending_shards(where: Home, con: duckdb.DuckDBPyConnection) -> list[Shard]:
+    known = {p: (s, m, i) for p, s, m, i in con.execute("SELECT path, size, mtime_ns, inode FROM _shards").fetchall()}
+    todo = []
+    for table, entry, st in _scan(where):
+        rel = f"{table}/{Path(entry.path).parent.name}/{entry.name}"
+        key = (st.st_size, st.st_mtime_ns, st.st_ino)
+        if known.get(rel) != key:
+            todo.append(Shard(table, Path(entry.path), rel, *key, seen=rel in known))
+    todo.sort(key=lambda s: (list(TABLES).index(s.table), s.rel))  # configs before their measurements
     return todo
 
 
+# ---- checking and quarantining ------------------------------------------------------------------
+
+def _compatible(got: pa.DataType, want: pa.DataType) -> bool:
+    if got == want or pa.types.is_null(got):
+        return True
+    numeric = (pa.types.is_integer, pa.types.is_floating)
+    return any(f(got) for f in numeric) and any(f(want) for f in numeric) and not (
+        pa.types.is_floating(got) and pa.types.is_integer(want)
+    )
+
+
+def check_shard(path: Path, table: str, *, full: bool = False) -> str | None:
+    """None if the shard can be ingested into `table`, else the one-line reason it cannot."""
+    try:
+        meta = pq.ParquetFile(path)  # reads the footer: catches truncation
+        schema = meta.schema_arrow
+        if full:
+            meta.read()  # reads every page: catches a corrupt body under a good footer
+    except FileNotFoundError:
+        raise
+    except Exception as exc:
+        return f"unreadable Parquet: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+    for col in TABLES[table].columns:
+        if col.name not in schema.names:
+            return f"wrong schema for table {table}: no column {col.name!r}"
+        got = schema.field(col.name).type
+        if not _compatible(got, col.type):
+            return f"wrong schema for table {table}: column {col.name!r} is {got}, expected {col.type}"
+    extra = sorted(set(schema.names) - set(TABLES[table].column_names))
+    if extra:
+        return f"columns {extra} are not in schema of table {table}; update the code, then move the file back"
+    return None
+
+
+def _quarantine(where: Home, shard: Shard, reason: str) -> str:
+    target = where.quarantine / shard.rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(shard.path), target)
+    target.with_name(target.name + ".reason").write_text(reason + "\n")
+    return shard.rel
+
+
+# ---- loading -------------------------------------------------------------------------------------
+
+def _insert(con: duckdb.DuckDBPyConnection, where: Home, table: str, shards: list[Shard]) -> int:
+    rels = [s.rel for s in shards]
+    con.execute(f'DELETE FROM "{table}" WHERE _shard IN (SELECT unnest(?::VARCHAR[]))', [rels])
+    cols = ", ".join(f'"{c}"' for c in TABLES[table].column_names)
+    order = f"ORDER BY {', '.join(SORT_KEYS[table])}" if table in SORT_KEYS else ""
+    prefix = str(where.shards) + os.sep
+    n = con.execute(
+        f'INSERT INTO "{table}" SELECT {cols}, replace(filename, ?, \'\') '
+        f"FROM read_parquet(?::VARCHAR[], filename = true, union_by_name = true) {order}",
+        [prefix, [str(s.path) for s in shards]],
+    ).fetchall()[0][0]
+    con.execute("CREATE OR REPLACE TEMP TABLE _batch (path VARCHAR, table_name VARCHAR, size BIGINT, "
+                "mtime_ns BIGINT, inode BIGINT)")
+    con.executemany("INSERT INTO _batch VALUES (?, ?, ?, ?, ?)",
+                    [[s.rel, s.table, s.size, s.mtime_ns, s.inode] for s in shards])
+    con.execute(
+        "INSERT OR REPLACE INTO _shards SELECT b.path, b.table_name, b.size, b.mtime_ns, c.n, now(), b.inode "
+        f'FROM _batch b LEFT JOIN (SELECT _shard, count(*) AS n FROM "{table}" '
+        "WHERE _shard IN (SELECT path FROM _batch) GROUP BY _shard) c ON c._shard = b.path"
+    )
+    return n
+
+
+def _load_batch(where: Home, con, batch: list[Shard], report: IngestReport) -> bool:
+    """Insert one batch in one transaction; False if a shard failed to read (the caller re-checks)."""
+    by_table: dict[str, list[Shard]] = {}
+    for shard in batch:
+        by_table.setdefault(shard.table, []).append(shard)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        rows = 0
+        for table, shards in by_table.items():
+            rows += _insert(con, where, table, shards)
+        touched = {s.path.parent.name for s in batch if s.table in _STATS_INPUTS}
+        derived.refresh(con, touched)
+        con.execute("INSERT OR REPLACE INTO _meta VALUES ('last_ingest', now()::VARCHAR)")
+        snapshot.mark_dirty(where)
+        con.execute("COMMIT")
+    except (duckdb.IOException, duckdb.InvalidInputException, duckdb.ConversionException):
+        con.execute("ROLLBACK")
+        return False
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    report.rows += rows
+    report.replaced_shards += sum(s.seen for s in batch)
+    report.new_shards += sum(not s.seen for s in batch)
+    return True
+
+
+def _ingest_batch(where: Home, con, batch: list[Shard], report: IngestReport) -> None:
+    good = []
+    for shard in batch:
+        try:
+            reason = check_shard(shard.path, shard.table)
+        except FileNotFoundError:
+            continue  # replaced or removed since the scan: the next ingest sees its new version
+        if reason:
+            report.quarantined.append((_quarantine(where, shard, reason), reason))
+        else:
+            good.append(shard)
+    if not good or _load_batch(where, con, good, report):
+        return
+    # A shard with a good footer failed while being read: find it by reading each in full.
+    retry = []
+    for shard in good:
+        try:
+            reason = check_shard(shard.path, shard.table, full=True)
+        except FileNotFoundError:
+            continue
+        if reason:
+            report.quarantined.append((_quarantine(where, shard, reason), reason))
+        else:
+            retry.append(shard)
+    if retry and not _load_batch(where, con, retry, report):
+        raise RuntimeError("a batch failed to load although every shard reads in full; run ingest again")
+
+
+# ---- the working file ----------------------------------------------------------------------------
+
+def _open_working(where: Home, report: IngestReport, fresh: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open (creating or migrating) the working file; we hold the ingest lock."""
+    where.working.parent.mkdir(parents=True, exist_ok=True)
+    if not fresh and not where.working.exists() and where.database.exists():
+        # first ingest after upgrading from the one-file layout, or the working file was lost:
+        # start from the published snapshot so nothing already ingested is dropped
+        shutil.copyfile(where.database, where.working)
+    con = duckdb.connect(str(where.working))
+    version = schema_version(con)
+    migrate.check_known(version, where.working)
+    try:
+        report.migrated = migrate.migrate(con)
+    except migrate.NeedsRebuild as exc:
+        con.close()
+        kept = migrate.backup(where, version)
+        where.working.unlink()
+        con = duckdb.connect(str(where.working))
+        create_schema(con)
+        report.migrated = [f"v{version} -> rebuilt from shards ({exc}; old file kept as {kept})"]
+    if report.migrated:
+        snapshot.mark_dirty(where)
+    return con
+
+
+def _run(where: Home, report: IngestReport, batch_size: int, fresh: bool = False) -> None:
+    snapshot.clean_stale(where)
+    con = _open_working(where, report, fresh)
+    try:
+        todo = pending_shards(where, con)
+        for start in range(0, len(todo), batch_size):
+            _ingest_batch(where, con, todo[start : start + batch_size], report)
+        con.execute("CHECKPOINT")  # everything in the main file, no WAL: the copy is complete
+    finally:
+        con.close()
+    if snapshot.is_dirty(where):
+        report.published_s = snapshot.publish(where)
+
+
 def ingest(where: Home | None = None, *, batch_size: int = 2000, lock_wait_s: float = 60.0) -> IngestReport:
-    """Load every new or re-written shard; safe to run while jobs are still writing."""
+    """Load every new or re-written shard and publish; safe to run while jobs are still writing."""
     where = where or home()
     report = IngestReport()
     with ingest_lock(where, lock_wait_s):
-        con = duckdb.connect(str(where.database))
-        try:
-            create_schema(con)
-            todo = pending_shards(where, con)
-            for start in range(0, len(todo), batch_size):
-                _ingest_batch(where, con, todo[start : start + batch_size], report)
-        finally:
-            con.close()
+        _run(where, report, batch_size)
     return report
 
 
-def _ingest_batch(where: Home, con, batch, report: IngestReport) -> None:
-    good: dict[str, list[tuple[Path, os.stat_result, bool]]] = {}
-    for table, path, st, seen in batch:
-        reason = _check_shard(path, table)
-        if reason:
-            report.quarantined.append((_quarantine(where, path, reason), reason))
-        else:
-            good.setdefault(table, []).append((path, st, seen))
-    if not good:
-        return
-    prefix = str(where.shards) + os.sep
-    con.execute("BEGIN TRANSACTION")
-    try:
-        for table, items in good.items():
-            rels = [str(p.relative_to(where.shards)) for p, _, _ in items]
-            con.execute(f'DELETE FROM "{table}" WHERE _shard IN (SELECT unnest(?::VARCHAR[]))', [rels])
-            cols = ", ".join(f'"{c}"' for c in TABLES[table].column_names)
-            n = con.execute(
-                f'INSERT INTO "{table}" SELECT {cols}, replace(filename, ?, \'\') '
-                f"FROM read_parquet(?, filename = true, union_by_name = true)",
-                [prefix, [str(p) for p, _, _ in items]],
-            ).fetchone()[0]
-            report.rows += n
-            con.executemany(
-                "INSERT OR REPLACE INTO _shards VALUES (?, ?, ?, ?, NULL, now())",
-                [[rel, table, st.st_size, st.st_mtime_ns] for rel, (_, st, _) in zip(rels, items)],
-            )
-            report.replaced_shards += sum(seen for _, _, seen in items)
-            report.new_shards += sum(not seen for _, _, seen in items)
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-
-
-def rebuild(where: Home | None = None) -> IngestReport:
-    """Build the DuckDB file again from the shards alone (the old file is replaced atomically)."""
+def migrate_home(where: Home | None = None, *, lock_wait_s: float = 60.0) -> IngestReport:
+    """Migrate the working file (and publish it) without loading new shards."""
     where = where or home()
-    with ingest_lock(where):
-        tmp = where.database.with_suffix(".rebuild.duckdb")
-        tmp.unlink(missing_ok=True)
-        staged = Home(where.root)
-        con = duckdb.connect(str(tmp))
-        report = IngestReport()
+    report = IngestReport()
+    with ingest_lock(where, lock_wait_s):
+        snapshot.clean_stale(where)
+        con = _open_working(where, report)
         try:
-            create_schema(con)
-            todo = pending_shards(staged, con)
-            for start in range(0, len(todo), 2000):
-                _ingest_batch(staged, con, todo[start : start + 2000], report)
+            if report.migrated and "rebuilt" in report.migrated[0]:
+                todo = pending_shards(where, con)
+                for start in range(0, len(todo), 2000):
+                    _ingest_batch(where, con, todo[start : start + 2000], report)
+            con.execute("CHECKPOINT")
         finally:
             con.close()
-        os.replace(tmp, where.database)
+        if snapshot.is_dirty(where):
+            report.published_s = snapshot.publish(where)
+    return report
+
+
+def rebuild(where: Home | None = None, *, lock_wait_s: float = 60.0) -> IngestReport:
+    """Build the warehouse again from the shards alone; readers keep the old snapshot until it is swapped."""
+    where = where or home()
+    report = IngestReport()
+    with ingest_lock(where, lock_wait_s):
+        where.working.parent.mkdir(parents=True, exist_ok=True)
+        for leftover in (where.working, where.working.with_name(where.working.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+        snapshot.mark_dirty(where)
+        _run(where, report, 2000, fresh=True)
     return report

@@ -5,7 +5,14 @@
       quarantine/                                shards that could not be read, with a .reason file
       checkpoints/<run_id>/                      model checkpoints
       jobs/<sweep_id>/                           submitit folders (logs, pickles)
-      warehouse.duckdb                           the database the app and users query
+      warehouse.duckdb                           the published snapshot the app and users query (read-only)
+      ingest/working.duckdb                      the ingester's own copy (only `python -m warehouse ingest` opens it)
+      ingest.lock                                flock held by the one running ingest
+      export/                                    `python -m warehouse export` output
+
+Why two DuckDB files: DuckDB refuses a read-only reader while another process holds the file
+read-write, so the ingester writes its private working file and then swaps a finished copy in
+as `warehouse.duckdb` with an atomic rename; readers are never locked out and see whole batches.
 """
 
 from __future__ import annotations
@@ -38,6 +45,14 @@ class Home:
     @property
     def database(self) -> Path:
         return self.root / "warehouse.duckdb"
+
+    @property
+    def working(self) -> Path:
+        return self.root / "ingest" / "working.duckdb"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "ingest.lock"
 
     def checkpoint_dir(self, run_id: str) -> Path:
         return self.checkpoints / run_id

@@ -1,7 +1,9 @@
-"""Read-only access for the app, the CLI and users' notebooks.
+"""Read-only access for the app, the CLI and users' notebooks: always through `connect`.
 
-DuckDB lets a read-only reader in only while no process holds the file for writing, so a reader
-retries for a short while when an ingest (which is kept short) holds it.
+Readers open the published snapshot `warehouse.duckdb` read-only. The ingester never opens that
+file (it swaps a new copy in with an atomic rename, see snapshot.py), so a reader is never locked
+out by an ingest and always sees whole ingests. A short retry covers the one case left: somebody
+holding the snapshot read-write by hand (e.g. the DuckDB CLI opened without -readonly).
 """
 
 from __future__ import annotations
@@ -11,15 +13,21 @@ import time
 import duckdb
 import polars as pl
 
+from warehouse.ddl import schema_version
+from warehouse.migrate import check_known, outdated_message
 from warehouse.paths import Home, home
+from warehouse.schema import SCHEMA_VERSION
 
 
 class WarehouseMissing(FileNotFoundError):
     pass
 
 
-def connect(where: Home | None = None, *, retry_s: float = 10.0) -> duckdb.DuckDBPyConnection:
-    where = where or home()
+class WarehouseOutdated(RuntimeError):
+    pass
+
+
+def open_snapshot(where: Home, config: dict | None = None, retry_s: float = 10.0) -> duckdb.DuckDBPyConnection:
     if not where.database.exists():
         raise WarehouseMissing(
             f"no warehouse at {where.database}; run a sweep (make demo-run) and `python -m warehouse ingest`"
@@ -27,11 +35,33 @@ def connect(where: Home | None = None, *, retry_s: float = 10.0) -> duckdb.DuckD
     deadline = time.monotonic() + retry_s
     while True:
         try:
-            return duckdb.connect(str(where.database), read_only=True)
-        except duckdb.IOException:
+            return duckdb.connect(str(where.database), read_only=True, config=config or {})
+        except duckdb.IOException as exc:
             if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+                raise WarehouseMissing(
+                    f"cannot open {where.database} read-only ({str(exc).splitlines()[0]}); "
+                    "close the program holding it read-write (never write to the snapshot)"
+                ) from None
+            time.sleep(0.05)
+
+
+def check_version(con: duckdb.DuckDBPyConnection, where: Home) -> None:
+    version = schema_version(con)
+    check_known(version, where.database)
+    if version != SCHEMA_VERSION:
+        raise WarehouseOutdated(outdated_message(where.database, version or 0))
+
+
+def connect(where: Home | None = None, *, retry_s: float = 10.0) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the current snapshot (checked to be this code's schema version)."""
+    where = where or home()
+    con = open_snapshot(where, retry_s=retry_s)
+    try:
+        check_version(con, where)
+    except Exception:
+        con.close()
+        raise
+    return con
 
 
 def query(sql: str, params: list | None = None, where: Home | None = None) -> pl.DataFrame:

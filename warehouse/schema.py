@@ -12,7 +12,10 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+# v0: files made before versioning (no _meta); v1: the seed layout (rows tagged with `_shard`);
+# v2: `_shards` also keys on the inode, `runs` gains config_group/ended_at rules, derived `layer_stats`.
+# Bump it whenever a stored table, column or view changes, and add the step to warehouse/migrate.py.
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -185,22 +188,97 @@ TABLES: dict[str, Table] = {
     ]
 }
 
-# Views: derived, never stored. `runs` = config + latest status, the table users query first.
+# Views: computed at query time, never stored. `runs` = config + latest status, the table users query first.
+_CONFIG_GROUP = """md5(json_merge_patch(c.config_json, '{"seed": null, "data_root": null}'))"""
+_EVENT_RANK = "CASE status WHEN 'queued' THEN 0 WHEN 'running' THEN 1 ELSE 2 END"
+
 VIEWS: dict[str, str] = {
-    "runs": """
-        SELECT c.* EXCLUDE (config_json), e.status, e.host, e.job_id, e.requeues,
-               e.epoch AS last_epoch, e.message AS error, s.started_at, e.ts AS updated_at,
+    "runs": f"""
+        SELECT c.* EXCLUDE (config_json),
+               coalesce(e.status, 'queued') AS status,
+               e.host,
+               coalesce(nullif(e.job_id, ''), j.job_id) AS job_id,
+               e.requeues,
+               e.epoch AS last_epoch,
+               CASE WHEN e.status IN ('failed', 'diverged', 'cancelled') THEN nullif(e.message, '') END AS error,
+               s.started_at,
                CASE WHEN e.status IN ('finished', 'diverged', 'failed', 'cancelled') THEN e.ts END AS ended_at,
+               e.ts AS updated_at,
+               {_CONFIG_GROUP} AS config_group,
                c.config_json
         FROM run_configs c
-        LEFT JOIN (SELECT * FROM run_events QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY ts DESC, status) = 1) e
+        LEFT JOIN (SELECT * FROM run_events
+                   QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY ts DESC, {_EVENT_RANK} DESC) = 1) e
           USING (run_id)
         LEFT JOIN (SELECT run_id, min(ts) AS started_at FROM run_events WHERE status = 'running' GROUP BY run_id) s
           USING (run_id)
+        LEFT JOIN (SELECT run_id, job_id FROM jobs
+                   QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY ts DESC) = 1) j
+          USING (run_id)
     """,
     "jobs_latest": """
-        SELECT * FROM jobs QUALIFY row_number() OVER (PARTITION BY job_id ORDER BY ts DESC) = 1
+        SELECT * FROM jobs QUALIFY row_number() OVER (PARTITION BY job_id, run_id ORDER BY ts DESC) = 1
     """,
+}
+
+VIEW_DOCS: dict[str, tuple[str, dict[str, str]]] = {
+    "runs": (
+        "One row per run: every `run_configs` column (its full config) plus its latest status from `run_events`.",
+        {
+            "status": "latest status: queued | running | finished | diverged | failed | cancelled "
+            "('queued' when the run has no event yet)",
+            "host": "host of the latest event (the node the job ran on)",
+            "job_id": "executor job id: Slurm job id ('123_4' for array tasks), 'pidNNN' when run locally",
+            "requeues": "how many times the job was requeued",
+            "last_epoch": "last completed epoch at the latest event",
+            "error": "error message / traceback when failed, reason when diverged or cancelled; NULL otherwise",
+            "started_at": "first time the run was seen running [UTC]",
+            "ended_at": "time of the terminal event (finished/diverged/failed/cancelled) [UTC]; NULL while live",
+            "updated_at": "time of the latest event [UTC]",
+            "config_group": "md5 of the config without seed and data_root: runs that differ only by seed "
+            "share it (what 'mean ± std over seeds' groups by)",
+        },
+    ),
+    "jobs_latest": ("The newest `jobs` row per (job, run).", {}),
+}
+
+# Derived tables: stored, rebuilt by ingest from the tables above for the runs a batch touched,
+# so the dashboard's per-layer questions over 10 million rows answer from a small sorted table.
+DERIVED: dict[str, Table] = {
+    t.name: t
+    for t in [
+        _t(
+            "layer_stats",
+            "Per-layer metrics aggregated over seeds: one row per (config group, epoch, layer, measured dataset, "
+            "split, metric). Refreshed by every ingest for the groups it touched; sorted by (arch, dataset, metric).",
+            ("config_group", pa.string(), "md5 of the config without seed and data_root (see `runs.config_group`)"),
+            ("arch", pa.string(), "architecture name"),
+            ("dataset", pa.string(), "in-distribution (training) dataset name"),
+            ("loss", pa.string(), "'ce' or 'mse'"),
+            ("preset", pa.string(), "hyper-parameter preset"),
+            ("temperature", pa.float64(), "softmax temperature T used in training"),
+            ("epochs", pa.int32(), "the runs' configured number of epochs (epoch = epochs is the final one)"),
+            _EPOCH,
+            _LAYER_INDEX,
+            _LAYER_NAME,
+            ("kind", pa.string(), "'hidden', 'preact', 'logits' or 'softmax' (as in layer_metrics)"),
+            ("eval_dataset", pa.string(), "dataset the value was measured on (layer_metrics.dataset)"),
+            ("split", pa.string(), "'train' or 'test'"),
+            ("metric", pa.string(), "as in layer_metrics"),
+            ("n_runs", pa.int64(), "runs (seeds) aggregated [count]"),
+            ("mean", pa.float64(), "mean over the runs"),
+            ("std", pa.float64(), "sample standard deviation over the runs (NULL when n_runs = 1)"),
+            ("min", pa.float64(), "smallest value"),
+            ("max", pa.float64(), "largest value"),
+        )
+    ]
+}
+
+# Bookkeeping tables that ingest keeps; documented so nobody wonders, never written by jobs.
+INTERNAL_DOCS: dict[str, str] = {
+    "_meta": "key/value: `schema_version` (this file's layout version) and `last_ingest` (UTC time).",
+    "_shards": "one row per ingested shard: path under shards/, table, size, mtime_ns, inode, rows, ingested_at. "
+    "Every stored row of a job table carries `_shard` (that path) so a re-written shard replaces its rows.",
 }
 
 RUN_STATUSES = ("queued", "running", "finished", "diverged", "failed", "cancelled")
