@@ -1,0 +1,97 @@
+"""Render SCHEMA.md from schema.py, so the documentation can never drift from the tables.
+
+`python -m warehouse schema-doc` rewrites warehouse/SCHEMA.md; a test fails when it is stale.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from warehouse.ddl import SORT_KEYS, duck_type
+from warehouse.examples import EXAMPLES
+from warehouse.schema import DERIVED, INTERNAL_DOCS, SCHEMA_VERSION, TABLES, VIEW_DOCS, VIEWS, Table
+
+SCHEMA_MD = Path(__file__).with_name("SCHEMA.md")
+_UNIT = re.compile(r"\s*\[([^\]]+)\]")
+
+
+def _split_unit(doc: str) -> tuple[str, str]:
+    """'mean accuracy [fraction]' -> ('mean accuracy', 'fraction'); '—' when the doc names no unit."""
+    m = _UNIT.search(doc)
+    if not m:
+        return doc, "—"
+    return (doc[: m.start()] + doc[m.end():]).strip(), m.group(1)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _table_md(table: Table, heading: str) -> list[str]:
+    lines = [f"### `{table.name}`{heading}", "", table.doc, ""]
+    if table.name in SORT_KEYS:
+        lines += [f"Rows of each ingested batch are stored sorted by ({', '.join(SORT_KEYS[table.name])}).", ""]
+    lines += ["| column | type | unit | meaning |", "| --- | --- | --- | --- |"]
+    for col in table.columns:
+        meaning, unit = _split_unit(col.doc)
+        lines.append(f"| `{col.name}` | {duck_type(col.type)} | {_cell(unit)} | {_cell(meaning)} |")
+    return lines + [""]
+
+
+def render() -> str:
+    out = [
+        "# Thermoscope warehouse schema",
+        "",
+        "<!-- Generated from warehouse/schema.py by `python -m warehouse schema-doc`; do not edit by hand. -->",
+        "",
+        f"Schema version: **{SCHEMA_VERSION}** (stored in `_meta.schema_version`).",
+        "",
+        "## How the data gets here and how to read it",
+        "",
+        "- Jobs write Parquet shards `$THERMOSCOPE_HOME/shards/<table>/<run_id>/<name>.parquet` with "
+        "`warehouse.write_shard` (temporary name + atomic rename; re-writing a shard replaces it).",
+        "- `python -m warehouse ingest` loads new and re-written shards into its private working file "
+        "(`ingest/working.duckdb`), one transaction per batch, then publishes a copy as `warehouse.duckdb` "
+        "with an atomic rename. Unreadable shards move to `quarantine/` with a `.reason` file.",
+        "- Readers open `warehouse.duckdb` **read-only**: `warehouse.read.connect()`, "
+        "`python -m warehouse sql \"…\"`, or `duckdb -readonly thermoscope-home/warehouse.duckdb`. "
+        "Never write to it: the next ingest replaces it.",
+        "- `python -m warehouse rebuild` makes the file again from the shards alone; "
+        "`python -m warehouse migrate` upgrades a file made by older code.",
+        "- Every table is tidy (long): one row per measured number, carrying the run id, the epoch, the "
+        "layer where it is per layer, and the dataset/split it was measured on. Stored rows of job tables "
+        "also carry `_shard` (the shard they came from).",
+        "",
+        "## Tables written by jobs",
+        "",
+    ]
+    for table in TABLES.values():
+        out += _table_md(table, "")
+    out += ["## Views", ""]
+    for name in VIEWS:
+        doc, extra = VIEW_DOCS.get(name, ("", {}))
+        out += [f"### `{name}` (view)", "", doc, ""]
+        if extra:
+            if name == "runs":
+                out += ["Columns: every column of `run_configs` (config_json last), plus:", ""]
+            out += ["| column | unit | meaning |", "| --- | --- | --- |"]
+            for col, cdoc in extra.items():
+                meaning, unit = _split_unit(cdoc)
+                out.append(f"| `{col}` | {_cell(unit)} | {_cell(meaning)} |")
+            out.append("")
+    out += ["## Derived tables (kept by ingest)", ""]
+    for table in DERIVED.values():
+        out += _table_md(table, " (derived)")
+    out += ["## Bookkeeping tables", ""]
+    for name, doc in INTERNAL_DOCS.items():
+        out += [f"- `{name}`: {doc}"]
+    out += ["", "## Example queries", ""]
+    for title, what, sql in EXAMPLES:
+        out += [f"### {title}", "", what, "", "```sql", sql.strip(), "```", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def write(path: Path = SCHEMA_MD) -> Path:
+    path.write_text(render())
+    return path
