@@ -183,7 +183,7 @@ TABLES: dict[str, Table] = {
             ("state", pa.string(), "job state as the executor reports it"),
             ("requeues", pa.int32(), "requeue count [count]"),
             ("ts", pa.timestamp("us", tz="UTC"), "heartbeat time [UTC]"),
-            ("host", pa.string(), "node"),
+            ("host", pa.string(), "node the job runs on (empty until it starts)"),
             ("traceback", pa.string(), "traceback of a failure, '' otherwise"),
         ),
     ]

@@ -37,11 +37,9 @@ def to_arrow(table: str, rows: Rows) -> pa.Table:
     spec = TABLES[table]
     if isinstance(rows, pa.Table):
         given = set(rows.column_names)
-        data = {name: rows.column(name).to_pylist() for name in rows.column_names}
         n = rows.num_rows
     else:
         given = set().union(*(r.keys() for r in rows)) if rows else set()
-        data = {name: [r.get(name) for r in rows] for name in given}
         n = len(rows)
     unknown = given - set(spec.column_names)
     if unknown:
@@ -49,7 +47,11 @@ def to_arrow(table: str, rows: Rows) -> pa.Table:
             f"table {table!r} has no column(s) {sorted(unknown)}; add them to warehouse/schema.py "
             f"(and bump SCHEMA_VERSION) or fix the name"
         )
-    arrays = [pa.array(data.get(c.name, [None] * n), type=c.type) for c in spec.columns]
+    if isinstance(rows, pa.Table):  # columnar all the way: no Python objects per value
+        arrays = [rows.column(c.name).cast(c.type) if c.name in given else pa.nulls(n, c.type) for c in spec.columns]
+    else:
+        arrays = [pa.array([r.get(c.name) for r in rows], type=c.type) if c.name in given else pa.nulls(n, c.type)
+                  for c in spec.columns]
     return pa.Table.from_arrays(arrays, schema=spec.arrow_schema)
 
 
