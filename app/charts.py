@@ -41,7 +41,8 @@ def layer_band_chart(frame: pl.DataFrame, *, y_title: str, title: str = "", heig
     x = alt.X("position:Q", title="layer", axis=alt.Axis(tickMinStep=1, labelExpr=label_expr, labelAngle=-40))
     scale = alt.Scale(domain=list(y_domain)) if y_domain else alt.Scale(zero=False)
     color = _t_color(frame)
-    base = alt.Chart(frame).encode(x=x, color=color)
+    detail = alt.Detail("config_group:N") if "config_group" in frame.columns else alt.Detail("T:N")
+    base = alt.Chart(frame).encode(x=x, color=color, detail=detail)
     band = base.mark_area(opacity=0.18).encode(y=alt.Y("lo:Q", title=y_title, scale=scale), y2="hi:Q")
     line = base.mark_line(point=True).encode(
         y=alt.Y("mean:Q", title=y_title, scale=scale),
@@ -61,6 +62,130 @@ def _label_expr(names: pl.DataFrame) -> str:
 
 def _esc(text: str) -> str:
     return str(text).replace("\\", "\\\\").replace("'", "\\'")
+
+
+def temperature_chart(frame: pl.DataFrame, *, y_title: str, color: str | None = None, title: str = "",
+                      height: int = 280, y_domain: tuple[float, float] | None = None) -> alt.LayerChart:
+    """mean ± std over seeds against temperature (log axis), optionally one line per `color` field.
+
+    Needs temperature, mean, lo, hi, n (+ the `color` column).
+    """
+    frame = with_t_label(frame)
+    x = alt.X("temperature:Q", title="temperature T", scale=alt.Scale(type="log"))
+    scale = alt.Scale(domain=list(y_domain)) if y_domain else alt.Scale(zero=False)
+    enc = dict(x=x)
+    if color:
+        enc["color"] = alt.Color(f"{color}:N", title=color)
+    if "config_group" in frame.columns:
+        enc["detail"] = alt.Detail("config_group:N")
+    base = alt.Chart(frame).encode(**enc)
+    tips = ["T:N", alt.Tooltip("mean:Q", format=".4g"), alt.Tooltip("std:Q", format=".3g"), "n:Q"]
+    if color:
+        tips.insert(1, f"{color}:N")
+    bars = base.mark_errorbar(ticks=True).encode(y=alt.Y("lo:Q", title=y_title, scale=scale), y2="hi:Q")
+    line = base.mark_line(point=alt.OverlayMarkDef(size=60)).encode(
+        y=alt.Y("mean:Q", title=y_title, scale=scale), tooltip=tips)
+    return (bars + line).properties(title=title, height=height)
+
+
+def kappa_rho_scatter(frame: pl.DataFrame, height: int = 380) -> alt.LayerChart:
+    """κ (x) against ρ (y) per seed group: colour = temperature, shape = architecture, bars = ± std."""
+    frame = with_t_label(frame).with_columns(
+        (pl.col("kappa") - pl.col("kappa_std")).alias("kappa_lo"), (pl.col("kappa") + pl.col("kappa_std")).alias("kappa_hi"),
+        (pl.col("rho") - pl.col("rho_std")).alias("rho_lo"), (pl.col("rho") + pl.col("rho_std")).alias("rho_hi"),
+    )
+    color = _t_color(frame)
+    base = alt.Chart(frame).encode(color=color)
+    xs = alt.Scale(zero=False)
+    ys = alt.Scale(zero=False)
+    xbar = base.mark_rule().encode(x=alt.X("kappa_lo:Q", scale=xs, title="κ effective depth [%] (lower = more compressed)"),
+                                   x2="kappa_hi:Q", y=alt.Y("rho:Q", scale=ys))
+    ybar = base.mark_rule().encode(y=alt.Y("rho_lo:Q", scale=ys, title="ρ OOD drop [%] (lower = better)"),
+                                   y2="rho_hi:Q", x=alt.X("kappa:Q", scale=xs))
+    pts = base.mark_point(size=110, filled=True, opacity=0.9).encode(
+        x=alt.X("kappa:Q", scale=xs), y=alt.Y("rho:Q", scale=ys), shape=alt.Shape("arch:N", title="architecture"),
+        tooltip=["arch:N", "dataset:N", "loss:N", "T:N", alt.Tooltip("kappa:Q", format=".1f"),
+                 alt.Tooltip("kappa_std:Q", format=".1f"), alt.Tooltip("rho:Q", format=".1f"),
+                 alt.Tooltip("rho_std:Q", format=".1f"), alt.Tooltip("sr:Q", format=".1f"), "n:Q"],
+    )
+    return (xbar + ybar + pts).properties(height=height)
+
+
+def epoch_panels(frame: pl.DataFrame, *, norm: str = "logits_norm", ranks: tuple[str, ...] = (
+        "rank_pre_softmax", "rank_post_softmax"), height: int = 200) -> alt.VConcatChart:
+    """Linked panels over epochs: the logits norm on top, pre- and post-softmax rank below (shared x, one
+    colour per temperature, dashed = post-softmax). Needs config_group, temperature, epoch, quantity, mean, lo, hi."""
+    frame = with_t_label(frame)
+    color = _t_color(frame)
+    brush = alt.selection_interval(encodings=["x"], name="epochs")
+    x = alt.X("epoch:Q", title="epoch", scale=alt.Scale(domain={"param": "epochs"}))
+    tips = ["T:N", "quantity:N", "epoch:Q", alt.Tooltip("mean:Q", format=".4g"), alt.Tooltip("std:Q", format=".3g"),
+            "n:Q"]
+    top_base = alt.Chart(frame).transform_filter(alt.datum.quantity == norm).encode(
+        x=alt.X("epoch:Q", title="epoch (drag to zoom the panel below)"), color=color,
+        detail=alt.Detail("config_group:N"))
+    top = (top_base.mark_area(opacity=0.18).encode(y=alt.Y("lo:Q", title="logits norm", scale=alt.Scale(type="symlog")),
+                                                   y2="hi:Q")
+           + top_base.mark_line(point=True).encode(y=alt.Y("mean:Q", scale=alt.Scale(type="symlog")), tooltip=tips)
+           ).add_params(brush).properties(height=height)
+    bottom = alt.Chart(frame).transform_filter(alt.FieldOneOfPredicate(field="quantity", oneOf=list(ranks))).mark_line(
+        point=True).encode(
+        x=x, y=alt.Y("mean:Q", title="rank of the eval batch's logits"), color=color,
+        strokeDash=alt.StrokeDash("quantity:N", title="", sort=list(ranks)),
+        detail=alt.Detail("config_group:N"), tooltip=tips,
+    ).properties(height=height)
+    return alt.vconcat(top, bottom).resolve_scale(color="shared")
+
+
+def init_norm_chart(frame: pl.DataFrame, height: int = 280) -> alt.Chart:
+    """Logits norm at initialisation: one point per initialisation, per architecture, log axis."""
+    return alt.Chart(frame).mark_circle(size=70, opacity=0.8).encode(
+        x=alt.X("arch:N", title="architecture"),
+        xOffset=alt.XOffset("init:N"),
+        y=alt.Y("logits_norm:Q", title="logits norm at init", scale=alt.Scale(type="log")),
+        color=alt.Color("init:N", title="initialisation"),
+        tooltip=["arch:N", "dataset:N", "init:N", "init_std:Q", "seed:Q", alt.Tooltip("logits_norm:Q", format=".4g")],
+    ).properties(height=height)
+
+
+def heatmap(frame: pl.DataFrame, *, x: str, y: str, value: str, title: str = "", x_title: str | None = None,
+            y_title: str | None = None, domain: tuple[float, float] = (0.0, 1.0), size: int = 300,
+            ordinal: bool = True) -> alt.Chart:
+    kind = "O" if ordinal else "Q"
+    return alt.Chart(frame).mark_rect().encode(
+        x=alt.X(f"{x}:{kind}", title=x_title or x),
+        y=alt.Y(f"{y}:{kind}", title=y_title or y, sort="ascending"),
+        color=alt.Color(f"{value}:Q", title="|cos|", scale=alt.Scale(scheme="viridis", domain=list(domain))),
+        tooltip=[f"{x}:{kind}", f"{y}:{kind}", alt.Tooltip(f"{value}:Q", format=".3f")],
+    ).properties(title=title, width=size, height=size)
+
+
+def lines(frame: pl.DataFrame, *, x: str, y: str, color: str | None = None, log_x: bool = False, log_y: bool = False,
+          x_title: str | None = None, y_title: str | None = None, title: str = "", height: int = 260,
+          point: bool = True, dash: str | None = None) -> alt.Chart:
+    enc = dict(
+        x=alt.X(f"{x}:Q", title=x_title or x, scale=alt.Scale(type="log") if log_x else alt.Scale()),
+        y=alt.Y(f"{y}:Q", title=y_title or y, scale=alt.Scale(type="log") if log_y else alt.Scale(zero=False)),
+        tooltip=[f"{x}:Q", alt.Tooltip(f"{y}:Q", format=".4g")] + ([f"{color}:N"] if color else []),
+    )
+    if color:
+        enc["color"] = alt.Color(f"{color}:N", title=color)
+    if dash:
+        enc["strokeDash"] = alt.StrokeDash(f"{dash}:N", title=dash)
+    return alt.Chart(frame).mark_line(point=point).encode(**enc).properties(title=title, height=height)
+
+
+def paper_vs_measured(frame: pl.DataFrame, height: int = 320) -> alt.Chart:
+    """One panel per quantity (κ, ρ, SR): the paper's value (hollow) beside the measured mean ± std (filled)."""
+    base = alt.Chart(frame).encode(y=alt.Y("config:N", title=None, sort=None))
+    paper = base.mark_point(size=90, shape="diamond", color="black").encode(
+        x=alt.X("paper:Q", title="value"), tooltip=["config:N", "quantity:N", "paper:Q", "measured:Q", "diff:Q"])
+    bar = base.mark_rule(color="#d62728").encode(x="lo:Q", x2="hi:Q")
+    meas = base.mark_point(size=80, filled=True, color="#d62728").encode(
+        x="measured:Q", tooltip=["config:N", "quantity:N", "paper:Q", alt.Tooltip("measured:Q", format=".1f"),
+                                 alt.Tooltip("std:Q", format=".1f"), "n:Q", alt.Tooltip("diff:Q", format="+.1f")])
+    return (bar + paper + meas).properties(height=height, width=220).facet(
+        column=alt.Column("quantity:N", title=None, sort=["κ", "ρ", "SR"])).resolve_scale(x="independent")
 
 
 def to_svg(chart: alt.Chart) -> bytes:

@@ -147,6 +147,21 @@ def layer_options(filters: dict[str, Any], metric: str, where: Home | None = Non
     )
 
 
+GROUP_SQL = """md5(json_merge_patch(c.config_json, '{"seed": null, "data_root": null}'))"""
+# ^ the warehouse's `runs.config_group`: the config without seed and data_root. Computed here too, so
+# the app also reads warehouses made before that column existed.
+
+
+@st.cache_data(ttl=600, max_entries=64, show_spinner=False)
+def _tables(db_path: str, version: tuple[int, int]) -> frozenset[str]:
+    return frozenset(_cached(db_path, version, "SELECT table_name FROM duckdb_tables()", ())["table_name"])
+
+
+def has_table(name: str, where: Home | None = None) -> bool:
+    where = where or home()
+    return name in _tables(str(where.database), db_version(where))
+
+
 def layer_curves(
     filters: dict[str, Any],
     metric: str,
@@ -155,15 +170,20 @@ def layer_curves(
     split: str | None = None,
     datasets: list[str] | None = None,
     epoch: int | None = None,
+    use_stats: bool | None = None,
     where: Home | None = None,
 ) -> pl.DataFrame:
-    """mean/std/n over seeds of `metric` per (temperature, dataset, layer), one row per point.
+    """mean/std/n over seeds of `metric` per (config group, dataset, layer), one row per point.
 
-    `epoch=None` takes each run's last analysed epoch (runs of one group may have stopped at
-    different epochs, e.g. a diverged one); an int takes exactly that epoch.
-    Columns: temperature, dataset, layer_index, layer_name, kind, position, mean, std, lo, hi, n.
+    `epoch=None` takes each seed group's last analysed epoch (so mean ± std compares seeds at the same
+    epoch); an int takes exactly that epoch. Reads the warehouse's pre-aggregated `layer_stats` when it
+    exists (`use_stats=None`), else aggregates `layer_metrics` itself; both give the same rows.
+    Columns: config_group, temperature, dataset, layer_index, layer_name, kind, epoch, mean, std, n,
+    position, lo, hi.
     """
+    where = where or home()
     cond, params = config_where(filters)
+    groups = f"SELECT DISTINCT {GROUP_SQL} AS config_group, c.temperature FROM run_configs c WHERE {cond}"
     extra, extra_params = [], []
     if kinds:
         extra.append("m.kind IN (SELECT unnest(?::VARCHAR[]))")
@@ -171,27 +191,44 @@ def layer_curves(
     if split:
         extra.append("m.split = ?")
         extra_params.append(split)
-    if datasets:
-        extra.append("m.dataset IN (SELECT unnest(?::VARCHAR[]))")
-        extra_params.append(list(datasets))
     if epoch is not None:
         extra.append("m.epoch = ?")
         extra_params.append(int(epoch))
-    extra_sql = "".join(f" AND {e}" for e in extra)
-    last = "" if epoch is not None else "QUALIFY m.epoch = max(m.epoch) OVER (PARTITION BY m.run_id)"
-    sql = f"""
-        WITH per_run AS (
-            SELECT m.run_id, c.temperature, m.dataset, m.layer_index, m.layer_name, m.kind, m.epoch, m.value
-            FROM layer_metrics m JOIN run_configs c USING (run_id)
-            WHERE m.metric = ? AND {cond}{extra_sql}
+    if use_stats is None:
+        use_stats = has_table("layer_stats", where)
+    last = "" if epoch is not None else "QUALIFY epoch = max(epoch) OVER (PARTITION BY config_group)"
+    if use_stats:
+        if datasets:
+            extra.append("m.eval_dataset IN (SELECT unnest(?::VARCHAR[]))")
+            extra_params.append(list(datasets))
+        extra_sql = "".join(f" AND {e}" for e in extra)
+        sql = f"""
+            SELECT m.config_group, g.temperature, m.eval_dataset AS dataset, m.layer_index, m.layer_name, m.kind,
+                   m.epoch, m.mean, coalesce(m.std, 0) AS std, m.n_runs AS n
+            FROM layer_stats m JOIN ({groups}) g USING (config_group)
+            WHERE m.metric = ?{extra_sql}
             {last}
-        )
-        SELECT temperature, dataset, layer_index, layer_name, kind,
-               avg(value) AS mean, coalesce(stddev_samp(value), 0) AS std, count(DISTINCT run_id) AS n
-        FROM per_run GROUP BY ALL
-        ORDER BY temperature, dataset, layer_index, kind
-    """
-    frame = q(sql, [metric, *params, *extra_params], where)
+        """
+        args = [*params, metric, *extra_params]
+    else:
+        if datasets:
+            extra.append("m.dataset IN (SELECT unnest(?::VARCHAR[]))")
+            extra_params.append(list(datasets))
+        extra_sql = "".join(f" AND {e}" for e in extra)
+        sql = f"""
+            WITH sel AS (SELECT c.run_id, {GROUP_SQL} AS config_group, c.temperature FROM run_configs c WHERE {cond}),
+            agg AS (
+                SELECT s.config_group, any_value(s.temperature) AS temperature, m.dataset, m.layer_index,
+                       any_value(m.layer_name) AS layer_name, m.kind, m.epoch,
+                       avg(m.value) AS mean, coalesce(stddev_samp(m.value), 0) AS std, count(*) AS n
+                FROM layer_metrics m JOIN sel s USING (run_id)
+                WHERE m.metric = ?{extra_sql}
+                GROUP BY s.config_group, m.dataset, m.layer_index, m.kind, m.split, m.epoch
+            )
+            SELECT * FROM agg {last}
+        """
+        args = [*params, metric, *extra_params]
+    frame = q(f"SELECT * FROM ({sql}) ORDER BY temperature, config_group, dataset, layer_index, kind", args, where)
     return with_band(add_position(frame))
 
 
@@ -244,8 +281,205 @@ def final_accuracy(filters: dict[str, Any], where: Home | None = None) -> pl.Dat
     )
 
 
+# ---- runs -------------------------------------------------------------------------------------------
+
+RUN_COLUMNS = ("run_id", "sweep_id", *CONFIG_FIELDS, "status", "last_epoch", "error", "created_at", "updated_at")
+
+
+def runs(where: Home | None = None) -> pl.DataFrame:
+    """Every run with its config (lists as 'a+b' text) and latest status; the Runs page filters it in Polars."""
+    cols = ", ".join(
+        f'{field_sql(c, "r")} AS "{c}"' if c in LIST_FIELDS else f'r."{c}"' for c in RUN_COLUMNS
+    )
+    return q(f"SELECT {cols} FROM runs r ORDER BY r.created_at DESC, r.run_id", where=where)
+
+
+def run_detail(run_id: str, where: Home | None = None) -> dict[str, pl.DataFrame]:
+    """Everything about one run: config row, status events, epoch log, per-layer values, summaries."""
+    return {
+        "run": q("SELECT * FROM runs WHERE run_id = ?", [run_id], where),
+        "events": q("SELECT ts, status, host, job_id, requeues, epoch, message FROM run_events WHERE run_id = ? "
+                    "ORDER BY ts", [run_id], where),
+        "epochs": q("SELECT * EXCLUDE (_shard) FROM epochs WHERE run_id = ? ORDER BY epoch", [run_id], where),
+        "layers": q("""SELECT epoch, layer_index, layer_name, kind, dataset, split, metric, value
+                       FROM layer_metrics WHERE run_id = ? ORDER BY metric, dataset, epoch, layer_index, kind""",
+                    [run_id], where),
+        "metrics": q("SELECT epoch, dataset, metric, value, detail FROM run_metrics WHERE run_id = ? "
+                     "ORDER BY metric, dataset, epoch", [run_id], where),
+    }
+
+
+# ---- per-run summaries over temperature ------------------------------------------------------------------
+
+
+def metric_names(where: Home | None = None) -> list[str]:
+    return q("SELECT DISTINCT metric FROM run_metrics ORDER BY metric", where=where)["metric"].to_list()
+
+
+def summary_by_temperature(filters: dict[str, Any], metrics: list[str], where: Home | None = None
+                           ) -> pl.DataFrame:
+    """mean/std/n over seeds of run_metrics per (config group, measured dataset, metric), at each run's
+    latest summary epoch. Columns: config_group, temperature, dataset, metric, mean, std, n, lo, hi."""
+    cond, params = config_where(filters)
+    frame = q(
+        f"""WITH sel AS (SELECT c.run_id, {GROUP_SQL} AS config_group, c.temperature FROM run_configs c
+                         WHERE {cond}),
+            latest AS (SELECT m.* FROM run_metrics m JOIN sel USING (run_id)
+                       WHERE m.metric IN (SELECT unnest(?::VARCHAR[]))
+                       QUALIFY m.epoch = max(m.epoch) OVER (PARTITION BY m.run_id, m.metric))
+            SELECT s.config_group, any_value(s.temperature) AS temperature, l.dataset, l.metric,
+                   avg(l.value) AS mean, coalesce(stddev_samp(l.value), 0) AS std, count(*) AS n
+            FROM latest l JOIN sel s USING (run_id)
+            GROUP BY s.config_group, l.dataset, l.metric
+            ORDER BY temperature, metric, dataset""",
+        [*params, list(metrics)],
+        where,
+    )
+    return with_band(frame)
+
+
+KAPPA_GROUP = ("arch", "dataset", "loss", "preset", "init", "layernorm", "width", "depth", "epochs", "lr")
+
+
+def kappa_rho(filters: dict[str, Any], where: Home | None = None) -> pl.DataFrame:
+    """κ, ρ and solution rank per seed group (mean, std, n), with the config fields that tell groups apart."""
+    cond, params = config_where(filters)
+    keys = ", ".join(f"any_value(c.{k}) AS {k}" for k in KAPPA_GROUP)
+    return q(
+        f"""WITH sel AS (SELECT c.*, {GROUP_SQL} AS config_group FROM run_configs c WHERE {cond}),
+            latest AS (SELECT m.run_id, m.metric, m.value FROM run_metrics m JOIN sel USING (run_id)
+                       WHERE m.metric IN ('kappa', 'rho', 'solution_rank')
+                       QUALIFY m.epoch = max(m.epoch) OVER (PARTITION BY m.run_id, m.metric)),
+            wide AS (PIVOT latest ON metric IN ('kappa', 'rho', 'solution_rank') USING any_value(value)
+                     GROUP BY run_id)
+            SELECT c.config_group, any_value(c.temperature) AS temperature, {keys},
+                   avg(w.kappa) AS kappa, coalesce(stddev_samp(w.kappa), 0) AS kappa_std,
+                   avg(w.rho) AS rho, coalesce(stddev_samp(w.rho), 0) AS rho_std,
+                   avg(w.solution_rank) AS sr, coalesce(stddev_samp(w.solution_rank), 0) AS sr_std,
+                   count(w.kappa) AS n
+            FROM wide w JOIN sel c USING (run_id)
+            GROUP BY c.config_group
+            ORDER BY arch, dataset, loss, temperature""",
+        params,
+        where,
+    )
+
+
+# ---- epochs and initialisation ---------------------------------------------------------------------------
+
+
+def epoch_curves(filters: dict[str, Any], columns: tuple[str, ...] = ("logits_norm", "rank_pre_softmax",
+                 "rank_post_softmax", "test_acc"), where: Home | None = None) -> pl.DataFrame:
+    """Per (config group, epoch, quantity): mean/std/n over seeds of the per-epoch log, long format."""
+    cond, params = config_where(filters)
+    unpivot = ", ".join(f'CAST("{c}" AS DOUBLE) AS "{c}"' for c in columns)
+    frame = q(
+        f"""WITH sel AS (SELECT c.run_id, {GROUP_SQL} AS config_group, c.temperature FROM run_configs c
+                         WHERE {cond}),
+            wide AS (SELECT s.config_group, s.temperature, e.run_id, e.epoch, {unpivot}
+                     FROM epochs e JOIN sel s USING (run_id)),
+            long AS (UNPIVOT wide ON {", ".join(f'"{c}"' for c in columns)} INTO NAME quantity VALUE value)
+            SELECT config_group, any_value(temperature) AS temperature, epoch, quantity,
+                   avg(value) AS mean, coalesce(stddev_samp(value), 0) AS std, count(*) AS n
+            FROM long GROUP BY config_group, epoch, quantity
+            ORDER BY temperature, config_group, quantity, epoch""",
+        params,
+        where,
+    )
+    return with_band(frame)
+
+
+def init_norms(where: Home | None = None) -> pl.DataFrame:
+    return q("SELECT arch, dataset, init, init_std, seed, logits_norm FROM init_norms ORDER BY arch, init, seed",
+             where=where)
+
+
+# ---- alignment -------------------------------------------------------------------------------------------
+
+
+def alignment_runs(filters: dict[str, Any], where: Home | None = None) -> pl.DataFrame:
+    """Runs of the selection that have alignment rows, with their temperature and seed."""
+    cond, params = config_where(filters)
+    return q(
+        f"""SELECT c.run_id, c.temperature, c.seed, {GROUP_SQL} AS config_group,
+                   list(DISTINCT a.epoch ORDER BY a.epoch) AS epochs,
+                   list(DISTINCT a.layer_index ORDER BY a.layer_index) AS layers
+            FROM run_configs c JOIN (SELECT DISTINCT run_id, epoch, layer_index FROM alignment) a USING (run_id)
+            WHERE {cond} GROUP BY ALL ORDER BY c.temperature, c.seed""",
+        params,
+        where,
+    )
+
+
+def alignment_matrix(run_id: str, layer_index: int, epoch: int, where: Home | None = None) -> pl.DataFrame:
+    return q("""SELECT i, j, cosine, any_value(layer_name) OVER () AS layer_name FROM alignment
+                WHERE run_id = ? AND layer_index = ? AND epoch = ? ORDER BY i, j""",
+             [run_id, int(layer_index), int(epoch)], where)
+
+
+def alignment_overview(filters: dict[str, Any], temperatures: list[float], top: int = 5,
+                       where: Home | None = None) -> pl.DataFrame:
+    """Figure 10's summary: mean diagonal |cos| of the top-`top` vector pairs, per (T, epoch, layer),
+    averaged over the seeds of each group. Columns: temperature, epoch, layer_index, layer_name, value, n."""
+    cond, params = config_where(filters)
+    return q(
+        f"""WITH sel AS (SELECT c.run_id, c.temperature FROM run_configs c
+                         WHERE {cond} AND c.temperature IN (SELECT unnest(?::DOUBLE[]))),
+            per_run AS (SELECT a.run_id, a.epoch, a.layer_index, any_value(a.layer_name) AS layer_name,
+                               avg(a.cosine) AS diag
+                        FROM alignment a JOIN sel USING (run_id)
+                        WHERE a.i = a.j AND a.i < ?
+                        GROUP BY a.run_id, a.epoch, a.layer_index)
+            SELECT s.temperature, p.epoch, p.layer_index, any_value(p.layer_name) AS layer_name,
+                   avg(p.diag) AS value, count(*) AS n
+            FROM per_run p JOIN sel s USING (run_id)
+            GROUP BY s.temperature, p.epoch, p.layer_index
+            ORDER BY s.temperature, p.epoch, p.layer_index""",
+        [*params, [float(t) for t in temperatures], int(top)],
+        where,
+    )
+
+
+# ---- theory ----------------------------------------------------------------------------------------------
+
+
+def theory_rows(where: Home | None = None) -> pl.DataFrame:
+    return q("SELECT experiment, param_name, param, metric, value FROM theory ORDER BY experiment, metric, param",
+             where=where)
+
+
+# ---- jobs ------------------------------------------------------------------------------------------------
+
+
+def sweeps(limit: int = 30, where: Home | None = None) -> pl.DataFrame:
+    """The most recent sweeps in the warehouse with per-status run counts."""
+    counts = ", ".join(f"count(*) FILTER (WHERE status = '{s}') AS {s}" for s in RUN_STATUSES)
+    return q(
+        f"""SELECT sweep_id, count(*) AS runs, {counts}, min(created_at) AS created_at,
+                   max(updated_at) AS updated_at, string_agg(DISTINCT arch, ', ') AS archs
+            FROM runs GROUP BY sweep_id ORDER BY created_at DESC, sweep_id DESC LIMIT ?""",
+        [int(limit)],
+        where,
+    )
+
+
+def failures(sweep_id: str, where: Home | None = None) -> pl.DataFrame:
+    return q(
+        """SELECT r.run_id, r.status, r.arch, r.dataset, r.temperature, r.seed, r.error,
+                  coalesce(nullif(j.traceback, ''), r.error) AS traceback
+           FROM runs r LEFT JOIN (SELECT run_id, traceback FROM jobs
+                                  QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY ts DESC) = 1) j
+             USING (run_id)
+           WHERE r.sweep_id = ? AND r.status IN ('failed', 'diverged', 'cancelled') ORDER BY r.run_id""",
+        [sweep_id],
+        where,
+    )
+
+
 __all__ = [
-    "CONFIG_FIELDS", "GROUP_DEFAULT", "LIST_FIELDS", "RUN_STATUSES", "add_position", "arch_datasets",
+    "GROUP_SQL", "KAPPA_GROUP", "alignment_matrix", "alignment_overview", "alignment_runs", "epoch_curves",
+    "failures", "has_table", "init_norms", "kappa_rho", "metric_names", "run_detail", "runs", "summary_by_temperature",
+    "sweeps", "theory_rows", "CONFIG_FIELDS", "GROUP_DEFAULT", "LIST_FIELDS", "RUN_STATUSES", "add_position", "arch_datasets",
     "config_values", "config_where", "field_sql", "final_accuracy", "layer_curves", "layer_options", "q",
     "warehouse_state", "with_band",
 ]

@@ -101,3 +101,20 @@ def show_chart(chart: alt.Chart, frame: pl.DataFrame, key: str, *, name: str | N
 
 def describe(filters: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in filters.items())
+
+
+BADGES = {"queued": "⏳", "running": "🏃", "finished": "✅", "diverged": "💥", "failed": "❌", "cancelled": "🚫"}
+
+
+def badge(status: str | None) -> str:
+    return f"{BADGES.get(status or '', '❔')} {status or 'unknown'}"
+
+
+def badges(counts: dict[str, int]) -> str:
+    """'✅ 3 · 🏃 1': non-zero status counts in lifecycle order."""
+    return " · ".join(f"{BADGES[s]} {counts[s]}" for s in BADGES if counts.get(s))
+
+
+def run_link(run_id: str) -> str:
+    """URL of a run's detail page (Streamlit names a page's URL after its file, without the number)."""
+    return f"/Run_detail?run={run_id}"

@@ -11,6 +11,7 @@ each chart must receive:
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime, timedelta
 
@@ -68,12 +69,12 @@ def build(where: Home, *, archs: tuple[str, ...] = (ARCH,), statuses: dict[str, 
 
 def _write_run(where: Home, rid: str, arch: str, t: float, seed: int, loss: str, status: str) -> None:
     sweep = "20261129-030000-abcdef"
-    write_shard("run_configs", [dict(
-        run_id=rid, sweep_id=sweep, arch=arch, dataset=ID, ood=[OOD], temperature=t, seed=seed, loss=loss,
-        preset="demo", epochs=2, lr=0.05, momentum=0.9, weight_decay=0.0, batch_size=128, milestones=[],
-        gamma=0.1, init="kaiming", init_std=0.01, layernorm=False, width=16, depth=HIDDEN, pretrained="",
-        data_root="", config_json="{}", code_version="test", created_at=T0,
-    )], owner=rid, name="config", where=where)
+    cfg = dict(arch=arch, dataset=ID, ood=[OOD], temperature=t, seed=seed, loss=loss,
+               preset="demo", epochs=2, lr=0.05, momentum=0.9, weight_decay=0.0, batch_size=128, milestones=[],
+               gamma=0.1, init="kaiming", init_std=0.01, layernorm=False, width=16, depth=HIDDEN, pretrained="",
+               data_root="")
+    write_shard("run_configs", [dict(cfg, run_id=rid, sweep_id=sweep, config_json=json.dumps(cfg, sort_keys=True),
+                                     code_version="test", created_at=T0)], owner=rid, name="config", where=where)
     events = [("queued", 0), ("running", 1), (status, 2)]
     for k, (s, minutes) in enumerate(events):
         write_shard("run_events", [dict(

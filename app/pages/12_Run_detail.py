@@ -1,0 +1,67 @@
+"""One run: its config, status history, training curves, per-layer values and summaries."""
+
+import sys
+from pathlib import Path
+
+_ROOT = str(Path(__file__).resolve().parents[2])
+if _ROOT not in sys.path:  # `streamlit run app/Home.py` without PYTHONPATH=.
+    sys.path.insert(0, _ROOT)
+
+import json
+
+import polars as pl
+import streamlit as st
+
+from app import charts, data, sidebar, ui
+
+ui.page("Run detail")
+sidebar.launch_form()
+ui.require_runs("the run detail page")
+
+run_id = st.query_params.get("run", "")
+if not run_id:
+    recent = data.runs().head(200)["run_id"].to_list()
+    run_id = st.selectbox("run", recent, key="detail-run", help="or open one from the Runs page")
+info = data.run_detail(run_id)
+if info["run"].is_empty():
+    st.error(f"No run {run_id!r} in the warehouse; pick one on the Runs page (it may not be ingested yet).")
+    st.stop()
+run = info["run"].row(0, named=True)
+st.subheader(f"{ui.badge(run['status'])} · {run['arch']} on {run['dataset']} · T={run['temperature']:g} · "
+             f"seed {run['seed']}")
+st.caption(f"run `{run_id}` of sweep `{run['sweep_id']}` · last epoch {run['last_epoch']} · "
+           f"updated {run['updated_at']}")
+if run.get("error"):
+    st.error("This run ended with an error:")
+    st.code(run["error"])
+
+left, right = st.columns([1, 2])
+with left:
+    st.markdown("**Config**")
+    st.json(json.loads(run["config_json"] or "{}"), expanded=False)
+    st.markdown("**Status history**")
+    st.dataframe(info["events"], hide_index=True, width="stretch")
+with right:
+    ep = info["epochs"]
+    if ep.is_empty():
+        ui.no_rows("epoch log")
+    else:
+        long = ep.unpivot(index="epoch", on=["test_acc", "train_acc", "train_loss", "logits_norm"],
+                          variable_name="quantity", value_name="value").drop_nulls()
+        ui.show_chart(charts.lines(long, x="epoch", y="value", color="quantity", title="training log"), long,
+                      "detail-epochs", name=f"epochs_{run_id}")
+layers = info["layers"]
+if not layers.is_empty():
+    last = layers["epoch"].max()
+    st.markdown(f"**Per-layer values at epoch {last}**")
+    metric = st.selectbox("metric", sorted(layers["metric"].unique().to_list()), key="detail-metric")
+    sel = data.add_position(
+        layers.filter((pl.col("epoch") == last) & (pl.col("metric") == metric))
+        .group_by("layer_index", "layer_name", "kind", "dataset").agg(pl.col("value").mean())
+    ).sort("position")
+    ui.show_chart(
+        charts.lines(sel, x="position", y="value", color="dataset", dash="kind", x_title="layer (position)",
+                     y_title=metric), sel, "detail-layers", name=f"{metric}_{run_id}")
+if not info["metrics"].is_empty():
+    st.markdown("**Summaries**")
+    st.dataframe(info["metrics"], hide_index=True, width="stretch")

@@ -1,0 +1,47 @@
+"""Tunnel / probes: ID and OOD linear-probe accuracy per layer, one line per temperature, seed-grouped."""
+
+import sys
+from pathlib import Path
+
+_ROOT = str(Path(__file__).resolve().parents[2])
+if _ROOT not in sys.path:  # `streamlit run app/Home.py` without PYTHONPATH=.
+    sys.path.insert(0, _ROOT)
+
+import streamlit as st
+
+from app import charts, data, sidebar, ui
+
+ui.page("Tunnel effect: linear probes per layer")
+sidebar.launch_form()
+ui.require_runs("the probes page")
+filters = ui.pick_runs("probe")
+st.caption(
+    "A linear probe per layer (Adam, lr 1e-3, wd 1e-3; Table 5), trained on the frozen representation. "
+    "In distribution (ID) accuracy saturates early in compressed (high-T) networks: κ is the share of layers "
+    "up to the first that reaches τ of the best. Out of distribution (OOD) accuracy then drops over the "
+    "'tunnel': ρ = (best − last) / best."
+)
+opts = data.layer_options(filters, "probe_acc")
+if opts.is_empty():
+    ui.no_rows("probe-accuracy rows")
+    st.stop()
+epochs = sorted(set(opts["epoch"].to_list()))
+epoch = st.selectbox("epoch", ["last", *epochs], key="probe-epoch", help="'last' = each group's last analysed epoch")
+sets = sorted(set(opts["dataset"].to_list()), key=lambda d: (d != filters["dataset"], d))
+for ds in sets:
+    role = "ID" if ds == filters["dataset"] else "OOD"
+    split = "test" if "test" in set(opts.filter(dataset=ds)["split"].to_list()) else None
+    curves = data.layer_curves(filters, "probe_acc", kinds=["hidden", "logits", "softmax"], split=split,
+                               datasets=[ds], epoch=None if epoch == "last" else int(epoch))
+    st.subheader(f"{role}: {ds}")
+    if curves.is_empty():
+        ui.no_rows(f"probe rows on {ds}")
+        continue
+    ui.show_chart(charts.layer_band_chart(curves, y_title=f"{role} probe accuracy", y_domain=(0, 1)), curves,
+                  f"probe-{ds}", name=f"probe_{role}_{filters['arch']}_{ds}")
+
+kr = data.summary_by_temperature(filters, ["kappa", "rho"])
+if not kr.is_empty():
+    st.subheader("κ and ρ of these runs")
+    ui.show_chart(charts.temperature_chart(kr, y_title="%", color="metric"), kr, "probe-kr",
+                  name=f"kappa_rho_{filters['arch']}_{filters['dataset']}")
