@@ -216,7 +216,7 @@ def _load_batch(where: Home, con, batch: list[Shard], report: IngestReport) -> b
         con.execute("INSERT OR REPLACE INTO _meta VALUES ('last_ingest', now()::VARCHAR)")
         snapshot.mark_dirty(where)
         con.execute("COMMIT")
-    except (duckdb.IOException, duckdb.InvalidInputException, duckdb.ConversionException):
+    except duckdb.Error:  # a shard failed while being read (DuckDB raises several kinds): re-check each
         con.execute("ROLLBACK")
         return False
     except BaseException:
