@@ -1,0 +1,88 @@
+"""Opening a warehouse made by older (or newer) code: readers say what to run, ingest/migrate upgrade it."""
+
+from __future__ import annotations
+
+import shutil
+
+import duckdb
+import pytest
+
+from tests.warehouse.wh_helpers import cli, write_run
+from warehouse.ingest import ingest, migrate_home
+from warehouse.migrate import WarehouseTooNew
+from warehouse.read import WarehouseOutdated, connect, query
+from warehouse.schema import SCHEMA_VERSION
+
+
+def _make_v0(where) -> None:
+    """A v0 file as the first prototype wrote it: no _meta, no shard bookkeeping, fewer columns."""
+    where.root.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(where.database))
+    con.execute("CREATE TABLE run_configs (run_id VARCHAR, arch VARCHAR, dataset VARCHAR, temperature DOUBLE, seed BIGINT)")
+    con.execute("CREATE TABLE layer_metrics (run_id VARCHAR, epoch INTEGER, layer_index INTEGER, metric VARCHAR, "
+                "value DOUBLE)")
+    con.execute("INSERT INTO run_configs VALUES ('a', 'mlp', 'digits', 1.0, 0), ('old', 'mlp', 'digits', 5.0, 0)")
+    con.execute("INSERT INTO layer_metrics VALUES ('a', 3, 0, 'rank', 0.0), ('old', 3, 0, 'rank', 7.0)")
+    con.close()
+
+
+def test_a_v0_file_tells_readers_what_to_run_and_migrate_rebuilds_it_keeping_a_backup(tmp_home):
+    write_run(tmp_home, "a")
+    _make_v0(tmp_home)
+    with pytest.raises(WarehouseOutdated, match=r"schema v0 .* run `python -m warehouse migrate`"):
+        connect(tmp_home)
+    done = cli("sql", "SELECT 1", where=tmp_home)
+    assert done.returncode == 2 and "python -m warehouse migrate" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+    done = cli("migrate", where=tmp_home)
+    assert done.returncode == 0, done.stderr
+    assert "v0 -> rebuilt from shards" in done.stdout
+    assert query("SELECT count(*) AS n FROM layer_metrics", where=tmp_home)["n"][0] == 3  # from the shards
+    assert query("SELECT count(*) AS n FROM layer_stats", where=tmp_home)["n"][0] == 3
+    backup = tmp_home.root / "warehouse-v0-backup.duckdb"
+    kept = duckdb.connect(str(backup), read_only=True)
+    assert kept.execute("SELECT value FROM layer_metrics WHERE run_id = 'old'").fetchall() == [(7.0,)]
+    kept.close()
+    assert "already at" in cli("migrate", where=tmp_home).stdout
+
+
+def _downgrade_to_v1(where) -> None:
+    """Turn a current file into the seed's v1 layout: no inode, no layer_stats, one file read and written."""
+    con = duckdb.connect(str(where.working))
+    con.execute("DROP TABLE layer_stats")
+    con.execute("ALTER TABLE _shards DROP COLUMN inode")
+    con.execute("UPDATE _meta SET value = '1' WHERE key = 'schema_version'")
+    con.close()
+    shutil.copyfile(where.working, where.database)
+    where.working.unlink()
+
+
+def test_a_v1_file_is_migrated_in_place_by_ingest_without_losing_or_doubling_rows(tmp_home):
+    for seed in range(2):
+        write_run(tmp_home, f"r{seed}", seed=seed)
+    ingest(tmp_home)
+    before = query("SELECT run_id, layer_index, value FROM layer_metrics ORDER BY ALL", where=tmp_home)
+    _downgrade_to_v1(tmp_home)
+    with pytest.raises(WarehouseOutdated, match="schema v1"):
+        connect(tmp_home)
+    write_run(tmp_home, "r2", seed=2)
+    report = ingest(tmp_home)
+    assert report.migrated == ["v1 -> v2"]
+    after = query("SELECT run_id, layer_index, value FROM layer_metrics ORDER BY ALL", where=tmp_home)
+    assert after.height == before.height + 3 and after.unique().height == after.height
+    stats = query("SELECT n_runs FROM layer_stats", where=tmp_home)
+    assert stats["n_runs"].to_list() == [3, 3, 3]
+
+
+def test_a_newer_file_says_update_the_code(tmp_home):
+    write_run(tmp_home, "a")
+    ingest(tmp_home)
+    for path in (tmp_home.working, tmp_home.database):
+        con = duckdb.connect(str(path))
+        con.execute("UPDATE _meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION + 1)])
+        con.close()
+    with pytest.raises(WarehouseTooNew, match="update the code"):
+        connect(tmp_home)
+    with pytest.raises(WarehouseTooNew, match="update the code"):
+        migrate_home(tmp_home)
