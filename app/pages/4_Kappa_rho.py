@@ -1,0 +1,60 @@
+"""κ/ρ trade-off: scatter of effective depth κ against OOD drop ρ per seed group, and the paper's table layout."""
+
+import sys
+from pathlib import Path
+
+_ROOT = str(Path(__file__).resolve().parents[2])
+if _ROOT not in sys.path:  # `streamlit run app/Home.py` without PYTHONPATH=.
+    sys.path.insert(0, _ROOT)
+
+import polars as pl
+import streamlit as st
+
+from app import charts, data, sidebar, ui
+
+ui.page("κ / ρ trade-off")
+sidebar.launch_form()
+ui.require_runs("the κ/ρ page")
+st.caption(
+    "κ: share of layers up to the first whose ID probe accuracy reaches τ (0.95) of the best (lower = more "
+    "compressed). ρ: relative drop of OOD probe accuracy from its best layer to the penultimate one (lower = "
+    "better OOD generalisation). SR: solution rank. Each point is one seed group, bars are ± 1 std over seeds."
+)
+pairs = data.arch_datasets()
+c1, c2, c3 = st.columns(3)
+datasets = c1.multiselect("dataset (ID)", sorted(pairs["dataset"].unique().to_list()),
+                          default=sorted(pairs["dataset"].unique().to_list())[:1], key="kr-datasets")
+archs = c2.multiselect("architectures", sorted(pairs["arch"].unique().to_list()), key="kr-archs",
+                       help="empty = all")
+losses = c3.multiselect("loss", ["ce", "mse"], default=["ce"], key="kr-loss")
+filters = {"dataset": datasets, "loss": losses}
+if archs:
+    filters["arch"] = archs
+kr = data.kappa_rho(filters).drop_nulls(["kappa", "rho"])
+if kr.is_empty():
+    ui.no_rows("κ/ρ summaries")
+    st.stop()
+
+varying = [k for k in data.KAPPA_GROUP if k not in ("arch", "dataset", "loss") and kr[k].n_unique() > 1]
+if varying:
+    st.info(f"These groups also differ in {', '.join(varying)}: they appear as separate points of one colour.")
+ui.show_chart(charts.kappa_rho_scatter(kr), kr, "kr-scatter", name="kappa_rho_scatter")
+
+st.subheader("In the paper's layout: κ / ρ / SR per model and temperature")
+label = [pl.col("arch"), pl.lit(", "), pl.col("dataset")]
+if kr["loss"].n_unique() > 1:
+    label += [pl.lit(", "), pl.col("loss")]
+for k in varying:
+    label += [pl.lit(f", {k}="), pl.col(k).cast(pl.String)]
+cells = kr.with_columns(
+    pl.concat_str(label).alias("model, data"),
+    pl.col("temperature").map_elements(charts.t_label, return_dtype=pl.String).alias("T"),
+    pl.format("{}/{}/{}", pl.col("kappa").round(0).cast(pl.Int64), pl.col("rho").round(0).cast(pl.Int64),
+              pl.col("sr").round(0).cast(pl.Int64)).alias("cell"),
+)
+order = [charts.t_label(t) for t in sorted(kr["temperature"].unique().to_list())]
+table = cells.pivot(on="T", index="model, data", values="cell", aggregate_function="first")
+table = table.select("model, data", *[t for t in order if t in table.columns]).sort("model, data")
+st.dataframe(table, hide_index=True, width="stretch")
+st.caption("Cells are seed means rounded like the paper (κ % / ρ % / SR); the CSV holds means and stds.")
+st.download_button("table as CSV", kr.write_csv().encode(), "kappa_rho_sr.csv", "text/csv", key="kr-table-csv")

@@ -1,0 +1,37 @@
+"""Logits norm: over epochs with pre- and post-softmax rank (linked panels); at initialisation per architecture."""
+
+import sys
+from pathlib import Path
+
+_ROOT = str(Path(__file__).resolve().parents[2])
+if _ROOT not in sys.path:  # `streamlit run app/Home.py` without PYTHONPATH=.
+    sys.path.insert(0, _ROOT)
+
+import streamlit as st
+
+from app import charts, data, sidebar, ui
+
+ui.page("Logits norm")
+sidebar.launch_form()
+ui.require_runs("the logits-norm page")
+filters = ui.pick_runs("norm")
+st.caption(
+    "Mean ‖z‖₂ of the logits on a fixed evaluation batch, and the numerical rank of that batch's logits before "
+    "and after softmax(z/T) (Figures 18–20). At high T the post-softmax rank grows because the logits norm "
+    "grows, not the pre-softmax rank. Drag over the top panel to zoom the bottom one."
+)
+curves = data.epoch_curves(filters)
+if curves.is_empty():
+    ui.no_rows("epoch logs")
+else:
+    ui.show_chart(charts.epoch_panels(curves), curves, "norm-epochs",
+                  name=f"logits_norm_{filters['arch']}_{filters['dataset']}")
+
+st.subheader("Logits norm at initialisation")
+st.caption("One point per initialisation (seed). VGG-19's is orders of magnitude below the ResNets' — why "
+           "baseline VGG-19 already behaves like a high-temperature network.")
+init = data.init_norms()
+if init.is_empty():
+    ui.no_rows("initialisation norms (init_norms)")
+else:
+    ui.show_chart(charts.init_norm_chart(init), init, "norm-init", name="init_norms")

@@ -1,0 +1,59 @@
+"""Alignment: 15×15 |cos| between weight and representation singular vectors; epoch × layer overview (Figure 10)."""
+
+import sys
+from pathlib import Path
+
+_ROOT = str(Path(__file__).resolve().parents[2])
+if _ROOT not in sys.path:  # `streamlit run app/Home.py` without PYTHONPATH=.
+    sys.path.insert(0, _ROOT)
+
+import polars as pl
+import streamlit as st
+
+from app import charts, data, sidebar, ui
+
+ui.page("Alignment of weights and representations")
+sidebar.launch_form()
+ui.require_runs("the alignment page")
+filters = ui.pick_runs("align")
+st.caption(
+    "For each layer and checkpoint: |cosine| between the top-15 right singular vectors of the layer's weight "
+    "matrix and the top-15 singular vectors of the representation entering it (Figures 10, 24, 25). Baseline "
+    "models show almost none; high-T models align early, first in the top vectors."
+)
+runs = data.alignment_runs(filters)
+if runs.is_empty():
+    ui.no_rows("alignment rows")
+    st.stop()
+
+temps = sorted(runs["temperature"].unique().to_list())
+st.subheader("Overview: mean diagonal |cos| per epoch and layer")
+c1, c2, c3 = st.columns(3)
+low = c1.selectbox("baseline T", temps, index=0, key="align-low", format_func=charts.t_label)
+high = c2.selectbox("high T", temps, index=len(temps) - 1, key="align-high", format_func=charts.t_label)
+top = c3.slider("top vectors", 1, 15, 5, key="align-top", help="average |cos(u_i, v_i)| over i < this")
+overview = data.alignment_overview(filters, [low, high], top=top)
+cols = st.columns(2)
+for col, t in zip(cols, (low, high)):
+    part = overview.filter(pl.col("temperature") == t)
+    with col:
+        st.markdown(f"**{charts.t_label(t)}** (mean over {part['n'].max() or 0} seed(s))")
+        ui.show_chart(charts.heatmap(part, x="epoch", y="layer_name", value="value", y_title="layer", size=260),
+                      part, f"align-overview-{t:g}", name=f"alignment_overview_T{t:g}")
+
+st.subheader("One matrix")
+c1, c2, c3 = st.columns(3)
+labels = {r["run_id"]: f"{charts.t_label(r['temperature'])}, seed {r['seed']} ({r['run_id'][:8]})"
+          for r in runs.iter_rows(named=True)}
+run_id = c1.selectbox("run", list(labels), format_func=labels.get, key="align-run")
+row = runs.filter(pl.col("run_id") == run_id).row(0, named=True)
+layer = c2.selectbox("layer index", row["layers"], key="align-layer")
+epoch = c3.select_slider("epoch", row["epochs"], value=row["epochs"][-1], key="align-epoch")
+matrix = data.alignment_matrix(run_id, layer, epoch)
+if matrix.is_empty():
+    ui.no_rows("alignment rows for this layer and epoch")
+else:
+    name = matrix["layer_name"][0]
+    ui.show_chart(charts.heatmap(matrix, x="j", y="i", value="cosine", x_title="representation vector j",
+                                 y_title="weight vector i", title=f"{name}, epoch {epoch}", size=360),
+                  matrix, "align-matrix", name=f"alignment_{run_id}_{name}_e{epoch}")

@@ -1,0 +1,82 @@
+"""Geometry and OOD: OrthoDev per layer, neural collapse NC1–NC4, OOD detection AUROC / FPR95 per temperature."""
+
+import sys
+from pathlib import Path
+
+_ROOT = str(Path(__file__).resolve().parents[2])
+if _ROOT not in sys.path:  # `streamlit run app/Home.py` without PYTHONPATH=.
+    sys.path.insert(0, _ROOT)
+
+import polars as pl
+import streamlit as st
+
+from app import charts, data, sidebar, ui
+
+ui.page("Geometry and OOD detection")
+sidebar.launch_form()
+ui.require_runs("the geometry page")
+filters = ui.pick_runs("geo")
+ID = filters["dataset"]
+
+st.subheader("OrthoDev per layer")
+st.caption("Deviation of a layer's representation from orthogonality (Figure 22; our definitions, both stored): "
+           "sample = ‖HHᵀ/‖H‖²_F − I/n‖_F on a fixed sample; class-mean = ‖M̂M̂ᵀ − I‖_F / C on normalised, "
+           "centred class means. 0 = orthogonal; high-T networks go low.")
+cols = st.columns(2)
+for col, metric in zip(cols, ("orthodev_sample", "orthodev_classmean")):
+    curves = data.layer_curves(filters, metric, kinds=["hidden", "logits"], datasets=[ID])
+    with col:
+        st.markdown(f"**{metric.replace('orthodev_', '')}**")
+        if curves.is_empty():
+            ui.no_rows(f"{metric} rows")
+        else:
+            ui.show_chart(charts.layer_band_chart(curves, y_title="OrthoDev", height=250), curves, f"geo-{metric}",
+                          name=f"{metric}_{filters['arch']}_{ID}")
+
+st.subheader("Neural collapse")
+st.caption("NC1 within- vs between-class variability, NC2 distance from a simplex ETF, NC3 classifier–mean "
+           "distance, NC4 disagreement with the nearest-class-mean rule (Appendix I). Lower = more collapsed.")
+names = [m for m in data.metric_names() if m.startswith("nc")]
+nc_runs = data.summary_by_temperature(filters, names) if names else pl.DataFrame()
+nc_layers = data.layer_curves(filters, "nc1", kinds=["hidden"], datasets=[ID])
+c1, c2 = st.columns(2)
+with c1:
+    st.markdown("**at the penultimate layer, per temperature**")
+    if nc_runs.is_empty():
+        ui.no_rows("NC summaries (run_metrics nc1–nc4)")
+    else:
+        ui.show_chart(charts.temperature_chart(nc_runs, y_title="value", color="metric"), nc_runs, "geo-nc",
+                      name=f"nc_{filters['arch']}_{ID}")
+with c2:
+    metric = st.selectbox("per layer", ["nc1", "nc2", "nc3"], key="geo-nc-layer")
+    if metric != "nc1":
+        nc_layers = data.layer_curves(filters, metric, kinds=["hidden"], datasets=[ID])
+    if nc_layers.is_empty():
+        ui.no_rows(f"{metric} rows per layer")
+    else:
+        ui.show_chart(charts.layer_band_chart(nc_layers, y_title=metric, height=250), nc_layers, "geo-nc-layers",
+                      name=f"{metric}_layers_{filters['arch']}_{ID}")
+
+st.subheader("OOD detection")
+st.caption("High T / low logits norm: worse OOD generalisation (ρ) but better OOD detection. Scores: MSP, "
+           "energy and a feature-space score (NECO). AUROC higher = better; FPR at 95% TPR lower = better.")
+det_names = [m for m in data.metric_names() if m.startswith(("auroc_", "fpr95_"))]
+det = data.summary_by_temperature(filters, det_names) if det_names else pl.DataFrame()
+if det.is_empty():
+    ui.no_rows("OOD detection scores")
+else:
+    det = det.with_columns(
+        pl.col("metric").str.split("_").list.first().alias("measure"),
+        pl.col("metric").str.split("_").list.slice(1).list.join("_").alias("score"),
+    )
+    for ood in sorted(det["dataset"].unique().to_list()):
+        st.markdown(f"**{ID} → {ood}**")
+        cols = st.columns(2)
+        for col, measure, title in zip(cols, ("auroc", "fpr95"), ("AUROC", "FPR at 95% TPR")):
+            part = det.filter((pl.col("dataset") == ood) & (pl.col("measure") == measure))
+            with col:
+                if part.is_empty():
+                    ui.no_rows(f"{title} rows")
+                    continue
+                ui.show_chart(charts.temperature_chart(part, y_title=title, color="score", y_domain=(0, 1)), part,
+                              f"geo-{measure}-{ood}", name=f"{measure}_{filters['arch']}_{ID}_{ood}")
