@@ -50,7 +50,7 @@ def run_id(arch: str, t: float, seed: int, loss: str = "ce") -> str:
 
 
 def build(where: Home, *, archs: tuple[str, ...] = (ARCH,), statuses: dict[str, str] | None = None,
-          extra_loss: bool = False) -> list[str]:
+          extra_loss: bool = False, dataset: str = ID) -> list[str]:
     """Write every table for len(archs) x |TEMPS| x |SEEDS| finished runs and ingest; returns run ids."""
     statuses = statuses or {}
     ids = []
@@ -61,15 +61,16 @@ def build(where: Home, *, archs: tuple[str, ...] = (ARCH,), statuses: dict[str, 
                 for seed in SEEDS:
                     rid = run_id(arch, t, seed, loss)
                     ids.append(rid)
-                    _write_run(where, rid, arch, t, seed, loss, statuses.get(rid, "finished"))
+                    _write_run(where, rid, arch, t, seed, loss, statuses.get(rid, "finished"), dataset)
     _write_globals(where, archs)
     ingest(where)
     return ids
 
 
-def _write_run(where: Home, rid: str, arch: str, t: float, seed: int, loss: str, status: str) -> None:
+def _write_run(where: Home, rid: str, arch: str, t: float, seed: int, loss: str, status: str,
+               dataset: str = ID) -> None:
     sweep = "20261129-030000-abcdef"
-    cfg = dict(arch=arch, dataset=ID, ood=[OOD], temperature=t, seed=seed, loss=loss,
+    cfg = dict(arch=arch, dataset=dataset, ood=[OOD], temperature=t, seed=seed, loss=loss,
                preset="demo", epochs=2, lr=0.05, momentum=0.9, weight_decay=0.0, batch_size=128, milestones=[],
                gamma=0.1, init="kaiming", init_std=0.01, layernorm=False, width=16, depth=HIDDEN, pretrained="",
                data_root="")
@@ -96,22 +97,22 @@ def _write_run(where: Home, rid: str, arch: str, t: float, seed: int, loss: str,
                 base = dict(run_id=rid, epoch=e, layer_index=layer, layer_name=name, kind=kind, split="test",
                             n_samples=256, n_features=16, detail="{}")
                 r = rank(layer, t, seed) + shift + LOSS_BUMP[loss] - (5 if kind == "preact" else 0) - (1 if kind == "softmax" else 0)
-                rows.append(dict(base, dataset=ID, metric="rank", value=r))
+                rows.append(dict(base, dataset=dataset, metric="rank", value=r))
                 if kind in ("hidden", "logits"):
-                    rows.append(dict(base, dataset=ID, metric="probe_acc", value=probe(layer, t, seed) - shift / 100))
+                    rows.append(dict(base, dataset=dataset, metric="probe_acc", value=probe(layer, t, seed) - shift / 100))
                     rows.append(dict(base, dataset=OOD, metric="probe_acc", value=probe(layer, t, seed, True)))
                 if kind == "hidden":
-                    rows.append(dict(base, dataset=ID, metric="orthodev_sample", value=1.0 / (layer + 1) / t))
-                    rows.append(dict(base, dataset=ID, metric="orthodev_classmean", value=0.5 / (layer + 1)))
+                    rows.append(dict(base, dataset=dataset, metric="orthodev_sample", value=1.0 / (layer + 1) / t))
+                    rows.append(dict(base, dataset=dataset, metric="orthodev_classmean", value=0.5 / (layer + 1)))
                     for k in (1, 2, 3):
-                        rows.append(dict(base, dataset=ID, metric=f"nc{k}", value=k + layer / 10 + seed / 100))
+                        rows.append(dict(base, dataset=dataset, metric=f"nc{k}", value=k + layer / 10 + seed / 100))
     write_shard("layer_metrics", rows, owner=rid, name="analysis", where=where)
     e = EPOCHS[-1]
     metrics = dict(kappa=kappa(t, seed) + LOSS_BUMP[loss], rho=rho(t, seed), solution_rank=9 - (t > 5), nc4=0.1 * seed,
                    auroc_msp=0.7 + t / 100, fpr95_msp=0.5 - t / 100, auroc_energy=0.75, fpr95_energy=0.45,
                    auroc_neco=0.8 + seed / 100, fpr95_neco=0.3)
     write_shard("run_metrics", [dict(run_id=rid, epoch=e, dataset=OOD if k.startswith(("auroc", "fpr", "rho"))
-                                     else ID, metric=k, value=float(v), detail="{}")
+                                     else dataset, metric=k, value=float(v), detail="{}")
                                 for k, v in metrics.items()], owner=rid, name="summary", where=where)
     align = []
     for e in EPOCHS:

@@ -1,0 +1,52 @@
+"""Paper check: the paper's κ / ρ / SR beside the measured mean ± std over seeds, differences highlighted."""
+
+import sys
+from pathlib import Path
+
+_ROOT = str(Path(__file__).resolve().parents[2])
+if _ROOT not in sys.path:  # `streamlit run app/Home.py` without PYTHONPATH=.
+    sys.path.insert(0, _ROOT)
+
+import polars as pl
+import streamlit as st
+
+from app import charts, data, paper, sidebar, ui
+
+ui.page("Paper check")
+sidebar.launch_form()
+st.caption(
+    "Every configuration the paper reports (PAPER.md's table and Table 6, MSE) that has runs here: the paper's "
+    "κ / ρ / SR beside our mean ± std over seeds. ⚠️ = the paper's number lies more than the tolerance away "
+    "(× std, at least 5 points). Our κ and ρ follow PAPER.md's definitions (τ = 0.95, penultimate layer)."
+)
+with st.expander("The paper's numbers"):
+    st.dataframe(paper.reported(), hide_index=True, width="stretch")
+ui.require_runs("the paper check")
+
+tol = st.slider("tolerance [× std]", 0.5, 5.0, 2.0, 0.5, key="paper-tol")
+cmp = paper.compare(data.kappa_rho({}), tolerance=tol)
+if cmp.is_empty():
+    st.info("None of the paper's configurations (ResNet-18/20/34/50, VGG-19 on CIFAR-10/100 or ImageNet-1k at "
+            "its temperatures) has κ/ρ summaries here yet. Launch one from the sidebar, e.g. preset "
+            "`cifar_resnet`, arch `resnet18`, temperatures `1,10,100,1000`, seeds `0,1,2`.")
+    st.stop()
+
+flagged = cmp.filter(pl.col("flag"))
+c1, c2 = st.columns(2)
+c1.metric("reported values with runs", cmp.height)
+c2.metric("outside tolerance", flagged.height)
+table = (
+    cmp.with_columns(
+        pl.format("{} ± {}", pl.col("measured").round(1), pl.col("std").round(1)).alias("measured ± std"),
+        pl.when(pl.col("flag")).then(pl.lit("⚠️")).otherwise(pl.lit("✅")).alias("ok"),
+    )
+    .select("ok", "model", "slot", "quantity", "paper", "measured ± std", "diff", "n")
+    .sort("model", "slot", "quantity")
+)
+st.dataframe(
+    table.to_pandas().style.apply(
+        lambda row: ["background-color: #ffe0e0" if row["ok"] == "⚠️" else "" for _ in row], axis=1
+    ).format({"diff": "{:+.1f}", "paper": "{:g}"}),
+    hide_index=True, width="stretch",
+)
+ui.show_chart(charts.paper_vs_measured(cmp), cmp, "paper-chart", name="paper_check")
