@@ -1,0 +1,149 @@
+"""Live sweep state for the Jobs page, read from the shard files jobs write (no ingest needed), and cancel.
+
+The warehouse shows a run only after `python -m warehouse ingest`; a sweep that is running right now is
+followed here from `jobs/<sweep>/sweep.json` (the launcher's manifest) and the runs' event and epoch shards,
+the same way `python -m training.launch status` does.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from warehouse.paths import Home
+from warehouse.schema import TERMINAL_STATUSES
+
+
+@dataclass
+class SweepState:
+    sweep_id: str
+    executor: str
+    jobs: dict[str, list[str]]  # job id -> run ids
+    statuses: dict[str, str] = field(default_factory=dict)  # run id -> latest status (from shards)
+    epochs: dict[str, int] = field(default_factory=dict)  # run id -> last logged epoch
+    planned_epochs: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def run_ids(self) -> list[str]:
+        return [r for runs in self.jobs.values() for r in runs]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for rid in self.run_ids:
+            s = self.statuses.get(rid, "queued")
+            out[s] = out.get(s, 0) + 1
+        return out
+
+    @property
+    def done(self) -> int:
+        return sum(self.statuses.get(r) in TERMINAL_STATUSES for r in self.run_ids)
+
+    @property
+    def active(self) -> bool:
+        return self.done < len(self.run_ids)
+
+    @property
+    def progress(self) -> float:
+        """Share of the sweep's planned epochs completed (finished runs count whole)."""
+        total = sum(max(1, self.planned_epochs.get(r, 1)) for r in self.run_ids) or 1
+        got = sum(
+            max(1, self.planned_epochs.get(r, 1)) if self.statuses.get(r) in TERMINAL_STATUSES
+            else min(self.epochs.get(r, 0), self.planned_epochs.get(r, 1))
+            for r in self.run_ids
+        )
+        return got / total
+
+
+def manifests(where: Home, limit: int = 10) -> list[Path]:
+    """The newest sweep manifests (sweep ids start with a UTC timestamp, so names sort by time)."""
+    if not where.jobs.is_dir():
+        return []
+    found = sorted(where.jobs.glob("*/sweep.json"), key=lambda p: p.parent.name, reverse=True)
+    return found[:limit]
+
+
+def _read_events(where: Home, run_ids: list[str]) -> pl.DataFrame:
+    files = [str(p) for rid in run_ids for p in (where.shards / "run_events" / rid).glob("event-*.parquet")]
+    if not files:
+        return pl.DataFrame(schema={"run_id": pl.String, "ts": pl.Datetime("us", "UTC"), "status": pl.String,
+                                    "epoch": pl.Int32, "message": pl.String})
+    return pl.read_parquet(files, columns=["run_id", "ts", "status", "epoch", "message"])
+
+
+def sweep_state(manifest: Path, where: Home) -> SweepState:
+    doc = json.loads(manifest.read_text())
+    state = SweepState(doc["sweep_id"], doc.get("executor", "?"), doc.get("jobs", {}))
+    ids = state.run_ids
+    events = _read_events(where, ids)
+    if not events.is_empty():
+        latest = events.sort("ts").group_by("run_id").last()
+        state.statuses = dict(zip(latest["run_id"].to_list(), latest["status"].to_list()))
+    for rid in ids:
+        log = where.shards / "epochs" / rid / "epochs.parquet"
+        if log.exists():
+            try:
+                state.epochs[rid] = int(pl.read_parquet(log, columns=["epoch"])["epoch"].max() or 0)
+            except Exception:  # a shard being replaced right now: next refresh reads it
+                pass
+        cfg = where.shards / "run_configs" / rid / "config.parquet"
+        if cfg.exists():
+            try:
+                state.planned_epochs[rid] = int(pl.read_parquet(cfg, columns=["epochs"])["epochs"][0])
+            except Exception:
+                pass
+    return state
+
+
+def run_table(state: SweepState, where: Home) -> pl.DataFrame:
+    """One row per run of the sweep: job, status, epoch / planned, and the failure message if any."""
+    events = _read_events(where, state.run_ids)
+    messages = {}
+    if not events.is_empty():
+        bad = events.filter(pl.col("status").is_in(["failed", "diverged", "cancelled"])).sort("ts")
+        messages = dict(zip(bad["run_id"].to_list(), bad["message"].to_list()))
+    rows = [dict(run_id=rid, job=job, status=state.statuses.get(rid, "queued"), epoch=state.epochs.get(rid),
+                 epochs=state.planned_epochs.get(rid), message=messages.get(rid, ""))
+            for job, rids in state.jobs.items() for rid in rids]
+    return pl.DataFrame(rows, schema={"run_id": pl.String, "job": pl.String, "status": pl.String,
+                                      "epoch": pl.Int64, "epochs": pl.Int64, "message": pl.String})
+
+
+def job_log_tail(where: Home, sweep_id: str, job_id: str, lines: int = 40) -> str:
+    """The end of a job's stderr (submitit's `<job>_0_log.err`): where a crash before any event shows."""
+    folder = where.jobs / sweep_id
+    for path in (folder / f"{job_id}_0_log.err", folder / f"{job_id}_log.err"):
+        if path.exists():
+            return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    return ""
+
+
+def cancel(sweep_id: str, where: Home, launched: dict) -> str:
+    """Cancel a sweep's jobs; returns what happened, in one line.
+
+    Jobs this app process submitted are cancelled through their handles (the only way for local jobs);
+    others go through the launcher's cancel (Slurm's scancel through submitit).
+    """
+    jobs = launched.get(sweep_id)
+    if jobs:
+        for job in jobs:
+            job.cancel(check=False)
+        return f"cancelled {len(jobs)} job(s) of sweep {sweep_id}"
+    manifest = where.jobs / sweep_id / "sweep.json"
+    if not manifest.exists():
+        return f"no sweep {sweep_id} under {where.jobs}"
+    executor = json.loads(manifest.read_text()).get("executor")
+    if executor == "local":
+        return (f"sweep {sweep_id} runs as local processes started elsewhere; only the process that launched "
+                "it can stop them (Ctrl-C there)")
+    from training import launch as launcher
+
+    cancel_fn = getattr(launcher, "cancel", None)
+    if cancel_fn is not None:
+        cancel_fn(sweep_id, where)
+    else:
+        launcher._cancel(sweep_id, where)  # the CLI's `cancel SWEEP_ID`
+    return f"asked Slurm to cancel the jobs of sweep {sweep_id}"
