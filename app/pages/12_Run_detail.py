@@ -54,7 +54,8 @@ layers = info["layers"]
 if not layers.is_empty():
     last = layers["epoch"].max()
     st.markdown(f"**Per-layer values at epoch {last}**")
-    metric = st.selectbox("metric", sorted(layers["metric"].unique().to_list()), key="detail-metric")
+    names = sorted(layers["metric"].unique().to_list())
+    metric = st.selectbox("metric", names, index=names.index("rank") if "rank" in names else 0, key="detail-metric")
     sel = data.add_position(
         layers.filter((pl.col("epoch") == last) & (pl.col("metric") == metric))
         .group_by("layer_index", "layer_name", "kind", "dataset").agg(pl.col("value").mean())

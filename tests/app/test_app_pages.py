@@ -1,0 +1,219 @@
+"""Every dashboard page through AppTest on a real ingested warehouse: the rows each chart receives."""
+
+from __future__ import annotations
+
+import math
+
+import polars as pl
+import pytest
+
+from tests.app import factory
+from tests.app.apphelp import chart_frame, chart_frames, charts, no_exceptions, run_page, texts
+
+
+def by(frame: pl.DataFrame, **eq) -> dict:
+    rows = frame.filter(**eq)
+    assert rows.height == 1, (eq, rows)
+    return rows.row(0, named=True)
+
+
+def test_runs_page_groups_by_everything_but_the_seed(use_home):
+    at = run_page("pages/1_Runs.py")
+    no_exceptions(at)
+    groups = at.dataframe[0].value
+    # 2 archs x 2 losses x 2 temperatures, each a seed group of 2
+    assert len(groups) == 8 and set(groups["N"]) == {2}
+    assert set(groups["status"]) == {"✅ 2"}
+    runs = at.dataframe[1].value
+    assert len(runs) == 16
+    assert runs["detail"].str.startswith("/Run_detail?run=").all()
+    at.multiselect(key="runs-group-by").set_value(["arch"]).run()
+    groups = at.dataframe[0].value
+    assert sorted(groups["N"]) == [8, 8]
+    at.multiselect(key="runs-filter-fields").set_value(["temperature"]).run()
+    at.multiselect(key="runs-filter-temperature").set_value([10.0]).run()
+    assert sorted(at.dataframe[0].value["N"]) == [4, 4]
+    assert len(at.dataframe[1].value) == 8
+
+
+def test_runs_page_status_badges(tmp_path, monkeypatch):
+    from warehouse import home
+
+    where = home(tmp_path / "h")
+    rid = factory.run_id(factory.ARCH, 10.0, 1)
+    factory.build(where, statuses={rid: "failed"})
+    monkeypatch.setenv("THERMOSCOPE_HOME", str(where.root))
+    at = run_page("pages/1_Runs.py")
+    groups = at.dataframe[0].value
+    assert sorted(groups["status"]) == ["✅ 1 · ❌ 1", "✅ 2"]
+    at = run_page("pages/12_Run_detail.py", run=rid)
+    no_exceptions(at)
+    assert "Traceback: boom" in "\n".join(c.value for c in at.code)
+
+
+def test_run_detail_page(use_home):
+    rid = factory.run_id(factory.ARCH, 10.0, 0)
+    at = run_page("pages/12_Run_detail.py", run=rid)
+    no_exceptions(at)
+    log = chart_frame(charts(at)[0])
+    assert by(log, epoch=2, quantity="logits_norm")["value"] == pytest.approx(3.0)
+    layers = chart_frame(charts(at)[1])
+    assert by(layers, layer_name="hidden1", kind="hidden")["value"] == factory.rank(1, 10.0, 0)
+    at.selectbox(key="detail-metric").set_value("probe_acc").run()
+    layers = chart_frame(charts(at)[1])
+    assert set(layers["dataset"]) == {factory.ID, factory.OOD}
+    at = run_page("pages/12_Run_detail.py", run="nope")
+    assert "No run 'nope'" in texts(at)
+
+
+def test_rank_page(use_home):
+    at = run_page("pages/2_Rank.py")
+    no_exceptions(at)
+    layers, sr = (chart_frame(c) for c in charts(at))
+    assert by(layers, temperature=10.0, layer_name="hidden3")["mean"] == pytest.approx(factory.expected_rank_mean(3, 10))
+    assert by(sr, temperature=1.0)["mean"] == 9 and by(sr, temperature=10.0)["mean"] == 8
+    assert by(sr, temperature=10.0)["n"] == 2
+    at.selectbox(key="rank-epoch").set_value(0).run()
+    layers = chart_frame(charts(at)[0])
+    assert by(layers, temperature=10.0, layer_name="hidden3")["mean"] == pytest.approx(
+        factory.expected_rank_mean(3, 10) + 50)
+
+
+def test_probes_page(use_home):
+    at = run_page("pages/3_Probes.py")
+    no_exceptions(at)
+    els = charts(at)
+    assert len(els) == 3
+    ood = chart_frame(els[1])
+    assert set(ood["dataset"]) == {factory.OOD}
+    assert by(ood, temperature=1.0, layer_name="hidden0")["mean"] == pytest.approx(
+        sum(factory.probe(0, 1.0, s, True) for s in factory.SEEDS) / 2)
+    kr = chart_frame(els[2])
+    assert by(kr, temperature=10.0, metric="kappa")["mean"] == pytest.approx(99.5)
+    assert by(kr, temperature=10.0, metric="rho")["std"] == pytest.approx(math.sqrt(0.5))
+
+
+def test_kappa_rho_page(use_home):
+    at = run_page("pages/4_Kappa_rho.py")
+    no_exceptions(at)
+    scatter = chart_frame(charts(at)[0])
+    assert scatter.height == 4  # 2 archs x 2 temperatures, CE only by default
+    p = by(scatter, arch="resnet18", temperature=10.0)
+    assert (p["kappa"], p["rho"], p["sr"], p["n"]) == (pytest.approx(99.5), pytest.approx(11.5), 8, 2)
+    assert p["kappa_lo"] == pytest.approx(99.5 - math.sqrt(0.5))
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["model, data", "T=1", "T=10"]
+    assert table.set_index("model, data").loc["mlp, digits", "T=10"] == "100/12/8"
+    at.multiselect(key="kr-loss").set_value(["mse"]).run()
+    assert chart_frame(charts(at)[0])["kappa"].min() > 1000  # the MSE groups, never mixed with CE
+
+
+def test_logits_norm_page(use_home):
+    at = run_page("pages/5_Logits_norm.py")
+    no_exceptions(at)
+    panels, init = charts(at)
+    frame = chart_frame(panels)
+    assert by(frame, temperature=10.0, epoch=2, quantity="logits_norm")["mean"] == pytest.approx(3.0)
+    assert by(frame, temperature=10.0, epoch=1, quantity="rank_post_softmax")["mean"] == pytest.approx(4.0)
+    assert by(frame, temperature=1.0, epoch=1, quantity="rank_pre_softmax")["n"] == 2
+    points = chart_frame(init)
+    assert points.height == 2 * 2 * 3  # one point per (arch, init, seed)
+
+
+def test_alignment_page(use_home):
+    at = run_page("pages/6_Alignment.py")
+    no_exceptions(at)
+    low, high, matrix = (chart_frame(c) for c in charts(at))
+    assert set(low["temperature"]) == {1.0} and set(high["temperature"]) == {10.0}
+    # diagonal of the top 5: 0.1 * epoch * T/10 + 0.01 * ((2i) % 3) for i < 5 -> mean offset 0.01
+    assert by(high, epoch=2, layer_name="hidden1")["value"] == pytest.approx(0.2 + 0.01)
+    assert by(low, epoch=2, layer_name="hidden1")["value"] == pytest.approx(0.02 + 0.01)
+    assert matrix.height == 225 and set(matrix["i"]) == set(range(15))
+    at.slider(key="align-top").set_value(1).run()
+    assert by(chart_frame(charts(at)[1]), epoch=2, layer_name="hidden1")["value"] == pytest.approx(0.2)
+
+
+def test_geometry_page(use_home):
+    at = run_page("pages/7_Geometry_OOD.py")
+    no_exceptions(at)
+    els = charts(at)
+    sample = chart_frame(els[0])
+    assert by(sample, temperature=10.0, layer_name="hidden0")["mean"] == pytest.approx(0.1)
+    nc = chart_frame(els[2])
+    assert by(nc, temperature=1.0, metric="nc4")["mean"] == pytest.approx(0.05)
+    auroc = chart_frame(els[4])
+    assert by(auroc, temperature=10.0, score="msp")["mean"] == pytest.approx(0.8)
+    assert set(auroc["score"]) == {"msp", "energy", "neco"}
+    fpr = chart_frame(els[5])
+    assert by(fpr, temperature=1.0, score="msp")["mean"] == pytest.approx(0.49)
+
+
+def test_theory_page_and_math(tmp_path, monkeypatch):
+    import numpy as np
+
+    from app import theory
+
+    k1 = theory.prop_k1(6, np.geomspace(0.01, 100, 30), rule="appendix")
+    assert k1["rank"][0] < 6 and k1["rank"][-1] == 6  # rank-2 B, full-rank softmax(cB) for large c
+    assert (k1["rank"].diff().drop_nulls() >= 0).all()
+    pairs, spec = theory.column_softmax_sweep(theory.rank1_matrix(5, 0), np.geomspace(0.01, 100, 25))
+    assert (spec["gap"] <= spec["bound"] + 1e-9).all()  # Prop. J.2
+    cold = pairs.filter(pl.col("T") == pairs["T"].min())
+    assert cold.filter(pl.col("same_argmax"))["inner"].min() > cold.filter(~pl.col("same_argmax"))["inner"].max()
+    monkeypatch.setenv("THERMOSCOPE_HOME", str(tmp_path / "none"))  # the demos need no warehouse
+    at = run_page("pages/8_Theory.py")
+    no_exceptions(at)
+    assert len(charts(at)) >= 6
+    before = at.metric[0].value
+    at.slider(key="k1-c").set_value(0.0).run()
+    assert at.metric[0].value != before
+
+
+def test_theory_page_shows_stored_rows(use_home):
+    at = run_page("pages/8_Theory.py")
+    stored = [chart_frame(c) for c in charts(at) if "experiment" in chart_frame(c).columns]
+    assert stored and set(stored[0]["experiment"]) == {"prop_k1"}
+
+
+def test_paper_check_flags_differences(tmp_path, monkeypatch):
+    from warehouse import home
+
+    where = home(tmp_path / "paper")
+    factory.build(where, archs=("resnet18",), dataset="cifar10")
+    monkeypatch.setenv("THERMOSCOPE_HOME", str(where.root))
+    at = run_page("pages/9_Paper_check.py")
+    no_exceptions(at)
+    assert [m.value for m in at.metric] == ["6", "2"]  # κ, ρ, SR at T=1 and T=10; κ and ρ at T=10 are off
+    frame = chart_frame(charts(at)[0])
+    row = by(frame, slot="T=10", quantity="κ")
+    assert (row["paper"], row["measured"], row["flag"]) == (88.0, pytest.approx(99.5), True)
+    assert by(frame, slot="T=1", quantity="ρ")["flag"] is False  # 10.6 vs 8: within 5 points
+
+
+def test_paper_check_without_paper_configs(use_home):
+    at = run_page("pages/9_Paper_check.py")
+    no_exceptions(at)
+    assert "None of the paper's configurations" in texts(at)
+
+
+def test_sql_console(use_home):
+    at = run_page("pages/10_SQL.py")
+    no_exceptions(at)
+    at.text_area(key="sql-text").set_value("SELECT count(*) AS n FROM runs WHERE temperature = 10")
+    next(b for b in at.button if b.label == "Run").click().run()
+    assert at.dataframe[-1].value["n"].tolist() == [8]
+    at.text_area(key="sql-text").set_value("SELECT * FROM read_csv('/etc/passwd')")
+    next(b for b in at.button if b.label == "Run").click().run()
+    assert at.error, "reading a file must be refused"
+
+
+def test_every_chart_offers_csv_png_svg(use_home):
+    from app import charts as ch
+
+    at = run_page("Home.py")
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert labels.count("CSV") == len(charts(at)) == labels.count("PNG") == labels.count("SVG")
+    frame = chart_frames(charts(at)[0])[0]
+    png = ch.to_png(ch.layer_band_chart(frame, y_title="rank"))
+    svg = ch.to_svg(ch.layer_band_chart(frame, y_title="rank"))
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and b"<svg" in svg[:200]
