@@ -1,5 +1,10 @@
-"""Executors for sweeps: Slurm through submitit, or local processes. Knows nothing about models."""
+"""Executors for sweeps: Slurm through submitit, or local processes; job state, reconcile, cancel.
 
-from slurm.executor import EXECUTORS, SlurmOptions, make_executor, slurm_available
+Knows nothing about models: it moves pickled callables to nodes and reads back what happened.
+"""
 
-__all__ = ["EXECUTORS", "SlurmOptions", "make_executor", "slurm_available"]
+from slurm.executor import EXECUTORS, make_executor, resolve_kind, slurm_available, submit_array
+from slurm.options import OptionError, SlurmOptions
+
+__all__ = ["EXECUTORS", "OptionError", "SlurmOptions", "make_executor", "resolve_kind", "slurm_available",
+           "submit_array"]

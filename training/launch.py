@@ -12,21 +12,33 @@ Nothing the user typed is passed through a shell: submitit writes sbatch files f
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from slurm import EXECUTORS, SlurmOptions, make_executor, slurm_available
-from slurm.executor import OptionError
+from slurm import (
+    EXECUTORS,
+    OptionError,
+    SlurmOptions,
+    make_executor,
+    resolve_kind,
+    slurm_available,
+    submit_array,
+)
+from slurm.events import TERMINAL, latest_events, now, write_job_rows
+from slurm.manifest import Manifest, UnknownSweep, list_sweeps, load_manifest
+from slurm.reconcile import SweepStatus, cancel, reconcile
 from training.config import ARCHITECTURES, DATASETS, INITS, LOSSES, PRESETS, ConfigError, RunConfig
 from training.job import RunJob, config_row, write_event
 from training.sweep import Sweep, load_sweep
 from warehouse import Home, home, write_shard
 from warehouse.read import WarehouseMissing, query
+
+LIVE = ("queued", "running")
 
 
 @dataclass
@@ -37,6 +49,8 @@ class LaunchResult:
     skipped: list[RunConfig] = field(default_factory=list)
     job_ids: list[str] = field(default_factory=list)
     jobs: list = field(default_factory=list)  # submitit Job objects (not for the app)
+    live: dict[str, str] = field(default_factory=dict)  # skipped run id -> the sweep it is queued/running in
+    known: dict[str, str] = field(default_factory=dict)  # run id -> its latest status anywhere (dry-run view)
 
 
 def code_version() -> str:
@@ -66,12 +80,38 @@ def finished_runs(run_ids: list[str], where: Home) -> set[str]:
     return set(frame["run_id"].to_list())
 
 
+def known_statuses(run_ids: list[str], where: Home) -> dict[str, dict]:
+    """Latest event of each run from the shards (newer than any ingest), reconciling the sweeps of live
+    runs first so that a run whose job died is not taken for one still running."""
+    events = latest_events(run_ids, where)
+    for sweep_id in sorted({e["sweep_id"] for e in events.values() if e["status"] in LIVE}):
+        try:
+            reconcile(load_manifest(where, sweep_id), where)
+        except UnknownSweep:
+            continue
+        events = latest_events(run_ids, where)
+    return events
+
+
 def plan(sweep: Sweep, *, force: bool = False, where: Home | None = None) -> tuple[list[RunConfig], list[RunConfig]]:
     """(runs to submit, runs skipped because they already finished)."""
-    where = where or home()
+    todo, skipped, _, _ = _plan(sweep, force=force, where=where or home())
+    return todo, skipped
+
+
+def _plan(sweep: Sweep, *, force: bool, where: Home):
     configs = sweep.configs()
-    done = set() if force else finished_runs([c.run_id for c in configs], where)
-    return [c for c in configs if c.run_id not in done], [c for c in configs if c.run_id in done]
+    ids = [c.run_id for c in configs]
+    events = known_statuses(ids, where)
+    finished = finished_runs(ids, where) | {r for r, e in events.items() if e["status"] == "finished"}
+    # a run queued or running elsewhere is never started twice: two jobs would share one checkpoint
+    live = {r: e["sweep_id"] for r, e in events.items() if e["status"] in LIVE}
+    done = set() if force else finished
+    todo = [c for c in configs if c.run_id not in done and c.run_id not in live]
+    skipped = [c for c in configs if c.run_id in done or c.run_id in live]
+    known = {r: e["status"] for r, e in events.items()}
+    known.update({r: "finished" for r in finished})
+    return todo, skipped, live, known
 
 
 def new_sweep_id(configs: list[RunConfig]) -> str:
@@ -83,15 +123,19 @@ def new_sweep_id(configs: list[RunConfig]) -> str:
 
 def launch(sweep: Sweep, *, executor: str = "auto", slurm: SlurmOptions | None = None, force: bool = False,
            dry_run: bool = False, runs_per_job: int = 0, where: Home | None = None) -> LaunchResult:
-    """Validate, plan and submit a sweep as one job array; returns at once with the sweep id."""
+    """Validate, plan and submit a sweep as one job array; returns at once with the sweep id.
+
+    Raises ConfigError / OptionError (one line naming the field or option) before anything is
+    written: a sweep that Slurm refuses leaves no shard, no manifest and no job folder behind.
+    """
     where = where or home()
     slurm = slurm or SlurmOptions.from_dict(sweep.slurm)
-    if executor not in EXECUTORS:
-        raise OptionError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
-    kind = ("slurm" if slurm_available() else "local") if executor == "auto" else executor
-    todo, skipped = plan(sweep, force=force, where=where)
+    kind = resolve_kind(executor)
+    if runs_per_job < 0:
+        raise OptionError(f"--pack must be >= 0, got {runs_per_job}")
+    todo, skipped, live, known = _plan(sweep, force=force, where=where)
     sweep_id = new_sweep_id(todo + skipped)
-    result = LaunchResult(sweep_id, kind, todo, skipped)
+    result = LaunchResult(sweep_id, kind, todo, skipped, live=live, known=known)
     if dry_run or not todo:
         return result
     # local: one job per core, runs in sequence inside it; Slurm: one run per array task
@@ -99,22 +143,29 @@ def launch(sweep: Sweep, *, executor: str = "auto", slurm: SlurmOptions | None =
     chunks = [todo[i : i + per_job] for i in range(0, len(todo), per_job)]
     if kind == "local":
         os.environ.setdefault("THERMOSCOPE_THREADS", str(max(1, (os.cpu_count() or 1) // len(chunks))))
-    ex = make_executor(kind, where.jobs / sweep_id, slurm)
-    version = code_version()
-    for cfg in todo:
-        write_shard("run_configs", [config_row(cfg, sweep_id, version)], owner=cfg.run_id, name="config", where=where)
-        write_event(where, cfg, sweep_id, "queued")
-    n = len(chunks)
-    jobs = ex.map_array(RunJob(), [[c.to_dict() for c in chunk] for chunk in chunks], [sweep_id] * n,
-                        [str(where.root)] * n)
+    folder = where.jobs / sweep_id
+    ex = make_executor(kind, folder, slurm)
+    # taken before submission: a job can only start after it, so its 'running' event is always later
+    queued_at = now()
+    try:
+        jobs = submit_array(ex, RunJob(max_requeues=slurm.max_requeues),
+                            [([c.to_dict() for c in chunk], sweep_id, str(where.root)) for chunk in chunks], slurm)
+    except OptionError:
+        shutil.rmtree(folder, ignore_errors=True)  # only this sweep's own, just-made folder
+        raise
     result.jobs, result.job_ids = jobs, [str(j.job_id) for j in jobs]
-    rows = [dict(sweep_id=sweep_id, run_id=c.run_id, job_id=str(j.job_id), executor=kind, state="SUBMITTED",
-                 requeues=0, ts=datetime.now(UTC), host="", traceback="")
-            for j, chunk in zip(jobs, chunks) for c in chunk]
-    write_shard("jobs", rows, owner=sweep_id, name="submitted", where=where)
-    manifest = dict(sweep_id=sweep_id, executor=kind, folder=str(where.jobs / sweep_id),
-                    jobs={str(j.job_id): [c.run_id for c in chunk] for j, chunk in zip(jobs, chunks)})
-    (where.jobs / sweep_id / "sweep.json").write_text(json.dumps(manifest, indent=1))
+    manifest = Manifest(sweep_id, kind, str(folder), {str(j.job_id): [c.run_id for c in chunk]
+                                                      for j, chunk in zip(jobs, chunks)}, slurm.max_requeues)
+    manifest.save(where)
+    version = code_version()
+    for job_id, chunk in zip(result.job_ids, chunks):
+        for cfg in chunk:
+            write_shard("run_configs", [config_row(cfg, sweep_id, version)], owner=cfg.run_id, name="config",
+                        where=where)
+            write_event(where, cfg, sweep_id, "queued", job_id=job_id, ts=queued_at)
+    write_job_rows(where, sweep_id, "submitted",
+                   [dict(run_id=c.run_id, job_id=j, executor=kind, state="SUBMITTED", ts=queued_at)
+                    for j, chunk in zip(result.job_ids, chunks) for c in chunk])
     return result
 
 
@@ -122,36 +173,34 @@ def launch(sweep: Sweep, *, executor: str = "auto", slurm: SlurmOptions | None =
 
 def run_statuses(run_ids: list[str], where: Home) -> dict[str, str]:
     """Latest status per run, read from the event shards directly (no ingest needed)."""
-    import polars as pl
-
-    files = [str(p) for rid in run_ids for p in (where.shards / "run_events" / rid).glob("event-*.parquet")]
-    if not files:
-        return {}
-    frame = pl.read_parquet(files, columns=["run_id", "ts", "status"])
-    latest = frame.sort("ts").group_by("run_id").last()
-    return dict(zip(latest["run_id"].to_list(), latest["status"].to_list()))
+    return {rid: e["status"] for rid, e in latest_events(run_ids, where).items()}
 
 
-def wait(result: LaunchResult, where: Home, poll_s: float = 2.0) -> dict[str, str]:
-    """Show a progress bar of finished / running / failed runs until every job ended."""
+def wait(result: LaunchResult | Manifest, where: Home, poll_s: float = 2.0) -> SweepStatus:
+    """Show a progress bar of finished / running / failed runs until every run has ended.
+
+    Each poll reconciles with the executor, so a job killed from outside ends the wait too."""
     from tqdm import tqdm
 
-    ids = [c.run_id for c in result.runs]
-    terminal = ("finished", "diverged", "failed", "cancelled")
-    with tqdm(total=len(ids), desc=f"sweep {result.sweep_id}", unit="run", file=sys.stderr) as bar:
+    manifest = result if isinstance(result, Manifest) else load_manifest(where, result.sweep_id)
+    jobs = [] if isinstance(result, Manifest) else result.jobs
+    warned = ""
+    with tqdm(total=len(manifest.run_ids), desc=f"sweep {manifest.sweep_id}", unit="run", file=sys.stderr) as bar:
         while True:
-            statuses = run_statuses(ids, where)
-            counts = {s: sum(v == s for v in statuses.values()) for s in ("running", *terminal)}
-            bar.n = sum(counts[s] for s in terminal)
-            bar.set_postfix({k: v for k, v in counts.items() if v}, refresh=False)
+            for job in jobs:  # local jobs: reap ended controllers so their state is read right
+                if manifest.executor == "local":
+                    job.done()
+            status = reconcile(manifest, where)
+            if status.warning and status.warning != warned:
+                warned = status.warning
+                print(f"launch: {warned}; statuses are the runs' own reports only", file=sys.stderr)
+            counts = status.counts()
+            bar.n = sum(counts.get(s, 0) for s in TERMINAL)
+            bar.set_postfix({k: counts[k] for k in ("running", *TERMINAL) if counts.get(k)}, refresh=False)
             bar.refresh()
-            if all(j.done() for j in result.jobs):
-                break
+            if status.done:
+                return status
             time.sleep(poll_s)
-    for job in result.jobs:
-        if job.state not in ("DONE", "COMPLETED") and job.exception() is not None:
-            print(f"job {job.job_id} failed: {str(job.exception()).strip().splitlines()[-1]}", file=sys.stderr)
-    return run_statuses(ids, where)
 
 
 def list_registered() -> str:
@@ -166,70 +215,122 @@ def list_registered() -> str:
     return "\n".join(lines)
 
 
+def _first_line(text: str | None) -> str:
+    lines = [ln for ln in (text or "").strip().splitlines() if ln.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+def print_status(status: SweepStatus) -> None:
+    m = status.manifest
+    counts = status.counts()
+    print(f"sweep {m.sweep_id} ({m.executor}, {len(m.jobs)} job(s)): {len(m.run_ids)} run(s): "
+          + ", ".join(f"{counts[s]} {s}" for s in ("queued", "running", *TERMINAL) if counts.get(s)))
+    if status.warning:
+        print(f"  warning: {status.warning}; statuses are the runs' own reports only")
+    for job_id, run_ids in m.jobs.items():
+        job = status.jobs.get(job_id)
+        slurm_word = f" [{job.describe()}]" if job else ""
+        for rid in run_ids:
+            ev = status.runs.get(rid) or {}
+            extra = []
+            if ev.get("epoch") is not None:
+                extra.append(f"epoch {ev['epoch']}")
+            if ev.get("requeues"):
+                extra.append(f"requeues {ev['requeues']}")
+            note = _first_line(ev.get("message")) if ev.get("status") in ("failed", "cancelled", "diverged", "queued") else ""
+            print(f"  job {job_id}{slurm_word}  run {rid}  {status.status_of(rid)}"
+                  + (f" ({', '.join(extra)})" if extra else "") + (f"  {note}" if note else ""))
+
+
 def _status(sweep_id: str, where: Home) -> int:
-    manifest_path = where.jobs / sweep_id / "sweep.json"
-    if not manifest_path.exists():
-        print(f"launch: no sweep {sweep_id!r} under {where.jobs}; list them with `ls {where.jobs}`", file=sys.stderr)
-        return 2
-    manifest = json.loads(manifest_path.read_text())
-    run_ids = [r for runs in manifest["jobs"].values() for r in runs]
-    statuses = run_statuses(run_ids, where)
-    print(f"sweep {sweep_id} ({manifest['executor']}): {len(run_ids)} run(s)")
-    for status in ("queued", "running", "finished", "diverged", "failed", "cancelled"):
-        n = sum(v == status for v in statuses.values())
-        if n:
-            print(f"  {status:<9} {n}")
-    for job_id, runs in manifest["jobs"].items():
-        print(f"  job {job_id}: " + ", ".join(f"{r} {statuses.get(r, 'unknown')}" for r in runs))
+    status = reconcile(load_manifest(where, sweep_id), where)
+    print_status(status)
     return 0
 
 
 def _cancel(sweep_id: str, where: Home) -> int:
-    import submitit
-
-    manifest_path = where.jobs / sweep_id / "sweep.json"
-    if not manifest_path.exists():
-        print(f"launch: no sweep {sweep_id!r} under {where.jobs}", file=sys.stderr)
-        return 2
-    manifest = json.loads(manifest_path.read_text())
-    folder = manifest["folder"]
-    for job_id in manifest["jobs"]:
-        job_cls = submitit.SlurmJob if manifest["executor"] == "slurm" else submitit.LocalJob
-        job_cls(folder, job_id).cancel(check=False)
-    print(f"cancelled {len(manifest['jobs'])} job(s) of sweep {sweep_id}")
+    status = cancel(load_manifest(where, sweep_id), where)
+    counts = status.counts()
+    print(f"cancelled sweep {sweep_id}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line (what was wrong, what to do) instead of usage + error."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"launch: {message}; see `{self.prog} --help`\n")
+
+
+# CLI flags that set Slurm options (they override the sweep file's [slurm] section)
+SLURM_FLAGS: dict[str, tuple[str, type, str]] = {
+    "--partition": ("partition", str, "Slurm partition"),
+    "--gpus": ("gpus_per_node", int, "GPUs per job (0 on CPU partitions)"),
+    "--cpus": ("cpus_per_task", int, "CPUs per job"),
+    "--mem-gb": ("mem_gb", int, "memory per job [GB] (0: the partition's default)"),
+    "--time-min": ("timeout_min", int, "time limit per job [min]; a timed-out job is requeued and resumes"),
+    "--account": ("account", str, "Slurm account"),
+    "--qos": ("qos", str, "Slurm QOS"),
+    "--constraint": ("constraint", str, "node features, e.g. a100"),
+    "--array-parallelism": ("array_parallelism", int, "array tasks running at once"),
+    "--max-requeues": ("max_requeues", int, "requeues after preemption/time-out before a run is marked failed"),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="python -m training.launch",
         description="Build a sweep (a grid over config fields, on top of an optional TOML file) and submit it "
-        "to Slurm or to this machine. Also: `status SWEEP_ID`, `cancel SWEEP_ID`.",
-        epilog="Config fields: see training/config.py or `--list`. Results land in $THERMOSCOPE_HOME "
-        "(default ./thermoscope-home); load them with `python -m warehouse ingest`.",
+        "to Slurm (one job array) or to this machine. Also: `status SWEEP_ID`, `cancel SWEEP_ID`.",
+        epilog="Config fields: see training/config.py or `--list`. Sweep files: see training/sweep.py and "
+        "sweeps/*.toml. Results land in $THERMOSCOPE_HOME (default ./thermoscope-home); load them with "
+        "`python -m warehouse ingest`.",
     )
     p.add_argument("sweep", nargs="?", help="sweep TOML file ([base], [grid], [[points]], [slurm])")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=V1,V2",
                    help="grid values for a config field (repeatable); replaces the file's value")
-    p.add_argument("--executor", choices=EXECUTORS, default="auto", help="where to run (default: auto)")
+    p.add_argument("--executor", choices=EXECUTORS, default="auto", help="where to run (default: auto = slurm "
+                   "when sbatch exists)")
     p.add_argument("--dry-run", action="store_true", help="print the runs and what already finished; submit nothing")
     p.add_argument("--wait", action="store_true", help="wait with a progress bar, then ingest the results")
     p.add_argument("--force", action="store_true", help="also run configs that already finished")
-    p.add_argument("--runs-per-job", type=int, default=0, help="runs trained one after another in one job")
+    p.add_argument("--pack", "--runs-per-job", dest="pack", type=int, default=0, metavar="N",
+                   help="runs trained one after another in one job (default: 1 on Slurm, runs/cores locally)")
     p.add_argument("--list", action="store_true", help="list registered architectures, datasets, presets, ...")
     p.add_argument("--home", help="Thermoscope home (default: $THERMOSCOPE_HOME or ./thermoscope-home)")
+    g = p.add_argument_group("Slurm options (override the sweep file's [slurm] section)")
+    for flag, (_, kind, text) in SLURM_FLAGS.items():
+        g.add_argument(flag, type=kind, default=None, help=text)
+    g.add_argument("--sbatch", action="append", default=[], metavar="FLAG=VALUE",
+                   help="any other sbatch flag, e.g. --sbatch exclude=node7 (repeatable)")
     return p
+
+
+def slurm_options(sweep: Sweep, args: argparse.Namespace) -> SlurmOptions:
+    """The sweep file's [slurm] section with the CLI's Slurm flags on top."""
+    from slurm.options import parse_flag
+
+    overrides = {name: getattr(args, flag[2:].replace("-", "_")) for flag, (name, _, _) in SLURM_FLAGS.items()}
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if args.sbatch:
+        overrides["additional"] = dict(parse_flag(item) for item in args.sbatch)
+    return SlurmOptions.from_dict(sweep.slurm).merged(overrides)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("status", "cancel"):
-        sub = argparse.ArgumentParser(prog=f"python -m training.launch {argv[0]}")
-        sub.add_argument("sweep_id")
+        sub = _Parser(prog=f"python -m training.launch {argv[0]}")
+        sub.add_argument("sweep_id", nargs="?", help="the sweep id that launching printed (default: the latest)")
         sub.add_argument("--home")
         args = sub.parse_args(argv[1:])
         where = home(args.home)
-        return _status(args.sweep_id, where) if argv[0] == "status" else _cancel(args.sweep_id, where)
+        sweep_id = args.sweep_id or (list_sweeps(where) or [""])[-1]
+        try:
+            return _status(sweep_id, where) if argv[0] == "status" else _cancel(sweep_id, where)
+        except (UnknownSweep, RuntimeError) as exc:
+            print(f"launch: {exc}", file=sys.stderr)
+            return 2
     args = build_parser().parse_args(argv)
     if args.list:
         print(list_registered())
@@ -238,32 +339,39 @@ def main(argv: list[str] | None = None) -> int:
     try:
         sweep = load_sweep(args.sweep) if args.sweep else Sweep()
         sweep = sweep.with_overrides(args.set)
-        result = launch(sweep, executor=args.executor, force=args.force, dry_run=args.dry_run,
-                        runs_per_job=args.runs_per_job, where=where)
+        options = slurm_options(sweep, args)
+        result = launch(sweep, executor=args.executor, slurm=options, force=args.force, dry_run=args.dry_run,
+                        runs_per_job=args.pack, where=where)
     except (ConfigError, OptionError) as exc:
         print(f"launch: {exc}", file=sys.stderr)
         return 2
     for cfg in result.skipped:
-        print(f"skip  {cfg.run_id}  already finished  ({_describe(cfg)}); --force runs it again")
+        if cfg.run_id in result.live:
+            print(f"skip  {cfg.run_id}  already {result.known.get(cfg.run_id)} in sweep {result.live[cfg.run_id]} "
+                  f"({_describe(cfg)}); see `python -m training.launch status {result.live[cfg.run_id]}`")
+        else:
+            print(f"skip  {cfg.run_id}  already finished  ({_describe(cfg)}); --force runs it again")
     if args.dry_run:
         for cfg in result.runs:
-            print(f"would run  {cfg.run_id}  {_describe(cfg)}")
-        print(f"{len(result.runs)} run(s) to submit, {len(result.skipped)} already finished (executor: {result.executor})")
+            before = result.known.get(cfg.run_id)
+            print(f"would run  {cfg.run_id}  {_describe(cfg)}" + (f"  (last status: {before})" if before else ""))
+        print(f"{len(result.runs)} run(s) to submit, {len(result.skipped)} skipped (executor: {result.executor})")
         return 0
     if not result.runs:
-        print("nothing to run: every run of the sweep already finished (use --force to run again)")
+        print("nothing to run: every run of the sweep already finished or is running (--force runs finished ones again)")
         return 0
-    print(f"sweep {result.sweep_id}: submitted {len(result.runs)} run(s) in {len(result.jobs)} {result.executor} job(s)")
+    print(f"sweep {result.sweep_id}: submitted {len(result.runs)} run(s) in {len(result.jobs)} {result.executor} "
+          f"job(s) ({', '.join(result.job_ids[:3])}{', ...' if len(result.job_ids) > 3 else ''})")
     if not args.wait:
         print(f"follow it with: python -m training.launch status {result.sweep_id}")
         return 0
-    statuses = wait(result, where)
+    status = wait(result, where)
     from warehouse.ingest import ingest
 
     print(ingest(where))
-    counts = {s: sum(v == s for v in statuses.values()) for s in set(statuses.values())}
-    print(f"sweep {result.sweep_id} ended: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
-    return 0 if set(statuses.values()) <= {"finished", "diverged"} and len(statuses) == len(result.runs) else 1
+    print_status(status)
+    counts = status.counts()
+    return 0 if set(counts) <= {"finished", "diverged"} else 1
 
 
 def _describe(cfg: RunConfig) -> str:

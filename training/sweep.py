@@ -9,8 +9,21 @@
     [[points]]                  # extra single runs, each on top of [base]
     arch = "vgg19"
     temperature = 50
-    [slurm]                     # executor options (see slurm.SlurmOptions)
+    [slurm]                     # executor options (see slurm.SlurmOptions; CLI flags override them)
     partition = "gpu"
+    gpus_per_node = 1
+    cpus_per_task = 8
+    mem_gb = 32
+    timeout_min = 1440          # a timed-out or preempted job is requeued and resumes from its checkpoint
+    max_requeues = 3
+    array_parallelism = 64
+    additional = { exclude = "node7" }   # any other sbatch flag
+
+`python -m training.launch sweeps/cifar.toml --set seed=0,1,2` puts `--set` values on top: a
+`--set` field replaces that field in [base] and [grid]. Every field and value is checked before
+anything is submitted; a mistake is one line naming the section and the field.
+Examples: sweeps/demo.toml (runs on a laptop), sweeps/cifar.toml and sweeps/imagenet.toml (the
+paper's grids).
 
 Torch-free: the dashboard's launch form builds its sweep with this same code.
 """
@@ -56,6 +69,8 @@ class Sweep:
         else:
             runs = []
         runs += [{**self.base, **point} for point in self.points]
+        if not self.grid and not self.points:
+            raise ConfigError("the sweep has no runs: give [grid] values, [[points]] or --set FIELD=V1,V2")
         unique: dict[str, RunConfig] = {}
         for values in runs:
             cfg = make_config(**values)
@@ -89,15 +104,40 @@ def load_sweep(path: str | Path) -> Sweep:
 
 
 def sweep_from_dict(doc: dict[str, Any], where: str = "sweep") -> Sweep:
+    """Check every section, field and value; ConfigError/OptionError names the file, section and field."""
+    from slurm.options import OptionError, SlurmOptions
+
     unknown = set(doc) - set(SECTIONS)
     if unknown:
         raise ConfigError(f"{where}: unknown section(s) {sorted(unknown)}; sections are {', '.join(SECTIONS)}")
-    base = {k: coerce(k, v) for k, v in doc.get("base", {}).items()}
+    for name in ("base", "grid", "slurm"):
+        if not isinstance(doc.get(name, {}), dict):
+            raise ConfigError(f"{where}: [{name}] must be a table of FIELD = value lines")
+    points_doc = doc.get("points", [])
+    if not isinstance(points_doc, list) or not all(isinstance(p, dict) for p in points_doc):
+        raise ConfigError(f"{where}: points must be [[points]] tables")
+    try:
+        base = {k: coerce(k, v) for k, v in doc.get("base", {}).items()}
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: [base] {exc}") from None
     grid: dict[str, tuple[Any, ...]] = {}
     for name, values in doc.get("grid", {}).items():
         values = values if isinstance(values, list) else [values]
         if not values:
-            raise ConfigError(f"{where}: grid field {name!r} has no values; give at least one")
-        grid[name] = tuple(coerce(name, v) for v in values)
-    points = tuple({k: coerce(k, v) for k, v in p.items()} for p in doc.get("points", []))
-    return Sweep(base, grid, points, dict(doc.get("slurm", {})))
+            raise ConfigError(f"{where}: [grid] field {name!r} has no values; give at least one")
+        try:
+            grid[name] = tuple(coerce(name, v) for v in values)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: [grid] {exc}") from None
+    points = []
+    for i, p in enumerate(points_doc):
+        try:
+            points.append({k: coerce(k, v) for k, v in p.items()})
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: [[points]] #{i + 1}: {exc}") from None
+    slurm = dict(doc.get("slurm", {}))
+    try:
+        SlurmOptions.from_dict(slurm)
+    except OptionError as exc:
+        raise OptionError(f"{where}: [slurm] {exc}") from None
+    return Sweep(base, grid, tuple(points), slurm)

@@ -1,0 +1,59 @@
+"""The sweep manifest, `$THERMOSCOPE_HOME/jobs/<sweep_id>/sweep.json`: which job runs which runs.
+
+`status` and `cancel` start from it (a new process knows nothing else); it is written atomically
+after a successful submission, so a refused sweep has none.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from warehouse import Home
+
+
+class UnknownSweep(LookupError):
+    pass
+
+
+@dataclass
+class Manifest:
+    sweep_id: str
+    executor: str  # 'slurm' or 'local'
+    folder: str  # submitit folder (logs, pickles)
+    jobs: dict[str, list[str]] = field(default_factory=dict)  # job id ('123_4' or a local PID) -> run ids
+    max_requeues: int = 3
+
+    @property
+    def run_ids(self) -> list[str]:
+        return [r for runs in self.jobs.values() for r in runs]
+
+    def job_of(self, run_id: str) -> str:
+        return next(j for j, runs in self.jobs.items() if run_id in runs)
+
+    def save(self, where: Home) -> Path:
+        path = manifest_path(where, self.sweep_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".sweep.json.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=1))
+        os.replace(tmp, path)
+        return path
+
+
+def manifest_path(where: Home, sweep_id: str) -> Path:
+    return where.jobs / sweep_id / "sweep.json"
+
+
+def load_manifest(where: Home, sweep_id: str) -> Manifest:
+    path = manifest_path(where, sweep_id)
+    if "/" in sweep_id or sweep_id.startswith(".") or not path.is_file():
+        known = sorted(p.parent.name for p in where.jobs.glob("*/sweep.json")) if where.jobs.exists() else []
+        hint = f"known sweeps: {', '.join(known[-5:])}" if known else f"no sweeps under {where.jobs}"
+        raise UnknownSweep(f"no sweep {sweep_id!r} in {where.root}; {hint}")
+    return Manifest(**json.loads(path.read_text()))
+
+
+def list_sweeps(where: Home) -> list[str]:
+    return sorted(p.parent.name for p in where.jobs.glob("*/sweep.json")) if where.jobs.exists() else []

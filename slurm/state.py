@@ -1,0 +1,102 @@
+"""What the executor itself says about jobs: Slurm's accounting (sacct) or, locally, the process table.
+
+This is the ground truth for jobs that died without reporting (node failure, OOM kill, scancel,
+a killed local process): their runs' last event still says queued/running, and only the
+executor knows they are gone. sacct output is parsed with submitit's own parser, which also
+expands pending array ranges such as `12_[3-7%2]`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+# Slurm job states after which nothing more will run (sacct's words; 'CANCELLED by 0' → 'CANCELLED')
+SLURM_ENDED = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL",
+               "DEADLINE", "PREEMPTED", "REVOKED")
+
+
+class SlurmUnavailable(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class JobState:
+    job_id: str
+    state: str  # Slurm's state word, or for local jobs RUNNING / COMPLETED / KILLED
+    ended: bool
+    exit_code: str = ""
+    reason: str = ""
+    node: str = ""
+
+    def describe(self) -> str:
+        parts = [self.state]
+        if self.exit_code and self.exit_code != "0:0":
+            parts.append(f"exit code {self.exit_code}")
+        if self.reason and self.reason not in ("None", ""):
+            parts.append(f"reason {self.reason}")
+        if self.node and self.node not in ("None assigned", ""):
+            parts.append(f"on {self.node}")
+        return ", ".join(parts)
+
+
+def slurm_states(job_ids: list[str]) -> dict[str, JobState]:
+    """State of each job id (array tasks as '123_4') from sacct; ids sacct does not know yet are left out."""
+    from submitit.slurm.slurm import SlurmInfoWatcher
+
+    bases = sorted({j.split("_")[0] for j in job_ids})
+    if not bases:
+        return {}
+    command = ["sacct", "-X", "--parsable2", "-o", "JobID,State,ExitCode,Reason,NodeList", "-j", ",".join(bases)]
+    try:
+        out = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        detail = getattr(exc, "stderr", "") or str(exc)
+        raise SlurmUnavailable(f"sacct failed ({detail.strip().splitlines()[-1] if detail.strip() else exc}); "
+                               "is Slurm accounting (slurmdbd) up?") from None
+    info = SlurmInfoWatcher(delay_s=0).read_info(out)
+    states = {}
+    for job_id in job_ids:
+        row = info.get(job_id)
+        if row is None:
+            continue
+        word = (row.get("State") or "UNKNOWN").split()[0].rstrip("+")
+        states[job_id] = JobState(job_id, word, word in SLURM_ENDED, row.get("ExitCode", ""), row.get("Reason", ""),
+                                  row.get("NodeList", ""))
+    return states
+
+
+def local_states(job_ids: list[str], folder: str) -> dict[str, JobState]:
+    """Local jobs are submitit controller processes (job id = PID): alive, ended with a result, or killed."""
+    states = {}
+    for job_id in job_ids:
+        if _is_our_controller(job_id, folder):
+            states[job_id] = JobState(job_id, "RUNNING", False)
+        elif _has_result(folder, job_id):
+            states[job_id] = JobState(job_id, "COMPLETED", True)
+        else:
+            states[job_id] = JobState(job_id, "KILLED", True, reason="the local job process ended without a result")
+    return states
+
+
+def _is_our_controller(pid: str, folder: str) -> bool:
+    import psutil
+
+    try:
+        proc = psutil.Process(int(pid))
+        if proc.status() == psutil.STATUS_ZOMBIE:  # PID 1 here reaps late: a zombie has ended
+            return False
+        cmdline = " ".join(proc.cmdline())
+    except (psutil.Error, ValueError):
+        return False
+    # a reused PID belongs to some other program: only submitit's controller for this folder counts
+    return "submitit.local._local" in cmdline and folder in cmdline
+
+
+def _has_result(folder: str, job_id: str) -> bool:
+    return any(Path(folder).glob(f"{job_id}_*_result.pkl"))
+
+
+def job_states(executor: str, job_ids: list[str], folder: str) -> dict[str, JobState]:
+    return slurm_states(job_ids) if executor == "slurm" else local_states(job_ids, folder)
