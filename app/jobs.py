@@ -122,28 +122,28 @@ def job_log_tail(where: Home, sweep_id: str, job_id: str, lines: int = 40) -> st
 
 
 def cancel(sweep_id: str, where: Home, launched: dict) -> str:
-    """Cancel a sweep's jobs; returns what happened, in one line.
+    """Cancel a sweep's jobs and mark its unfinished runs cancelled; returns what happened, in one line.
 
-    Jobs this app process submitted are cancelled through their handles (the only way for local jobs);
-    others go through the launcher's cancel (Slurm's scancel through submitit).
+    Uses the launcher's own cancel (`python -m training.launch cancel`: scancel on Slurm, SIGINT to a local
+    submitit controller it can verify), so the app and the CLI stop sweeps the same way. Older launchers
+    lack it: then jobs this app process submitted are cancelled through their handles.
     """
+    try:
+        from slurm.manifest import load_manifest
+        from slurm.reconcile import cancel as cancel_sweep
+    except ImportError:
+        cancel_sweep = None
+    if cancel_sweep is not None:
+        try:
+            status = cancel_sweep(load_manifest(where, sweep_id), where)
+        except Exception as exc:  # scancel refused, unknown sweep: say so, keep the page alive
+            return f"could not cancel sweep {sweep_id}: {str(exc).splitlines()[0] if str(exc) else exc!r}"
+        counts = status.counts()
+        return f"cancelled sweep {sweep_id}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     jobs = launched.get(sweep_id)
     if jobs:
         for job in jobs:
             job.cancel(check=False)
         return f"cancelled {len(jobs)} job(s) of sweep {sweep_id}"
-    manifest = where.jobs / sweep_id / "sweep.json"
-    if not manifest.exists():
-        return f"no sweep {sweep_id} under {where.jobs}"
-    executor = json.loads(manifest.read_text()).get("executor")
-    if executor == "local":
-        return (f"sweep {sweep_id} runs as local processes started elsewhere; only the process that launched "
-                "it can stop them (Ctrl-C there)")
-    from training import launch as launcher
-
-    cancel_fn = getattr(launcher, "cancel", None)
-    if cancel_fn is not None:
-        cancel_fn(sweep_id, where)
-    else:
-        launcher._cancel(sweep_id, where)  # the CLI's `cancel SWEEP_ID`
-    return f"asked Slurm to cancel the jobs of sweep {sweep_id}"
+    return (f"this launcher cannot cancel sweep {sweep_id} from here; run "
+            f"`python -m training.launch cancel {sweep_id}`")
