@@ -1,0 +1,50 @@
+"""Helpers for the Slurm integration tests: the CLI in a subprocess, polling, tiny sweeps."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from tests.conftest import ROOT
+
+# the demo MLP at its smallest: a run trains in a second or two on one core
+TINY = {"preset": "demo", "epochs": 2, "width": 32, "depth": 3, "probe_epochs": 2, "analysis_samples": 200}
+# what a CPU-only test cluster can give: never ask for GPUs here
+SLURM = {"partition": "gpu", "gpus_per_node": 0, "cpus_per_task": 1, "mem_gb": 1, "timeout_min": 10}
+SLURM_FLAGS = ["--executor", "slurm", "--partition", "gpu", "--gpus", "0", "--cpus", "1", "--mem-gb", "1",
+               "--time-min", "10"]
+
+
+def sets(**values: Any) -> list[str]:
+    out = []
+    for k, v in {**TINY, **values}.items():
+        out += ["--set", f"{k}={v}"]
+    return out
+
+
+def cli(*args: str, home, timeout: float = 600) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), THERMOSCOPE_HOME=str(home.root), THERMOSCOPE_THREADS="1",
+               THERMOSCOPE_HEARTBEAT_S="2")
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def until(what: str, check: Callable[[], Any], timeout: float = 180, every: float = 1.0) -> Any:
+    """Poll `check` until it returns something truthy; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)
+
+
+def squeue_ids() -> set[str]:
+    out = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True, timeout=30).stdout
+    return set(out.split())
