@@ -42,6 +42,7 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
         "CREATE TABLE IF NOT EXISTS _shards (path VARCHAR PRIMARY KEY, table_name VARCHAR, size BIGINT, "
         "mtime_ns BIGINT, n_rows BIGINT, ingested_at TIMESTAMPTZ, inode BIGINT)"
     )
+    con.execute("CREATE TABLE IF NOT EXISTS _dirty_runs (run_id VARCHAR)")
     for table in TABLES.values():
         con.execute(f'CREATE TABLE IF NOT EXISTS "{table.name}" ({column_defs(table)}, _shard VARCHAR)')
     for table in DERIVED.values():

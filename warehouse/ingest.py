@@ -12,6 +12,7 @@ warehouse.duckdb (see snapshot.py): readers never wait for it and never see half
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import os
 import shutil
@@ -47,6 +48,7 @@ class IngestReport:
     migrated: list[str] = field(default_factory=list)
     stale_tmp_removed: int = 0
     published_s: float | None = None
+    seconds: dict[str, float] = field(default_factory=lambda: {"check": 0.0, "load": 0.0, "derived": 0.0})
 
     def __str__(self) -> str:
         text = f"ingested {self.new_shards} new and {self.replaced_shards} re-written shard(s), {self.rows} row(s)"
@@ -95,6 +97,8 @@ class Shard:
     mtime_ns: int
     inode: int
     seen: bool  # an older version of it was ingested before
+    n_rows: int = 0  # from the footer, filled in by the check
+    exact: bool = False  # its Parquet schema is exactly the table's (as write_shard writes it)
 
 
 def _scan(where: Home) -> Iterator[tuple[str, os.DirEntry, os.stat_result]]:
@@ -147,17 +151,30 @@ def _compatible(got: pa.DataType, want: pa.DataType) -> bool:
 
 def check_shard(path: Path, table: str, *, full: bool = False) -> str | None:
     """None if the shard can be ingested into `table`, else the one-line reason it cannot."""
+    return inspect_shard(path, table, full=full)[0]
+
+
+def inspect_shard(path: Path, table: str, *, full: bool = False) -> tuple[str | None, int, bool]:
+    """(reason it cannot be ingested or None, row count from the footer, schema exactly the table's)."""
     try:
         meta = pq.ParquetFile(path)  # reads the footer: catches truncation
-        schema = meta.schema_arrow
+        schema, n_rows = meta.schema_arrow, meta.metadata.num_rows
         if full:
             meta.read()  # reads every page: catches a corrupt body under a good footer
     except FileNotFoundError:
         raise
     except Exception as exc:
-        return f"unreadable Parquet: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        return f"unreadable Parquet: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", 0, False
+    if schema.equals(TABLES[table].arrow_schema):  # what write_shard writes: the common, fast case
+        return None, n_rows, True
+    return _schema_problem(schema, table), n_rows, False
+
+
+def _schema_problem(schema: pa.Schema, table: str) -> str | None:
     for col in TABLES[table].columns:
         if col.name not in schema.names:
+            if col.since > 1:
+                continue  # written by code older than the column: NULL
             return f"wrong schema for table {table}: no column {col.name!r}"
         got = schema.field(col.name).type
         if not _compatible(got, col.type):
@@ -179,25 +196,26 @@ def _quarantine(where: Home, shard: Shard, reason: str) -> str:
 # ---- loading -------------------------------------------------------------------------------------
 
 def _insert(con: duckdb.DuckDBPyConnection, where: Home, table: str, shards: list[Shard]) -> int:
-    rels = [s.rel for s in shards]
-    con.execute(f'DELETE FROM "{table}" WHERE _shard IN (SELECT unnest(?::VARCHAR[]))', [rels])
+    # Only re-written shards have rows to replace: a DELETE scans the whole table, so skip it otherwise.
+    rels = [s.rel for s in shards if s.seen]
+    if rels:
+        con.execute(f'DELETE FROM "{table}" WHERE _shard IN (SELECT unnest(?::VARCHAR[]))', [rels])
     cols = ", ".join(f'"{c}"' for c in TABLES[table].column_names)
     order = f"ORDER BY {', '.join(SORT_KEYS[table])}" if table in SORT_KEYS else ""
-    prefix = str(where.shards) + os.sep
+    start = len(str(where.shards) + os.sep) + 1  # `_shard` is the path under shards/
+    # union_by_name costs a pass over every footer; only shards not written by write_shard need it
+    union = ", union_by_name = true" if not all(s.exact for s in shards) else ""
     n = con.execute(
-        f'INSERT INTO "{table}" SELECT {cols}, replace(filename, ?, \'\') '
-        f"FROM read_parquet(?::VARCHAR[], filename = true, union_by_name = true) {order}",
-        [prefix, [str(s.path) for s in shards]],
+        f'INSERT INTO "{table}" SELECT {cols}, filename[{start}:] '
+        f"FROM read_parquet(?::VARCHAR[], filename = true{union}) {order}",
+        [[str(s.path) for s in shards]],
     ).fetchall()[0][0]
-    con.execute("CREATE OR REPLACE TEMP TABLE _batch (path VARCHAR, table_name VARCHAR, size BIGINT, "
-                "mtime_ns BIGINT, inode BIGINT)")
-    con.executemany("INSERT INTO _batch VALUES (?, ?, ?, ?, ?)",
-                    [[s.rel, s.table, s.size, s.mtime_ns, s.inode] for s in shards])
-    con.execute(
-        "INSERT OR REPLACE INTO _shards SELECT b.path, b.table_name, b.size, b.mtime_ns, c.n, now(), b.inode "
-        f'FROM _batch b LEFT JOIN (SELECT _shard, count(*) AS n FROM "{table}" '
-        "WHERE _shard IN (SELECT path FROM _batch) GROUP BY _shard) c ON c._shard = b.path"
-    )
+    book = pa.table({"path": [s.rel for s in shards], "table_name": [s.table for s in shards],
+                     "size": [s.size for s in shards], "mtime_ns": [s.mtime_ns for s in shards],
+                     "n_rows": [s.n_rows for s in shards], "inode": [s.inode for s in shards]})
+    con.register("_book", book)
+    con.execute("INSERT OR REPLACE INTO _shards SELECT path, table_name, size, mtime_ns, n_rows, now(), inode FROM _book")
+    con.unregister("_book")
     return n
 
 
@@ -208,11 +226,15 @@ def _load_batch(where: Home, con, batch: list[Shard], report: IngestReport) -> b
         by_table.setdefault(shard.table, []).append(shard)
     con.execute("BEGIN TRANSACTION")
     try:
-        rows = 0
+        rows, t0 = 0, time.perf_counter()
         for table, shards in by_table.items():
             rows += _insert(con, where, table, shards)
-        touched = {s.path.parent.name for s in batch if s.table in _STATS_INPUTS}
-        derived.refresh(con, touched)
+        report.seconds["load"] += time.perf_counter() - t0
+        # layer_stats is refreshed once per ingest (refresh_derived); the runs to redo are kept in
+        # the same transaction as their rows, so a killed ingester leaves no stale group behind
+        touched = sorted({s.path.parent.name for s in batch if s.table in _STATS_INPUTS})
+        if touched:
+            con.execute("INSERT INTO _dirty_runs SELECT unnest(?::VARCHAR[])", [touched])
         con.execute("INSERT OR REPLACE INTO _meta VALUES ('last_ingest', now()::VARCHAR)")
         snapshot.mark_dirty(where)
         con.execute("COMMIT")
@@ -228,17 +250,41 @@ def _load_batch(where: Home, con, batch: list[Shard], report: IngestReport) -> b
     return True
 
 
+def _inspect_or_gone(shard: Shard) -> tuple[str | None, int, bool] | None:
+    try:
+        return inspect_shard(shard.path, shard.table)
+    except FileNotFoundError:
+        return None
+
+
+def refresh_derived(con: duckdb.DuckDBPyConnection, report: IngestReport) -> None:
+    """Recompute layer_stats for every run loaded since the last refresh, in one transaction."""
+    t0 = time.perf_counter()
+    con.execute("BEGIN TRANSACTION")
+    try:
+        ids = [r[0] for r in con.execute("SELECT DISTINCT run_id FROM _dirty_runs").fetchall()]
+        if ids:
+            derived.refresh(con, ids)
+            con.execute("DELETE FROM _dirty_runs")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    report.seconds["derived"] += time.perf_counter() - t0
+
+
 def _ingest_batch(where: Home, con, batch: list[Shard], report: IngestReport) -> None:
-    good = []
-    for shard in batch:
-        try:
-            reason = check_shard(shard.path, shard.table)
-        except FileNotFoundError:
+    good, t0 = [], time.perf_counter()
+    checked = [_inspect_or_gone(shard) for shard in batch]
+    report.seconds["check"] += time.perf_counter() - t0
+    for shard, result in zip(batch, checked):
+        if result is None:
             continue  # replaced or removed since the scan: the next ingest sees its new version
+        reason, n_rows, exact = result
         if reason:
             report.quarantined.append((_quarantine(where, shard, reason), reason))
         else:
-            good.append(shard)
+            good.append(dataclasses.replace(shard, n_rows=n_rows, exact=exact))
     if not good or _load_batch(where, con, good, report):
         return
     # A shard with a good footer failed while being read: find it by reading each in full.
@@ -289,6 +335,7 @@ def _run(where: Home, report: IngestReport, batch_size: int, fresh: bool = False
         todo = pending_shards(where, con)
         for start in range(0, len(todo), batch_size):
             _ingest_batch(where, con, todo[start : start + batch_size], report)
+        refresh_derived(con, report)
         con.execute("CHECKPOINT")  # everything in the main file, no WAL: the copy is complete
     finally:
         con.close()
@@ -317,6 +364,7 @@ def migrate_home(where: Home | None = None, *, lock_wait_s: float = 60.0) -> Ing
                 todo = pending_shards(where, con)
                 for start in range(0, len(todo), 2000):
                     _ingest_batch(where, con, todo[start : start + 2000], report)
+            refresh_derived(con, report)
             con.execute("CHECKPOINT")
         finally:
             con.close()

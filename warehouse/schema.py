@@ -23,6 +23,9 @@ class Column:
     name: str
     type: pa.DataType
     doc: str  # meaning, with the unit in brackets where there is one
+    # schema version that added the column: shards written before it may lack it (loaded as NULL);
+    # a shard missing a column it should have is quarantined
+    since: int = 1
 
 
 @dataclass(frozen=True)
@@ -280,6 +283,7 @@ INTERNAL_DOCS: dict[str, str] = {
     "_meta": "key/value: `schema_version` (this file's layout version) and `last_ingest` (UTC time).",
     "_shards": "one row per ingested shard: path under shards/, table, size, mtime_ns, inode, rows, ingested_at. "
     "Every stored row of a job table carries `_shard` (that path) so a re-written shard replaces its rows.",
+    "_dirty_runs": "run ids loaded since `layer_stats` was last refreshed (empty after every finished ingest).",
 }
 
 RUN_STATUSES = ("queued", "running", "finished", "diverged", "failed", "cancelled")

@@ -157,3 +157,23 @@ def test_ingest_cli_prints_one_line_and_exits_2_when_busy(tmp_home):
 
 
 assert ROOT.is_dir()
+
+
+def test_a_shard_written_by_other_code_with_compatible_types_is_loaded(tmp_home):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from warehouse.schema import TABLES
+
+    write_run(tmp_home, "a")
+    cols = {c.name: pa.nulls(2, c.type) for c in TABLES["layer_metrics"].columns}
+    cols.update(run_id=pa.array(["x", "x"]), epoch=pa.array([1, 1], pa.int64()),  # int64, not int32
+                layer_index=pa.array([0, 1], pa.int16()), metric=pa.array(["rank", "rank"]),
+                value=pa.array([3, 4], pa.int64()))  # integers into a DOUBLE column
+    path = tmp_home.shards / "layer_metrics" / "x" / "by-hand.parquet"
+    path.parent.mkdir(parents=True)
+    pq.write_table(pa.table(dict(reversed(list(cols.items())))), path)  # columns in another order too
+    report = ingest(tmp_home)
+    assert not report.quarantined
+    got = query("SELECT layer_index, value FROM layer_metrics WHERE run_id = 'x' ORDER BY 1", where=tmp_home)
+    assert got.rows() == [(0, 3.0), (1, 4.0)]
