@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.warehouse.wh_helpers import write_run
+from tests.warehouse.wh_helpers import config_row, write_run
 from warehouse import write_shard
 from warehouse.ingest import ingest
 from warehouse.read import connect, query
@@ -68,9 +68,11 @@ def test_a_writer_killed_mid_shard_leaves_no_rows_and_no_stuck_lock(tmp_home):
     assert query("SELECT count(*) AS n FROM layer_metrics WHERE run_id = 'big'", where=tmp_home)["n"][0] == 0
 
 
-def test_an_ingester_killed_mid_ingest_leaves_no_stuck_lock_and_a_consistent_file(tmp_home):
+def test_an_ingester_killed_mid_ingest_leaves_no_stuck_lock_and_a_consistent_file(tmp_home, tmp_path):
     write_run(tmp_home, "first")
     ingest(tmp_home)
+    for r in range(100):
+        write_shard("run_configs", [config_row(f"k{r}", seed=r % 3)], owner=f"k{r}", name="config", where=tmp_home)
     for r in range(1500):
         write_shard("layer_metrics", [dict(run_id=f"k{r}", epoch=1, layer_index=i, metric="rank", value=1.0)
                                       for i in range(ROWS)], owner=f"k{r}", name="analysis-e0001", where=tmp_home)
@@ -93,3 +95,24 @@ def test_an_ingester_killed_mid_ingest_leaves_no_stuck_lock_and_a_consistent_fil
                 where=tmp_home).row(0, named=True)
     assert got["n"] == got["d"] == 3 + 1500 * ROWS
     assert not list(tmp_home.root.glob(".warehouse.*.tmp"))
+    assert_layer_stats_current(tmp_home, tmp_path)
+
+
+def assert_layer_stats_current(where, tmp_path) -> None:
+    """layer_stats equals a from-scratch recomputation: no group was left stale."""
+    import shutil
+
+    import duckdb
+
+    from warehouse import derived
+
+    copy = tmp_path / "check.duckdb"
+    shutil.copyfile(where.database, copy)
+    con = duckdb.connect(str(copy))
+    kept = con.sql("SELECT * FROM layer_stats ORDER BY ALL").fetchall()
+    con.execute("BEGIN")
+    derived.refresh(con)
+    con.execute("COMMIT")
+    fresh = con.sql("SELECT * FROM layer_stats ORDER BY ALL").fetchall()
+    con.close()
+    assert kept == fresh and len(fresh) > 3
