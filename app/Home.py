@@ -13,6 +13,7 @@ _ROOT = str(Path(__file__).resolve().parents[1])
 if _ROOT not in sys.path:  # `streamlit run app/Home.py` without PYTHONPATH=.
     sys.path.insert(0, _ROOT)
 
+import polars as pl
 import streamlit as st
 
 from app import charts, data, sidebar, ui
@@ -58,12 +59,14 @@ if popts.is_empty():
     ui.no_rows("probe-accuracy rows")
 else:
     probe_sets = sorted(set(popts["dataset"].to_list()), key=lambda d: (d != filters["dataset"], d))
+    split = "test" if "test" in set(popts["split"].to_list()) else None
+    # one query for every probe dataset (ID and each OOD set), split here: fewer round trips per click
+    all_curves = data.layer_curves(filters, "probe_acc", kinds=["hidden", "logits", "softmax"], split=split,
+                                   datasets=probe_sets)
     cols = st.columns(len(probe_sets))
     for col, ds in zip(cols, probe_sets):
         role = "ID" if ds == filters["dataset"] else "OOD"
-        split = "test" if "test" in set(popts.filter(dataset=ds)["split"].to_list()) else None
-        curves = data.layer_curves(filters, "probe_acc", kinds=["hidden", "logits", "softmax"], split=split,
-                                   datasets=[ds])
+        curves = all_curves.filter(pl.col("dataset") == ds)
         with col:
             st.markdown(f"**{role}: {ds}**")
             if curves.is_empty():

@@ -12,6 +12,7 @@ temperature, so mean ± std is always over seeds of one config.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -47,20 +48,33 @@ def db_version(where: Home) -> tuple[int, int]:
     )
 
 
+_CHECKED: set[tuple[str, tuple[int, int]]] = set()
+
+
+def _open(db_path: str, version: tuple[int, int]):
+    """A read-only connection. The schema version is checked once per snapshot file version (it cannot change
+    without the file changing); later opens skip that query. No connection is held between queries: DuckDB
+    shares one instance per file inside a process, so a held one would pin an old snapshot and clash with
+    the SQL console's sandboxed configuration."""
+    from warehouse import read
+
+    where = Home(Path(db_path).parent)
+    opener = getattr(read, "open_snapshot", None)
+    if (db_path, version) in _CHECKED and opener is not None:
+        return opener(where)
+    con = connect(where)
+    _CHECKED.add((db_path, version))
+    return con
+
+
 @st.cache_data(ttl=600, max_entries=512, show_spinner=False)
 def _cached(db_path: str, version: tuple[int, int], sql: str, params: tuple) -> pl.DataFrame:
-    con = connect(Home(_parent(db_path)))
+    con = _open(db_path, version)
     try:
         rel = con.sql(sql, params=list(params)) if params else con.sql(sql)
         return rel.pl()
     finally:
         con.close()
-
-
-def _parent(db_path: str):
-    from pathlib import Path
-
-    return Path(db_path).parent
 
 
 def q(sql: str, params: list | tuple = (), where: Home | None = None) -> pl.DataFrame:
@@ -136,13 +150,29 @@ def arch_datasets(where: Home | None = None) -> pl.DataFrame:
 
 
 def layer_options(filters: dict[str, Any], metric: str, where: Home | None = None) -> pl.DataFrame:
-    """Which kinds, splits, datasets and epochs hold `metric` for the selected runs."""
+    """Which kinds, splits, datasets and epochs hold `metric` for the selected runs.
+
+    One cached query serves every metric of a selection (pages ask for several), answered from the small
+    `layer_stats` when the warehouse has it.
+    """
+    frame = _layer_options(filters, where)
+    return frame.filter(pl.col("metric") == metric).drop("metric")
+
+
+def _layer_options(filters: dict[str, Any], where: Home | None = None) -> pl.DataFrame:
     cond, params = config_where(filters)
+    if has_table("layer_stats", where):
+        frame = q(
+            f"""SELECT DISTINCT m.metric, m.kind, m.split, m.eval_dataset AS dataset, m.epoch FROM layer_stats m
+                WHERE m.config_group IN (SELECT {GROUP_SQL} FROM run_configs c WHERE {cond}) ORDER BY ALL""",
+            params, where)
+        if not frame.is_empty():
+            return frame
     return q(
-        f"""SELECT DISTINCT m.kind, m.split, m.dataset, m.epoch
+        f"""SELECT DISTINCT m.metric, m.kind, m.split, m.dataset, m.epoch
             FROM layer_metrics m JOIN run_configs c USING (run_id)
-            WHERE m.metric = ? AND {cond} ORDER BY ALL""",
-        [metric, *params],
+            WHERE {cond} ORDER BY ALL""",
+        params,
         where,
     )
 
@@ -229,6 +259,11 @@ def layer_curves(
         """
         args = [*params, metric, *extra_params]
     frame = q(f"SELECT * FROM ({sql}) ORDER BY temperature, config_group, dataset, layer_index, kind", args, where)
+    if frame.is_empty() and use_stats:
+        # layer_stats is refreshed by ingest per run folder; rows written outside that path (or an ingest
+        # killed before its refresh) would leave it short: the raw rows are the truth, so ask them too
+        return layer_curves(filters, metric, kinds=kinds, split=split, datasets=datasets, epoch=epoch,
+                            use_stats=False, where=where)
     return with_band(add_position(frame))
 
 

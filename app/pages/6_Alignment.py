@@ -34,12 +34,12 @@ high = c2.selectbox("high T", temps, index=len(temps) - 1, key="align-high", for
 top = c3.slider("top vectors", 1, 15, 5, key="align-top", help="average |cos(u_i, v_i)| over i < this")
 overview = data.alignment_overview(filters, [low, high], top=top)
 cols = st.columns(2)
-for col, t in zip(cols, (low, high)):
+for side, col, t in zip(("low", "high"), cols, (low, high)):
     part = overview.filter(pl.col("temperature") == t)
     with col:
         st.markdown(f"**{charts.t_label(t)}** (mean over {part['n'].max() or 0} seed(s))")
         ui.show_chart(charts.heatmap(part, x="epoch", y="layer_name", value="value", y_title="layer", size=260),
-                      part, f"align-overview-{t:g}", name=f"alignment_overview_T{t:g}")
+                      part, f"align-overview-{side}", name=f"alignment_overview_T{t:g}")
 
 st.subheader("One matrix")
 c1, c2, c3 = st.columns(3)
