@@ -1,0 +1,125 @@
+"""Bad input never submits: sweep files and flags are checked first, with one line naming the field.
+
+These run `python -m training.launch` for real (a subprocess, as a user would) against a fresh
+home and check both the message and that nothing was written.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.slurm.slurmhelp import cli, sets
+
+
+def one_line(done: subprocess.CompletedProcess) -> str:
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert len(lines) == 1, f"want one line, got:\n{done.stderr}"
+    assert lines[0].startswith("launch: ")
+    return lines[0]
+
+
+def nothing_written(where) -> None:
+    assert not (where.root / "shards").exists(), "a rejected sweep wrote shards"
+    assert not (where.root / "jobs").exists() or not any((where.root / "jobs").iterdir())
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "sweep.toml"
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize("text, names", [
+    ('[base]\npreset = "demo"\ntemprature = 3\n[grid]\nseed = [0]\n', ["[base]", "temprature"]),
+    ('[base]\npreset = "demo"\n[grid]\nseed = [0]\nwidht = [8]\n', ["[grid]", "widht"]),
+    ('[base]\npreset = "demo"\n[grid]\ntemperature = ["hot", "cold"]\n', ["temperature", "hot"]),
+    ('[base]\npreset = "demo"\nepochs = "many"\n[grid]\nseed = [0]\n', ["epochs", "many"]),
+    ('[base]\npreset = "demo"\n[grid]\ntemperature = []\n', ["temperature", "no values"]),
+    ('[base]\npreset = "demo"\n[grid]\n', ["no runs"]),
+    ('[base]\npreset = "demo"\n[[points]]\nseed = 1\nlosss = "ce"\n', ["points", "losss"]),
+    ('[base]\npreset = "demo"\n[grid]\nseed = [0]\n[slurm]\npartion = "gpu"\n', ["[slurm]", "partion"]),
+    ('[base]\npreset = "demo"\n[grid]\nseed = [0]\n[slurm]\ncpus_per_task = "eight"\n', ["cpus_per_task", "eight"]),
+    ('[base]\npreset = "demo"\n[grid]\nseed = [0]\n[slurm]\npartition = "gpu\\nrm -rf /"\n',
+     ["partition", "control characters"]),
+    ('[base]\npreset = "demo"\n[grid]\nseed = [0]\n[slurm]\nadditional = { "x\\ny" = 1 }\n', ["flag"]),
+    ('[base]\npreset = "demo"\n[grid]\nseed = [0]\n[extra]\na = 1\n', ["unknown section", "extra"]),
+    ('[base\n', ["not valid TOML"]),
+])
+def test_bad_sweep_file_is_one_line_naming_the_field_and_submits_nothing(tmp_path, tmp_home, text, names):
+    done = cli("-m", "training.launch", write(tmp_path, text), "--executor", "local", home=tmp_home)
+    line = one_line(done)
+    for name in names:
+        assert name in line, line
+    nothing_written(tmp_home)
+
+
+@pytest.mark.parametrize("args, names", [
+    (["--set", "temperature=1,x"], ["temperature", "'x'"]),
+    (["--set", "colour=red"], ["colour"]),
+    (["--set", "seed="], ["seed", "no values"]),
+    (["--set", "seed"], ["FIELD=V1,V2"]),
+    (["--set", "arch=resnet9000", "--set", "seed=0"], ["arch", "resnet9000"]),
+    (["--set", "seed=0", "--cpus", "0"], ["cpus_per_task"]),
+    (["--set", "seed=0", "--cpus", "two"], ["--cpus", "two"]),
+    (["--set", "seed=0", "--sbatch", "output=/tmp/x"], ["output", "launcher"]),
+    (["--set", "seed=0", "--executor", "cloud"], ["--executor", "cloud"]),
+])
+def test_bad_flags_are_one_line_and_submit_nothing(tmp_home, args, names):
+    done = cli("-m", "training.launch", "--set", "preset=demo", *args, "--executor", "local", home=tmp_home)
+    line = one_line(done)
+    for name in names:
+        assert name in line, line
+    nothing_written(tmp_home)
+
+
+def test_no_file_and_no_set_is_an_error_not_a_default_run(tmp_home):
+    line = one_line(cli("-m", "training.launch", "--executor", "local", home=tmp_home))
+    assert "no runs" in line
+    nothing_written(tmp_home)
+
+
+def test_status_of_an_unknown_sweep_is_one_line(tmp_home):
+    line = one_line(cli("-m", "training.launch", "status", "20990101-000000-abcdef", home=tmp_home))
+    assert "20990101-000000-abcdef" in line
+    line = one_line(cli("-m", "training.launch", "cancel", "../../etc", home=tmp_home))
+    assert "no sweep" in line
+
+
+def test_dry_run_lists_the_grid_and_writes_nothing(tmp_home):
+    done = cli("-m", "training.launch", *sets(temperature="1,10,100", seed="0,1"), "--executor", "local",
+               "--dry-run", home=tmp_home)
+    assert done.returncode == 0, done.stderr
+    would = [ln for ln in done.stdout.splitlines() if ln.startswith("would run")]
+    assert len(would) == 6
+    for t in (1, 10, 100):
+        for s in (0, 1):
+            assert sum(f"T={t} seed={s} " in ln for ln in would) == 1, done.stdout
+    assert "6 run(s) to submit, 0 skipped" in done.stdout
+    nothing_written(tmp_home)
+
+
+def test_example_sweep_files_are_valid_and_have_the_papers_grids():
+    from slurm import SlurmOptions
+    from training.sweep import load_sweep
+
+    for name, runs in (("demo", 6), ("cifar", 24), ("cifar-vgg", 24), ("imagenet", 24)):
+        sweep = load_sweep(f"sweeps/{name}.toml")
+        assert len(sweep.configs()) == runs, name
+        SlurmOptions.from_dict(sweep.slurm)
+    cifar = load_sweep("sweeps/cifar.toml").configs()
+    assert {(c.arch, c.temperature) for c in cifar} >= {("resnet18", 1.0), ("resnet20", 1000.0)}
+    assert {c.milestones for c in cifar} == {(82, 123)}  # Table 4's CIFAR ResNet recipe
+    imagenet = load_sweep("sweeps/imagenet.toml").configs()
+    assert {c.dataset for c in imagenet} == {"imagenet1k"} and {c.batch_size for c in imagenet} == {1024}
+
+
+def test_importing_the_launcher_does_not_import_torch():
+    code = "import sys, training.launch, slurm.reconcile, training.job; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={"PYTHONPATH": "."})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
