@@ -3,9 +3,13 @@
 Layers of the sandbox, each enough on its own for what it covers:
 - the statement must be one SELECT (or EXPLAIN of one): COPY, ATTACH, INSTALL/LOAD, SET, PRAGMA,
   DDL and DML are refused before anything runs;
-- the connection is opened read-only with `enable_external_access = false` (no file or network
-  access from SQL: read_csv('/etc/passwd') fails) and extension auto-loading off, and
-  `lock_configuration = true`, so a statement cannot turn those back on;
+- the snapshot is attached read-only to a private in-memory DuckDB instance whose extension
+  auto-loading is off from the start; then, before any user statement runs,
+  `enable_external_access = false` (no file or network access from SQL: read_csv('/etc/passwd'),
+  ATTACH and glob fail) and `lock_configuration = true` (no statement can turn them back on).
+  Why attach instead of connect(config=...): DuckDB shares one instance per file inside a process
+  and refuses a second connection with a different configuration, so the app's ordinary read-only
+  connections and the console's sandbox could not coexist;
 - a row cap (row_cap + 1 rows are fetched to tell the user it was capped) and a time limit: a
   timer interrupts the connection when it runs over.
 """
@@ -20,16 +24,17 @@ import duckdb
 import polars as pl
 
 from warehouse.paths import Home, home
-from warehouse.read import check_version, open_snapshot
+from warehouse.read import WarehouseMissing, check_version
 
-SANDBOX = {
-    "enable_external_access": False,
+# Set when the private instance is created (before the snapshot is attached).
+_INSTANCE = {
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
     "allow_community_extensions": False,
     "max_memory": "2GB",
-    "lock_configuration": True,
 }
+# Set after the attach, before any user statement; lock_configuration last.
+_LOCKDOWN = ("SET enable_external_access = false", "SET lock_configuration = true")
 _ALLOWED = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
 
 
@@ -55,6 +60,31 @@ def _refuse_statement(sql: str) -> str | None:
     return None
 
 
+def open_sandbox(where: Home, retry_s: float = 10.0) -> duckdb.DuckDBPyConnection:
+    """A locked-down connection whose only database is the snapshot, read-only."""
+    if not where.database.exists():
+        raise WarehouseMissing(f"no warehouse at {where.database}; run `python -m warehouse ingest`")
+    path = str(where.database).replace("'", "''")
+    deadline = time.monotonic() + retry_s
+    con = duckdb.connect(":memory:", config=_INSTANCE)
+    try:
+        while True:
+            try:
+                con.execute(f"ATTACH '{path}' AS warehouse (READ_ONLY)")
+                break
+            except duckdb.IOException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        con.execute("USE warehouse")
+        for statement in _LOCKDOWN:
+            con.execute(statement)
+    except Exception:
+        con.close()
+        raise
+    return con
+
+
 def answer(sql: str, *, row_cap: int = 10_000, timeout_s: float = 10.0, where: Home | None = None) -> Answer:
     """Run one sandboxed read-only SELECT; a refusal or error comes back as one line, never raised."""
     t0 = time.perf_counter()
@@ -63,7 +93,7 @@ def answer(sql: str, *, row_cap: int = 10_000, timeout_s: float = 10.0, where: H
         return Answer(None, refusal)
     where = where or home()
     try:
-        con = open_snapshot(where, config=SANDBOX)
+        con = open_sandbox(where)
     except Exception as exc:
         return Answer(None, str(exc).splitlines()[0])
     timer = threading.Timer(timeout_s, con.interrupt)

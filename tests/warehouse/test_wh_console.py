@@ -89,3 +89,29 @@ def test_cli_formats_and_export(where, tmp_path):
     assert pl.read_parquet(out / "layer_metrics.parquet").height == 9
     assert "_shard" not in pl.read_parquet(out / "layer_metrics.parquet").columns
     assert pl.read_parquet(out / "runs.parquet").height == 3
+
+
+def test_console_and_ordinary_connections_coexist_in_one_process(where):
+    from warehouse.read import connect
+
+    before = connect(where)  # the app holds an ordinary read-only connection
+    try:
+        assert isinstance(run_safe("SELECT count(*) AS n FROM runs", where=where), pl.DataFrame)
+        assert "disabled by configuration" in run_safe("SELECT * FROM read_csv('/etc/passwd')", where=where)
+        after = connect(where)
+        after.close()
+    finally:
+        before.close()
+
+
+def test_the_sandbox_cannot_be_unlocked(where):
+    from warehouse.console import open_sandbox
+
+    con = open_sandbox(where)
+    try:
+        with pytest.raises(Exception, match="locked"):
+            con.execute("SET enable_external_access = true")
+        with pytest.raises(Exception, match="disabled by configuration"):
+            con.execute("ATTACH '/tmp/thermoscope-other.duckdb' AS o")
+    finally:
+        con.close()
