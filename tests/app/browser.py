@@ -1,0 +1,181 @@
+"""Drive the running dashboard in real headless Chromium (Debian's /usr/bin/chromium, playwright's driver).
+
+Used by test_app_browser.py, and by hand for screenshots:
+    PYTHONPATH=. .venv/bin/python -m tests.app.browser HOME OUT_DIR
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync"]
+CHART = '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg'
+
+# url path -> (what must be on the page, minimum number of drawn charts)
+PAGES = {
+    "": ("Numerical rank per layer", 3),
+    "Runs": ("group(s)", 0),
+    "Rank": ("Solution rank vs temperature", 2),
+    "Probes": ("κ and ρ of these runs", 3),
+    "Kappa_rho": ("paper's layout", 1),
+    "Logits_norm": ("Logits norm at initialisation", 2),
+    "Alignment": ("One matrix", 3),
+    "Geometry_OOD": ("OOD detection", 6),
+    "Theory": ("Stored theory rows", 7),
+    "Paper_check": ("Paper check", 0),
+    "SQL": ("SQL console", 0),
+    "Jobs": ("Sweeps in the warehouse", 0),
+    "Run_detail": ("Status history", 2),
+}
+
+
+def missing() -> str | None:
+    """Why a browser test cannot run here, or None."""
+    if not Path(CHROMIUM).exists():
+        return f"no chromium at {CHROMIUM} (apt-get install -y chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright Python package is not installed (pip install playwright; never `playwright install`)"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        """Stop the server we started, by its PID (its own process group: streamlit's children go too)."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=15)
+
+
+def start_server(home: Path, log: Path, timeout_s: float = 90) -> Server:
+    port = free_port()
+    env = dict(os.environ, THERMOSCOPE_HOME=str(home), PYTHONPATH=str(ROOT))
+    env.pop("CI", None)  # nothing in the app reads it; keep the server's environment plain
+    out = open(log, "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "Home.py"), "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    server = Server(proc, port, log)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=2) as r:
+                if r.read().strip() == b"ok":
+                    return server
+        except OSError:
+            time.sleep(0.3)
+    server.stop()
+    raise RuntimeError(f"streamlit did not answer on {server.url} within {timeout_s:.0f} s: {log.read_text()[-2000:]}")
+
+
+@dataclass
+class PageResult:
+    path: str
+    seconds: float
+    charts: int
+    sizes: list[tuple[float, float]] = field(default_factory=list)
+    exceptions: list[str] = field(default_factory=list)
+    text_found: bool = False
+    screenshot: Path | None = None
+
+
+def visit_all(server: Server, out: Path, pages: dict[str, tuple[str, int]] = PAGES, run_id: str = "",
+              timeout_ms: int = 60_000) -> list[PageResult]:
+    from playwright.sync_api import sync_playwright
+
+    results = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            for path, (text, min_charts) in pages.items():
+                url = f"{server.url}/{path}" + (f"?run={run_id}" if path == "Run_detail" and run_id else "")
+                t0 = time.monotonic()
+                page.goto(url, wait_until="domcontentloaded", timeout=timeout_ms)
+                page.get_by_text(text, exact=False).first.wait_for(timeout=timeout_ms)
+                if min_charts:
+                    page.wait_for_function(
+                        "([sel, n]) => document.querySelectorAll(sel).length >= n", arg=[CHART, min_charts],
+                        timeout=timeout_ms)
+                _wait_idle(page, timeout_ms)
+                seconds = time.monotonic() - t0
+                drawn = page.locator(CHART)
+                sizes = []
+                for i in range(drawn.count()):
+                    box = drawn.nth(i).bounding_box()
+                    sizes.append((box["width"], box["height"]) if box else (0.0, 0.0))
+                errors = page.locator('[data-testid="stException"]')
+                shot = out / f"{path or 'Home'}.png"
+                page.screenshot(path=str(shot), full_page=True)
+                results.append(PageResult(path or "Home", seconds, drawn.count(), sizes,
+                                          [errors.nth(i).inner_text()[:500] for i in range(errors.count())],
+                                          True, shot))
+        finally:
+            browser.close()
+    return results
+
+
+def _wait_idle(page, timeout_ms: int) -> None:
+    """Until Streamlit's 'running' indicator is gone twice in a row (the script finished its run)."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    quiet = 0
+    while time.monotonic() < deadline and quiet < 2:
+        running = page.locator('[data-testid="stStatusWidget"]').count()
+        quiet = quiet + 1 if running == 0 else 0
+        page.wait_for_timeout(300)
+
+
+def main(argv: list[str]) -> int:
+    home, out = Path(argv[0]), Path(argv[1])
+    out.mkdir(parents=True, exist_ok=True)
+    only = argv[2].split(",") if len(argv) > 2 else None
+    server = start_server(home, out / "streamlit.log")
+    try:
+        pages = {k: v for k, v in PAGES.items() if only is None or (k or "Home") in only}
+        for r in visit_all(server, out, pages):
+            print(f"{r.path:<14} {r.seconds:5.1f} s  charts {r.charts}  exceptions {len(r.exceptions)}  {r.screenshot}")
+    finally:
+        server.stop()
+        shutil.rmtree(out / "__pycache__", ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
