@@ -366,9 +366,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"follow it with: python -m training.launch status {result.sweep_id}")
         return 0
     status = wait(result, where)
-    from warehouse.ingest import ingest
+    from warehouse.ingest import IngestBusy, ingest
 
-    print(ingest(where))
+    try:
+        print(ingest(where))
+    except IngestBusy as exc:  # the shards are safe on disk; the next ingest loads them
+        print(f"launch: not ingested now ({exc}); run `python -m warehouse ingest` later", file=sys.stderr)
     print_status(status)
     counts = status.counts()
     return 0 if set(counts) <= {"finished", "diverged"} else 1

@@ -202,3 +202,33 @@ def test_heartbeat_rows_show_a_running_job(slurm_home):
     assert later > first
     cli("-m", "training.launch", "cancel", result.sweep_id, home=slurm_home)
     assert latest_events([run_id], slurm_home)[run_id]["status"] == "cancelled"
+
+
+def test_job_whose_process_is_killed_is_marked_failed_from_slurms_state(slurm_home):
+    result = submit(slurm_home, epochs=100_000, seed=12)
+    (job_id,) = result.job_ids
+    run_id = result.runs[0].run_id
+    until("the run to start", lambda: status_of(slurm_home, run_id) == "running")
+    import psutil
+
+    # what an OOM kill looks like to Slurm: the task's process dies at once, with no chance to report
+    pids = subprocess.run(["scontrol", "listpids", job_id], capture_output=True, text=True, timeout=30).stdout
+    procs = [psutil.Process(int(line.split()[0])) for line in pids.splitlines()[1:] if line.split()[0].isdigit()]
+    victims = [p for p in procs if "submitit.core._submit" in " ".join(p.cmdline())]
+    assert victims, pids
+    for p in victims:
+        p.kill()
+    manifest = load_manifest(slurm_home, result.sweep_id)
+    status = until("Slurm to report the job ended", lambda: (s := reconcile(manifest, slurm_home)).done and s)
+    event = status.runs[run_id]
+    assert event["status"] == "failed" and "FAILED" in event["message"] and "before the run reported" in event["message"]
+
+
+def test_wait_on_slurm_ends_and_reports_failures_honestly(slurm_home, tmp_path):
+    bad = tmp_path / "garbage.pt"
+    bad.write_text("not a checkpoint")
+    done = cli("-m", "training.launch", *sets(epochs=1, seed="0,1", pretrained=str(bad)), *SLURM_FLAGS, "--wait",
+               home=slurm_home, timeout=300)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "2 run(s): 2 failed" in done.stdout, done.stdout
+    assert "sweep" in done.stderr  # the progress bar

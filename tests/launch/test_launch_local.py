@@ -1,0 +1,95 @@
+"""The local executor and the planner, for real: subprocess jobs, event shards, reconcile, cancel.
+
+Runs here are the demo MLP at its smallest, or runs that fail at once (a `pretrained` file that is
+not a checkpoint), so each test takes seconds on a shared CPU.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import psutil
+
+from slurm.events import latest_events, latest_statuses, write_run_event
+from slurm.manifest import load_manifest
+from slurm.reconcile import cancel, reconcile
+from tests.slurm.slurmhelp import cli, sets, until
+from training.launch import launch, plan
+from training.sweep import Sweep
+
+TINY = {"preset": "demo", "width": 32, "depth": 3, "probe_epochs": 2, "analysis_samples": 200}
+
+
+def bad_checkpoint(tmp_path):
+    path = tmp_path / "garbage.pt"
+    path.write_text("not a checkpoint")
+    return str(path)
+
+
+def test_a_failed_run_is_reported_failed_never_finished_and_wait_exits_nonzero(tmp_path, tmp_home):
+    done = cli("-m", "training.launch", *sets(epochs=1, pretrained=bad_checkpoint(tmp_path), seed="0,1"),
+               "--executor", "local", "--wait", home=tmp_home)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "2 run(s): 2 failed" in done.stdout, done.stdout
+    from warehouse.read import query
+
+    runs = query("SELECT status, error FROM runs", where=tmp_home)
+    assert runs["status"].to_list() == ["failed", "failed"]
+    assert all("Traceback" in e for e in runs["error"].to_list())
+    # the dry run shows what the warehouse knows, and would run the failed runs again
+    again = cli("-m", "training.launch", *sets(epochs=1, pretrained=bad_checkpoint(tmp_path), seed="0,1"),
+                "--executor", "local", "--dry-run", home=tmp_home)
+    assert again.stdout.count("(last status: failed)") == 2, again.stdout
+
+
+def test_finished_runs_are_skipped_unless_forced_and_live_runs_never_start_twice(tmp_home):
+    sweep = Sweep(base=TINY, grid={"temperature": (1.0, 10.0, 100.0)})
+    a, b, c = sweep.configs()
+    write_run_event(tmp_home, a.run_id, "old-sweep", "finished")
+    write_run_event(tmp_home, b.run_id, "live-sweep", "running")
+    todo, skipped = plan(sweep, where=tmp_home)
+    assert [x.run_id for x in todo] == [c.run_id]
+    assert {x.run_id for x in skipped} == {a.run_id, b.run_id}
+    todo, _ = plan(sweep, force=True, where=tmp_home)
+    assert [x.run_id for x in todo] == [a.run_id, c.run_id]  # --force reruns finished runs, never a live one
+    shown = cli("-m", "training.launch", *sets(temperature="1,10,100", epochs=120), "--executor", "local",
+                "--dry-run", home=tmp_home)
+    assert "already finished" in shown.stdout and "already running in sweep live-sweep" in shown.stdout, shown.stdout
+
+
+def _task_of(controller_pid: str) -> psutil.Process:
+    kids = psutil.Process(int(controller_pid)).children(recursive=True)
+    return next(k for k in kids if "submitit.core._submit" in " ".join(k.cmdline()))
+
+
+def test_a_local_job_killed_without_reporting_is_marked_failed(tmp_home, monkeypatch):
+    monkeypatch.setenv("THERMOSCOPE_THREADS", "1")
+    result = launch(Sweep(base={**TINY, "epochs": 100_000}, grid={"seed": (5,)}), executor="local", where=tmp_home)
+    run_id = result.runs[0].run_id
+    until("the run to start", lambda: latest_statuses([run_id], tmp_home).get(run_id) == "running")
+    (job_id,) = result.job_ids
+    task = _task_of(job_id)
+    os.kill(task.pid, signal.SIGKILL)  # what the OOM killer does: no chance to report anything
+    manifest = load_manifest(tmp_home, result.sweep_id)
+
+    def ended():
+        result.jobs[0].done()  # reap the controller, as `--wait` does
+        return (s := reconcile(manifest, tmp_home)).done and s
+
+    status = until("the kill to be noticed", ended, timeout=60)
+    event = status.runs[run_id]
+    assert event["status"] == "failed" and f"local job {job_id} ended" in event["message"], event
+
+
+def test_cancel_stops_local_jobs_and_marks_runs_cancelled(tmp_home, monkeypatch):
+    monkeypatch.setenv("THERMOSCOPE_THREADS", "1")
+    result = launch(Sweep(base={**TINY, "epochs": 100_000}, grid={"seed": (6,)}), executor="local", where=tmp_home)
+    run_id = result.runs[0].run_id
+    until("the run to start", lambda: latest_statuses([run_id], tmp_home).get(run_id) == "running")
+    task = _task_of(result.job_ids[0])
+    status = cancel(load_manifest(tmp_home, result.sweep_id), tmp_home)
+    assert status.runs[run_id]["status"] == "cancelled"
+    until("the job process to stop", lambda: not task.is_running() or task.status() == psutil.STATUS_ZOMBIE,
+          timeout=30)
+    assert latest_events([run_id], tmp_home)[run_id]["status"] == "cancelled"
