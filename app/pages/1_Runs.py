@@ -77,4 +77,4 @@ st.dataframe(
 )
 if runs.height > LIMIT:
     st.caption(f"Showing the {LIMIT:,} newest of {runs.height:,}; filter to narrow, or download all.")
-st.download_button("runs as CSV", runs.write_csv().encode(), "runs.csv", "text/csv", key="runs-csv")
+st.download_button("runs as CSV", lambda: runs.write_csv().encode(), "runs.csv", "text/csv", key="runs-csv")

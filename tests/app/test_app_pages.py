@@ -217,3 +217,22 @@ def test_every_chart_offers_csv_png_svg(use_home):
     png = ch.to_png(ch.layer_band_chart(frame, y_title="rank"))
     svg = ch.to_svg(ch.layer_band_chart(frame, y_title="rank"))
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and b"<svg" in svg[:200]
+
+
+def test_paper_table_6_mse_mapping():
+    """Table 6's 'low logits norm' row is matched to the largest T > 1 among the MSE runs (our mapping)."""
+    from app import paper
+
+    measured = pl.DataFrame({
+        "config_group": ["a", "b", "c"], "arch": ["resnet34"] * 3, "dataset": ["cifar100"] * 3, "loss": ["mse"] * 3,
+        "temperature": [1.0, 5.0, 20.0], "kappa": [100.0, 95.0, 90.0], "kappa_std": [0.0, 1.0, 1.0],
+        "rho": [10.0, 15.0, 40.0], "rho_std": [1.0, 1.0, 1.0], "sr": [99.0, 97.0, 95.0], "sr_std": [0.0] * 3,
+        "n": [3, 3, 3],
+    })
+    cmp = paper.compare(measured)
+    assert set(cmp["slot"]) == {"baseline", "low_norm"}
+    low = cmp.filter((pl.col("slot") == "low_norm") & (pl.col("quantity") == "ρ")).row(0, named=True)
+    assert (low["temperature"], low["paper"], low["measured"], low["flag"]) == (20.0, 20.0, 40.0, True)
+    base = cmp.filter((pl.col("slot") == "baseline") & (pl.col("quantity") == "κ")).row(0, named=True)
+    assert (base["paper"], base["measured"], base["flag"]) == (100.0, 100.0, False)
+    assert len(paper.reported().filter(pl.col("model") == "ResNet-20, CIFAR-10")) == 3  # "—" cell skipped
