@@ -115,10 +115,13 @@ def _plan(sweep: Sweep, *, force: bool, where: Home):
 
 
 def new_sweep_id(configs: list[RunConfig]) -> str:
+    """'YYYYmmdd-HHMMSS-xxxxxx': sortable by time; the suffix mixes in randomness so that the same
+    sweep launched twice in one second still gets two ids (and two manifests)."""
     import hashlib
+    import secrets
 
-    digest = hashlib.sha256("".join(sorted(c.run_id for c in configs)).encode()).hexdigest()[:6]
-    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{digest}"
+    seed = "".join(sorted(c.run_id for c in configs)) + secrets.token_hex(8)
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{hashlib.sha256(seed.encode()).hexdigest()[:6]}"
 
 
 def launch(sweep: Sweep, *, executor: str = "auto", slurm: SlurmOptions | None = None, force: bool = False,
