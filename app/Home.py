@@ -84,8 +84,21 @@ st.caption(
     "Comparing temperatures only means something for runs that learned (accuracy clearly above chance at "
     "every T). High-T runs start on a long plateau; see PAPER.md."
 )
+chance = 1 / data.NUM_CLASSES[filters["dataset"]] if filters["dataset"] in data.NUM_CLASSES else None
+if chance is not None:
+    # "learned" = final test accuracy clearly above chance (1.5 x), the bar PAPER.md sets for comparing temperatures
+    acc = acc.with_columns(
+        pl.when(pl.col("test_acc_mean").is_null()).then(pl.lit("no epochs yet"))
+        .when(pl.col("test_acc_mean") > 1.5 * chance).then(pl.lit("✅ learned"))
+        .otherwise(pl.lit("⚠️ near chance")).alias("learned"))
+    stuck = acc.filter(pl.col("learned") == "⚠️ near chance")
+    if not stuck.is_empty():
+        st.warning(f"Runs at {', '.join(charts.t_label(t) for t in stuck['temperature'])} stayed near chance "
+                   f"({chance:.0%}): their ranks and probes describe an untrained network, not the temperature.")
+else:
+    acc = acc.with_columns(pl.lit("?").alias("learned"))
 st.dataframe(
-    charts.with_t_label(acc).select("T", "runs", "finished", "not_ok", "test_acc_mean", "test_acc_std",
+    charts.with_t_label(acc).select("T", "learned", "runs", "finished", "not_ok", "test_acc_mean", "test_acc_std",
                                     "logits_norm_mean"),
     hide_index=True, width="stretch",
     column_config={

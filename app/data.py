@@ -292,6 +292,11 @@ def with_band(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns((pl.col("mean") - pl.col("std")).alias("lo"), (pl.col("mean") + pl.col("std")).alias("hi"))
 
 
+# Classes per known dataset (folder: sets are unknown): what "chance" means when flagging runs that did not learn.
+NUM_CLASSES = {"digits": 10, "shapes": 10, "cifar10": 10, "svhn": 10, "cifar100": 100, "imagenet100": 100,
+               "imagenet1k": 1000}
+
+
 def final_accuracy(filters: dict[str, Any], where: Home | None = None) -> pl.DataFrame:
     """Per temperature: last test accuracy mean/std/n over seeds, and the latest status counts.
 

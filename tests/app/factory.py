@@ -50,7 +50,7 @@ def run_id(arch: str, t: float, seed: int, loss: str = "ce") -> str:
 
 
 def build(where: Home, *, archs: tuple[str, ...] = (ARCH,), statuses: dict[str, str] | None = None,
-          extra_loss: bool = False, dataset: str = ID) -> list[str]:
+          extra_loss: bool = False, dataset: str = ID, stuck: tuple[float, ...] = ()) -> list[str]:
     """Write every table for len(archs) x |TEMPS| x |SEEDS| finished runs and ingest; returns run ids."""
     statuses = statuses or {}
     ids = []
@@ -61,14 +61,14 @@ def build(where: Home, *, archs: tuple[str, ...] = (ARCH,), statuses: dict[str, 
                 for seed in SEEDS:
                     rid = run_id(arch, t, seed, loss)
                     ids.append(rid)
-                    _write_run(where, rid, arch, t, seed, loss, statuses.get(rid, "finished"), dataset)
+                    _write_run(where, rid, arch, t, seed, loss, statuses.get(rid, "finished"), dataset, t in stuck)
     _write_globals(where, archs)
     ingest(where)
     return ids
 
 
 def _write_run(where: Home, rid: str, arch: str, t: float, seed: int, loss: str, status: str,
-               dataset: str = ID) -> None:
+               dataset: str = ID, stuck: bool = False) -> None:
     sweep = "20261129-030000-abcdef"
     cfg = dict(arch=arch, dataset=dataset, ood=[OOD], temperature=t, seed=seed, loss=loss,
                preset="demo", epochs=2, lr=0.05, momentum=0.9, weight_decay=0.0, batch_size=128, milestones=[],
@@ -84,7 +84,7 @@ def _write_run(where: Home, rid: str, arch: str, t: float, seed: int, loss: str,
         )], owner=rid, name=f"event-{k}-{s}", where=where)
     write_shard("epochs", [dict(
         run_id=rid, epoch=e, step=10 * e, train_loss=1.0 / (e + 1), train_acc=0.5 + 0.1 * e,
-        test_acc=0.6 + 0.1 * e - 0.001 * t, lr=0.05, logits_norm=(1 + e) * 10 / t, logits_fro_norm=100.0 / t,
+        test_acc=0.11 if stuck else 0.6 + 0.1 * e - 0.001 * t, lr=0.05, logits_norm=(1 + e) * 10 / t, logits_fro_norm=100.0 / t,
         rank_pre_softmax=9, rank_post_softmax=9 if t < 5 else 3 + e, eval_samples=256, wall_s=float(e),
     ) for e in EPOCHS], owner=rid, name="epochs", where=where)
     rows = []

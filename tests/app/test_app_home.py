@@ -109,3 +109,23 @@ def test_app_never_imports_torch(fx_home):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     assert "TORCH []" in out.stdout
+
+
+def test_home_flags_runs_that_did_not_learn(use_home):
+    at = run_page("Home.py")
+    table = at.dataframe[0].value
+    # factory: final test accuracy 0.8 - 0.001 T, chance 10 %: both temperatures learned
+    assert list(table["learned"]) == ["✅ learned", "✅ learned"]
+    assert table["test_acc_mean"].tolist() == pytest.approx([0.799, 0.79])
+    assert not at.warning
+
+
+def test_home_warns_about_runs_stuck_at_chance(tmp_path, monkeypatch):
+    from warehouse import home
+
+    where = home(tmp_path / "stuck")
+    factory.build(where, stuck=(10.0,))
+    monkeypatch.setenv("THERMOSCOPE_HOME", str(where.root))
+    at = run_page("Home.py")
+    assert list(at.dataframe[0].value["learned"]) == ["✅ learned", "⚠️ near chance"]
+    assert "T=10 stayed near chance" in at.warning[0].value
