@@ -68,7 +68,8 @@ def pick_runs(key: str, *, fixed: tuple[str, ...] = ("arch", "dataset"), vary: t
         default = pairs.filter(**{k: v for k, v in filters.items() if k in pairs.columns})[name][0]
         filters[name] = col.selectbox(name, options, index=options.index(default), key=f"{key}-{name}")
     combos = data.config_values(filters)
-    free = [f for f in data.CONFIG_FIELDS if f not in (*fixed, *vary, "seed")]
+    # data_root is where the files were read from, not part of the experiment (runs.config_group ignores it too)
+    free = [f for f in data.CONFIG_FIELDS if f not in (*fixed, *vary, "seed", "data_root")]
     varying = [f for f in free if f in combos.columns and combos[f].n_unique() > 1]
     if varying:
         cols = box.columns(min(4, len(varying)))
