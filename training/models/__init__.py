@@ -6,7 +6,7 @@ initialisation; importing this package registers every architecture module below
 
 from __future__ import annotations
 
-from training.models import mlp  # noqa: F401,E402  (registers by import)
+from training.models import mlp, resnet, vgg, vit  # noqa: F401,E402  (registers by import)
 from training.models.registry import MODELS, ModelSpec, build_model, register_model
 
 __all__ = ["MODELS", "ModelSpec", "build_model", "register_model"]

@@ -47,11 +47,17 @@ def build_model(cfg: RunConfig, spec: ModelSpec) -> nn.Module:
     """Build `cfg.arch` with `cfg.seed`'s random init (or load `cfg.pretrained`)."""
     torch.manual_seed(cfg.seed)
     model = MODELS.get(cfg.arch)(cfg, spec)
+    if getattr(model, "loads_pretrained", False):  # e.g. the timm ViT: its own init and checkpoint loading
+        return _check(cfg, model)
     init_weights(model, cfg.init, cfg.init_std)
     if cfg.pretrained:
         state = torch.load(cfg.pretrained, map_location="cpu", weights_only=False)
         state = state.get("model", state) if isinstance(state, dict) else state
         model.load_state_dict(state)
+    return _check(cfg, model)
+
+
+def _check(cfg: RunConfig, model: nn.Module) -> nn.Module:
     if not hasattr(model, "layer_taps"):
         raise TypeError(f"architecture {cfg.arch!r} has no layer_taps(); analysis cannot read its layers")
     return model
