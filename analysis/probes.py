@@ -1,0 +1,123 @@
+"""Linear probes (Table 5: Adam, lr 1e-3, weight decay 1e-3, 50 epochs, batch 4096), all layers trained together.
+
+Speed comes from three things (bench/bench_analysis.py measures them against one probe after another):
+- Rows are pre-shuffled once (analyse_model captures the train split in a seeded random order), so a
+  batch is a contiguous slice, a view, never a gather. Each epoch draws a random cyclic offset and a
+  random batch order, so batch composition still changes between epochs; only the batch that wraps
+  around the end is copied.
+- All layers share each step: one summed loss (layers' parameters are disjoint, so the gradients are
+  exactly those of separate losses), one backward, one Adam over all weights. Adam (with L2 weight
+  decay, torch's `weight_decay`) is elementwise, so one optimiser equals one optimiser per layer.
+- Probes start at zero (the problem is convex; no seed dependence from the initialisation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class Probe:
+    weight: torch.Tensor  # (C, d)
+    bias: torch.Tensor  # (C,)
+    mean: torch.Tensor | None = None  # feature standardisation (train statistics), when used
+    std: torch.Tensor | None = None
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mean is not None:
+            x = (x - self.mean) / self.std
+        return x @ self.weight.T + self.bias
+
+    @torch.no_grad()
+    def accuracy(self, x: torch.Tensor, y: torch.Tensor, batch: int = 8192) -> float:
+        correct = 0
+        for lo in range(0, x.shape[0], batch):
+            pred = self.logits(x[lo:lo + batch]).argmax(1)
+            correct += int((pred == y[lo:lo + batch].to(pred.device)).sum())
+        return correct / max(x.shape[0], 1)
+
+
+def _batches(n: int, batch: int, gen: torch.Generator) -> list[tuple[int, int]]:
+    """(start, length) of each batch in an epoch: a random cyclic offset, then batches in random order."""
+    offset = int(torch.randint(n, (1,), generator=gen))
+    starts = [(offset + lo) % n for lo in range(0, n, batch)]
+    lengths = [min(batch, n - lo) for lo in range(0, n, batch)]
+    order = torch.randperm(len(starts), generator=gen).tolist()
+    return [(starts[i], lengths[i]) for i in order]
+
+
+def _slice(x: torch.Tensor, start: int, length: int) -> torch.Tensor:
+    end = start + length
+    if end <= x.shape[0]:
+        return x[start:end]
+    return torch.cat([x[start:], x[: end - x.shape[0]]])
+
+
+def train_probes(
+    feats: Sequence[torch.Tensor],
+    y: torch.Tensor,
+    num_classes: int,
+    *,
+    epochs: int = 50,
+    lr: float = 1e-3,
+    weight_decay: float = 1e-3,
+    batch: int = 4096,
+    seed: int = 0,
+    standardize: bool = False,
+) -> list[Probe]:
+    """Train one linear probe per feature matrix (all N rows, same labels `y`), together.
+
+    `feats` should already be in a random row order (see module doc); they are read, never copied.
+    """
+    if not feats:
+        return []
+    n = feats[0].shape[0]
+    if any(f.shape[0] != n for f in feats) or y.shape[0] != n:
+        raise ValueError("every probe's feature matrix needs one row per label")
+    device = feats[0].device
+    y = y.to(device)
+    stats = []
+    for f in feats:
+        if standardize:
+            mean = f.mean(0)
+            std = f.std(0).clamp_min(1e-8)
+            stats.append((mean, std))
+        else:
+            stats.append((None, None))
+    ws = [torch.zeros(num_classes, f.shape[1], device=device, requires_grad=True) for f in feats]
+    bs = [torch.zeros(num_classes, device=device, requires_grad=True) for _ in feats]
+    opt = torch.optim.Adam([*ws, *bs], lr=lr, weight_decay=weight_decay)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.enable_grad():
+        for _ in range(epochs):
+            for start, length in _batches(n, batch, gen):
+                yb = _slice(y, start, length)
+                loss = 0.0
+                for f, w, b, (mean, std) in zip(feats, ws, bs, stats):
+                    xb = _slice(f, start, length)
+                    if mean is not None:
+                        xb = (xb - mean) / std
+                    loss = loss + F.cross_entropy(F.linear(xb, w, b), yb)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+    return [Probe(w.detach(), b.detach(), mean, std) for w, b, (mean, std) in zip(ws, bs, stats)]
+
+
+def linear_probe_accuracies(
+    train_feats: Sequence[torch.Tensor],
+    y_train: torch.Tensor,
+    test_feats: Sequence[torch.Tensor],
+    y_test: torch.Tensor,
+    num_classes: int | None = None,
+    **kwargs,
+) -> list[float]:
+    """Test accuracy [fraction] of a probe per layer trained on the train features (kwargs: train_probes')."""
+    if num_classes is None:
+        num_classes = int(max(int(y_train.max()), int(y_test.max()))) + 1
+    probes = train_probes(train_feats, y_train, num_classes, **kwargs)
+    return [p.accuracy(x, y_test) for p, x in zip(probes, test_feats)]
