@@ -74,7 +74,20 @@ def _read_events(where: Home, run_ids: list[str]) -> pl.DataFrame:
     return pl.read_parquet(files, columns=["run_id", "ts", "status", "epoch", "message"])
 
 
+_ENDED: dict[tuple[str, int], SweepState] = {}  # sweeps whose every run ended never change: read them once
+
+
 def sweep_state(manifest: Path, where: Home) -> SweepState:
+    key = (str(manifest), manifest.stat().st_mtime_ns)
+    if key in _ENDED:
+        return _ENDED[key]
+    state = _read_state(manifest, where)
+    if not state.active:
+        _ENDED[key] = state
+    return state
+
+
+def _read_state(manifest: Path, where: Home) -> SweepState:
     doc = json.loads(manifest.read_text())
     state = SweepState(doc["sweep_id"], doc.get("executor", "?"), doc.get("jobs", {}))
     ids = state.run_ids
