@@ -15,10 +15,12 @@ probe rows) is generated directly inside DuckDB in ingest-sized, ingest-sorted b
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -71,6 +73,27 @@ def layer_shard(run: int, epoch: int) -> pa.Table:
     })
 
 
+# A reader in its own process: connect (read-only, through warehouse.read) + one count, in a loop,
+# until told to stop on stdin; prints the latencies it saw (ms).
+_READER = """
+import json, select, sys, time
+from warehouse import home
+from warehouse.read import WarehouseMissing, query
+where, times, t_end = home(sys.argv[1]), [], None
+while not select.select([sys.stdin], [], [], 0)[0]:
+    t0 = time.perf_counter()
+    try:
+        query("SELECT count(*) FROM layer_metrics", where=where)
+    except WarehouseMissing:
+        time.sleep(0.01)
+        continue
+    times.append((time.perf_counter() - t0) * 1000)
+times.sort()
+print(json.dumps({"n": len(times), "median": times[len(times) // 2] if times else None,
+                  "max": times[-1] if times else None}))
+"""
+
+
 def bench_ingest(root: Path, runs: int) -> dict:
     where = home(root / "ingest")
     t0 = time.perf_counter()
@@ -92,6 +115,15 @@ def bench_ingest(root: Path, runs: int) -> dict:
         if best is None or took < best[0]:
             best = (took, report)
     ingest_s, report = best
+    # then once more with a reader process connecting and counting all the while: does it ever wait?
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    reader = subprocess.Popen([sys.executable, "-c", _READER, str(where.root)], stdout=subprocess.PIPE, text=True,
+                              stdin=subprocess.PIPE, env=env)
+    time.sleep(1.0)  # let it import and start querying the published snapshot
+    t0 = time.perf_counter()
+    rebuild(where)
+    under_reads_s = time.perf_counter() - t0
+    reader_ms = json.loads(reader.communicate("stop\n", timeout=120)[0])
     rows = report.rows
     # reference: the same rows inserted one statement per row (what a naive job-side writer does)
     sample = layer_shard(0, 0).slice(0, 2000).to_pylist()
@@ -108,7 +140,7 @@ def bench_ingest(root: Path, runs: int) -> dict:
     con.close()
     shards = report.new_shards
     return dict(rows=rows, shards=shards, write_s=write_s, ingest_s=ingest_s, publish_s=report.published_s or 0.0,
-                phases=report.seconds,
+                phases=report.seconds, reader_ms=reader_ms, under_reads_s=under_reads_s,
                 rate=rows / ingest_s, rowwise_rate=rowwise_rate)
 
 
@@ -249,6 +281,10 @@ def main() -> int:
               f"ingest (best of 3) {ing['ingest_s']:.2f} s (of which publish {ing['publish_s']:.2f} s) "
               f"= {ing['rate']:,.0f} rows/s; row-by-row INSERT reference {ing['rowwise_rate']:,.0f} rows/s")
         print("ingest phases: " + ", ".join(f"{k} {v:.2f} s" for k, v in ing["phases"].items()))
+        r = ing["reader_ms"]
+        if r["n"]:
+            print(f"reader during a rebuild of the same shards ({ing['under_reads_s']:.2f} s): {r['n']} queries "
+                  f"(connect + count, own process), median {r['median']:.1f} ms, worst {r['max']:.1f} ms")
         q = bench_queries(root, n_runs)
         c = q["counts"]
         print(f"query data: {n_runs:,} runs, layer_metrics {c['layer_metrics']:,} rows, layer_stats "

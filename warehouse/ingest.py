@@ -46,7 +46,7 @@ class IngestReport:
     rows: int = 0
     quarantined: list[tuple[str, str]] = field(default_factory=list)
     migrated: list[str] = field(default_factory=list)
-    stale_tmp_removed: int = 0
+    rebuilt: bool = False  # the file could not be migrated in place and was started afresh
     published_s: float | None = None
     seconds: dict[str, float] = field(default_factory=lambda: {"check": 0.0, "load": 0.0, "derived": 0.0})
 
@@ -323,6 +323,7 @@ def _open_working(where: Home, report: IngestReport, fresh: bool = False) -> duc
         con = duckdb.connect(str(where.working))
         create_schema(con)
         report.migrated = [f"v{version} -> rebuilt from shards ({exc}; old file kept as {kept})"]
+        report.rebuilt = True
     if report.migrated:
         snapshot.mark_dirty(where)
     return con
@@ -360,7 +361,7 @@ def migrate_home(where: Home | None = None, *, lock_wait_s: float = 60.0) -> Ing
         snapshot.clean_stale(where)
         con = _open_working(where, report)
         try:
-            if report.migrated and "rebuilt" in report.migrated[0]:
+            if report.rebuilt:  # a fresh file needs every shard loaded again
                 todo = pending_shards(where, con)
                 for start in range(0, len(todo), 2000):
                     _ingest_batch(where, con, todo[start : start + 2000], report)
