@@ -216,7 +216,7 @@ def queries(arch: str, dataset: str, run_id: str) -> dict[str, str]:
                            for i in range(3))
     align = f"""PIVOT (SELECT i, j, cosine FROM alignment
                       WHERE run_id = '{run_id}' AND epoch = 120 AND layer_index = 25)
-                ON j USING first(cosine) ORDER BY i"""
+                ON j IN (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14) USING first(cosine) ORDER BY i"""
     return {"rank vs temperature (layer_stats)": rank, "kappa/rho table": kappa, "logits norm curves": logits,
             "alignment matrix": align}
 

@@ -54,6 +54,8 @@ def _refuse_statement(sql: str) -> str | None:
     if len(statements) != 1:
         return f"one statement at a time, got {len(statements)}"
     kind = statements[0].type
+    if kind == duckdb.StatementType.MULTI:  # e.g. PIVOT without IN: it runs a hidden query first
+        return "only single SELECT queries run here; give PIVOT its values (PIVOT … ON j IN (0, 1, 2) …)"
     if kind not in _ALLOWED:
         name = "INSTALL/LOAD" if kind.name == "LOAD" else kind.name
         return f"only SELECT queries run here; {name} statements are refused"

@@ -40,13 +40,15 @@ ORDER BY c.temperature, c.seed, e.epoch""",
     (
         "Alignment matrix of one run at one epoch",
         "The 15 × 15 |cosine| matrix between a layer's weight and input-representation singular vectors "
-        "(Figures 10, 24, 25), as rows i with one column per j. Pick the run, epoch and layer.",
+        "(Figures 10, 24, 25), as rows i with one column per j. Pick the run, epoch and layer. (The IN list "
+        "keeps PIVOT a single SELECT, which the dashboard's console accepts.)",
         """PIVOT (
   SELECT i, j, cosine FROM alignment
   WHERE run_id = (SELECT min(run_id) FROM alignment)
     AND epoch = (SELECT max(epoch) FROM alignment WHERE run_id = (SELECT min(run_id) FROM alignment))
     AND layer_index = 1
-) ON j USING first(cosine) ORDER BY i""",
+) ON j IN (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14) USING first(cosine)
+ORDER BY i""",
     ),
     (
         "Runs that failed or diverged",

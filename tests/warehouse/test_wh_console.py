@@ -115,3 +115,8 @@ def test_the_sandbox_cannot_be_unlocked(where):
             con.execute("ATTACH '/tmp/thermoscope-other.duckdb' AS o")
     finally:
         con.close()
+
+
+def test_pivot_without_values_gets_a_hint(where):
+    result = run_safe("PIVOT (SELECT i, j, cosine FROM alignment) ON j USING first(cosine)", where=where)
+    assert isinstance(result, str) and "ON j IN (0, 1, 2)" in result

@@ -65,3 +65,12 @@ def test_runs_view_shows_status_job_host_times_and_error(small_home):
     assert ok["status"] == "finished" and ok["error"] is None and ok["code_version"] == "abc"
     assert runs.filter(runs["temperature"] == 1.0)["config_group"].n_unique() == 1  # seeds share a group
     assert runs["config_group"].n_unique() == 3
+
+
+@pytest.mark.parametrize("title,what,sql", EXAMPLES, ids=[e[0] for e in EXAMPLES])
+def test_every_example_query_also_runs_in_the_dashboard_console(small_home, title, what, sql):
+    from warehouse.console import run_safe
+
+    result = run_safe(sql, where=small_home)
+    assert not isinstance(result, str), result
+    assert result.height > 0
