@@ -382,24 +382,29 @@ KAPPA_GROUP = ("arch", "dataset", "loss", "preset", "init", "layernorm", "width"
 
 
 def kappa_rho(filters: dict[str, Any], where: Home | None = None) -> pl.DataFrame:
-    """κ, ρ and solution rank per seed group (mean, std, n), with the config fields that tell groups apart."""
+    """κ, ρ and solution rank per (seed group, OOD set of ρ): mean, std, n, plus the config fields that tell
+    groups apart. ρ is measured per OOD dataset, so a group with two OOD sets has two rows (`rho_ood`).
+    """
     cond, params = config_where(filters)
     keys = ", ".join(f"any_value(c.{k}) AS {k}" for k in KAPPA_GROUP)
     return q(
         f"""WITH sel AS (SELECT c.*, {GROUP_SQL} AS config_group FROM run_configs c WHERE {cond}),
-            latest AS (SELECT m.run_id, m.metric, m.value FROM run_metrics m JOIN sel USING (run_id)
+            latest AS (SELECT m.run_id, m.dataset, m.metric, m.value FROM run_metrics m JOIN sel USING (run_id)
                        WHERE m.metric IN ('kappa', 'rho', 'solution_rank')
-                       QUALIFY m.epoch = max(m.epoch) OVER (PARTITION BY m.run_id, m.metric)),
-            wide AS (PIVOT latest ON metric IN ('kappa', 'rho', 'solution_rank') USING any_value(value)
-                     GROUP BY run_id)
-            SELECT c.config_group, any_value(c.temperature) AS temperature, {keys},
-                   avg(w.kappa) AS kappa, coalesce(stddev_samp(w.kappa), 0) AS kappa_std,
-                   avg(w.rho) AS rho, coalesce(stddev_samp(w.rho), 0) AS rho_std,
-                   avg(w.solution_rank) AS sr, coalesce(stddev_samp(w.solution_rank), 0) AS sr_std,
-                   count(w.kappa) AS n
-            FROM wide w JOIN sel c USING (run_id)
-            GROUP BY c.config_group
-            ORDER BY arch, dataset, loss, temperature""",
+                       QUALIFY m.epoch = max(m.epoch) OVER (PARTITION BY m.run_id, m.metric, m.dataset)),
+            k AS (SELECT run_id, avg(value) AS kappa FROM latest WHERE metric = 'kappa' GROUP BY run_id),
+            s AS (SELECT run_id, avg(value) AS sr FROM latest WHERE metric = 'solution_rank' GROUP BY run_id),
+            r AS (SELECT run_id, dataset AS rho_ood, value AS rho FROM latest WHERE metric = 'rho'),
+            per_run AS (SELECT c.* EXCLUDE (ood), k.kappa, s.sr, r.rho_ood, r.rho FROM sel c JOIN k USING (run_id)
+                        LEFT JOIN s USING (run_id) LEFT JOIN r USING (run_id))
+            SELECT c.config_group, c.rho_ood, any_value(c.temperature) AS temperature, {keys},
+                   avg(c.kappa) AS kappa, coalesce(stddev_samp(c.kappa), 0) AS kappa_std,
+                   avg(c.rho) AS rho, coalesce(stddev_samp(c.rho), 0) AS rho_std,
+                   avg(c.sr) AS sr, coalesce(stddev_samp(c.sr), 0) AS sr_std,
+                   count(*) AS n
+            FROM per_run c
+            GROUP BY c.config_group, c.rho_ood
+            ORDER BY arch, dataset, loss, temperature, rho_ood""",
         params,
         where,
     )

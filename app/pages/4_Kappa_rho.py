@@ -34,6 +34,12 @@ kr = data.kappa_rho(filters).drop_nulls(["kappa", "rho"])
 if kr.is_empty():
     ui.no_rows("κ/ρ summaries")
     st.stop()
+oods = sorted(kr["rho_ood"].unique().to_list())
+if len(oods) > 1:
+    ood = st.selectbox("OOD set for ρ", oods, key="kr-ood", help="ρ is measured on each OOD dataset separately")
+    kr = kr.filter(pl.col("rho_ood") == ood)
+else:
+    st.caption(f"ρ measured on {oods[0]}.")
 
 varying = [k for k in data.KAPPA_GROUP if k not in ("arch", "dataset", "loss") and kr[k].n_unique() > 1]
 if varying:

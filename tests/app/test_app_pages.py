@@ -178,6 +178,7 @@ def test_theory_page_shows_stored_rows(use_home):
 def test_paper_check_flags_differences(tmp_path, monkeypatch):
     from warehouse import home
 
+    monkeypatch.setattr(factory, "OOD", "svhn")  # the paper's ρ for CIFAR is on SVHN
     where = home(tmp_path / "paper")
     factory.build(where, archs=("resnet18",), dataset="cifar10")
     monkeypatch.setenv("THERMOSCOPE_HOME", str(where.root))
@@ -188,6 +189,18 @@ def test_paper_check_flags_differences(tmp_path, monkeypatch):
     row = by(frame, slot="T=10", quantity="κ")
     assert (row["paper"], row["measured"], row["flag"]) == (88.0, pytest.approx(99.5), True)
     assert by(frame, slot="T=1", quantity="ρ")["flag"] is False  # 10.6 vs 8: within 5 points
+
+
+def test_paper_check_needs_the_papers_ood_set_for_rho(tmp_path, monkeypatch):
+    from warehouse import home
+
+    where = home(tmp_path / "paper-shapes")
+    factory.build(where, archs=("resnet18",), dataset="cifar10")  # OOD = shapes: ρ is not the paper's ρ
+    monkeypatch.setenv("THERMOSCOPE_HOME", str(where.root))
+    at = run_page("pages/9_Paper_check.py")
+    no_exceptions(at)
+    assert [m.value for m in at.metric] == ["4", "1"]  # κ and SR only; κ at T=10 is off
+    assert set(chart_frame(charts(at)[0])["quantity"]) == {"κ", "SR"}
 
 
 def test_paper_check_without_paper_configs(use_home):
