@@ -1,8 +1,14 @@
 """The epoch loop: SGD on the temperature-scaled loss, a per-epoch log, checkpoints, resume.
 
-Data that fits (the embedded pair, CIFAR as tensors) stays on the device; each epoch draws its
-order from a generator seeded by (seed, epoch), so a resumed run sees exactly the batches an
-uninterrupted one would.
+Batches come from a feed (training/fast.py): in-memory data stays on the device and is augmented
+there; folder data streams through a DataLoader. Each epoch draws its order and its augmentation
+from generators seeded by (seed, epoch), so a run resumed from its last complete checkpoint sees
+exactly the batches an uninterrupted one would, and on the CPU finishes with the same weights.
+
+Checkpoints: `last.pt` (everything needed to resume) after every epoch, and `epochNNNN.pt` (weights
+for the analysis) at epoch 0, cfg.checkpoint_epochs and the last epoch. The epoch file is written
+before `last.pt`, both atomically, so a kill at any moment leaves either the previous complete
+state or the new one, never a resume point whose analysis checkpoint is missing.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ from torch import nn
 
 from training import checkpoint as ckpt
 from training.config import RunConfig
-from training.data import DataBundle
+from training.data.registry import DataBundle, StreamBundle
+from training.distributed import SINGLE, DistInfo, wrap
+from training.fast import Speed, make_feed
 from training.losses import loss_fn
 
 EVAL_BATCH = 512  # samples in the fixed evaluation batch for logits norm and rank
@@ -30,6 +38,7 @@ class Diverged(RuntimeError):
     def __init__(self, epoch: int, reason: str) -> None:
         super().__init__(reason)
         self.epoch = epoch
+        self.reason = reason
 
 
 @dataclass
@@ -47,14 +56,28 @@ def make_optimizer(cfg: RunConfig, model: nn.Module):
 
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 1024) -> float:
+    """Accuracy of `model` on in-memory (x, y)."""
     model.eval()
     correct = sum(int((model(x[i : i + batch]).argmax(1) == y[i : i + batch]).sum()) for i in range(0, len(x), batch))
     return correct / max(len(x), 1)
 
 
 @torch.no_grad()
+def evaluate_feed(model: nn.Module, feed, speed: Speed, device: torch.device) -> float:
+    """Test accuracy over the feed's whole test split."""
+    model.eval()
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    with speed.autocast(device):
+        for x, y in feed.test_batches():
+            correct += (model(x).argmax(1) == y).sum()
+    return int(correct) / max(feed.n_test, 1)
+
+
+@torch.no_grad()
 def logits_summary(model: nn.Module, x_eval: torch.Tensor, temperature: float) -> dict:
-    """Logits norm (mean per-sample L2, and Frobenius) and pre/post-softmax rank on the eval batch."""
+    """Logits norm (mean per-sample L2, and Frobenius) and pre/post-softmax rank on the eval batch.
+
+    Always float32 (no autocast): ranks and norms are measurements, not training arithmetic."""
     model.eval()
     z = model(x_eval).double()
     probs = torch.softmax(z / temperature, dim=1)
@@ -75,24 +98,33 @@ def checkpoint_epochs(cfg: RunConfig) -> set[int]:
 def train(
     cfg: RunConfig,
     model: nn.Module,
-    data: DataBundle,
+    data: DataBundle | StreamBundle,
     *,
     checkpoint_dir: Path,
     on_epoch: Callable[[dict], None] | None = None,
     device: str | torch.device = "cpu",
     progress: Callable[[int, int], None] | None = None,
+    dist: DistInfo = SINGLE,
+    speed: Speed | None = None,
 ) -> TrainResult:
-    """Train `model` on `data` for `cfg.epochs`; resumes from `checkpoint_dir/last.pt` if present."""
+    """Train `model` on `data` for `cfg.epochs`; resumes from `checkpoint_dir/last.pt` if present.
+
+    Under DDP (`dist.world > 1`) every rank calls this; rank 0 alone logs and writes checkpoints.
+    """
     device = torch.device(device)
+    speed = speed or Speed.for_device(device)
     model.to(device)
-    data = data.to(device)
+    if speed.channels_last:
+        model.to(memory_format=torch.channels_last)
+    feed = make_feed(data, cfg.arch, device, speed.channels_last)
     opt, sched = make_optimizer(cfg, model)
     loss_of = loss_fn(cfg.loss)
-    x_eval = data.x_test[:EVAL_BATCH]
+    x_eval = feed.eval_batch(EVAL_BATCH)
     log: list[dict] = []
     start_epoch, step, wall_before = 0, 0, 0.0
 
     found = ckpt.last_checkpoint(checkpoint_dir)
+    dist.barrier()  # every rank has looked before rank 0 may write the epoch-0 checkpoint
     if found is not None:
         state = ckpt.load(found)
         if state["run_id"] != cfg.run_id:
@@ -102,54 +134,64 @@ def train(
         sched.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng_cpu"])
         start_epoch, step, log, wall_before = state["epoch"], state["step"], state["log"], state["wall_s"]
+    net = wrap(model, dist, device)
+    if speed.compile:
+        net = torch.compile(net)
     t0 = time.perf_counter() - wall_before
 
-    def record(epoch: int, train_loss: float, train_acc: float, lr: float) -> dict:
+    def record(epoch: int, train_loss: float, train_acc: float, lr: float) -> None:
+        if not dist.is_main:
+            return
         row = dict(epoch=epoch, step=step, train_loss=train_loss, train_acc=train_acc,
-                   test_acc=evaluate(model, data.x_test, data.y_test), lr=lr,
+                   test_acc=evaluate_feed(model, feed, speed, device), lr=lr,
                    **logits_summary(model, x_eval, cfg.temperature), wall_s=time.perf_counter() - t0)
         log.append(row)
         if on_epoch:
             on_epoch(row)
-        return row
 
     def save(epoch: int) -> None:
+        if not dist.is_main:
+            return
         state = dict(run_id=cfg.run_id, config=cfg.to_dict(), epoch=epoch, step=step, log=log,
                      wall_s=time.perf_counter() - t0, model=model.state_dict(), optimizer=opt.state_dict(),
                      scheduler=sched.state_dict(), rng_cpu=torch.get_rng_state())
-        ckpt.save_atomic(state, checkpoint_dir / "last.pt")
         if epoch in checkpoint_epochs(cfg):
             ckpt.save_atomic({k: state[k] for k in ("run_id", "config", "epoch", "model")},
                              checkpoint_dir / f"epoch{epoch:04d}.pt")
+        ckpt.save_atomic(state, checkpoint_dir / "last.pt")
 
     if start_epoch == 0 and not log:
         record(0, math.nan, math.nan, opt.param_groups[0]["lr"])  # the network at initialisation
         save(0)
 
-    n = len(data.x_train)
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
-        model.train()
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)).to(device)
+        net.train()
         lr = opt.param_groups[0]["lr"]
-        total_loss = torch.zeros((), device=device)
+        total_loss = torch.zeros((), device=device, dtype=torch.float64)
         correct = torch.zeros((), device=device, dtype=torch.long)
-        for i in range(0, n, cfg.batch_size):
-            idx = order[i : i + cfg.batch_size]
-            xb, yb = data.x_train[idx], data.y_train[idx]
-            logits = model(xb)
-            loss = loss_of(logits, yb, cfg.temperature)
+        for xb, yb, global_n in feed.train_batches(epoch, cfg.seed, cfg.batch_size, dist.rank, dist.world):
+            with speed.autocast(device):
+                logits = net(xb)
+            loss = loss_of(logits.float(), yb, cfg.temperature)
+            # DDP averages gradients over ranks: weighting each rank's mean by its share of the global
+            # batch (× world) makes that average the gradient of the global batch's mean loss
+            scaled = loss * (len(yb) * dist.world / global_n) if dist.active else loss
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            scaled.backward()
             opt.step()
             step += 1
-            total_loss += loss.detach() * len(idx)
+            total_loss += loss.detach().double() * len(yb)
             correct += (logits.detach().argmax(1) == yb).sum()
         sched.step()
-        mean_loss = float(total_loss) / n
+        dist.sum_(total_loss)
+        dist.sum_(correct)
+        mean_loss = float(total_loss) / feed.n_train
         if not math.isfinite(mean_loss):
-            raise Diverged(epoch, f"training loss became {mean_loss} in epoch {epoch} (T={cfg.temperature})")
-        record(epoch, mean_loss, int(correct) / n, lr)
+            raise Diverged(epoch, f"training loss became {mean_loss} in epoch {epoch} (T={cfg.temperature}, "
+                                  f"lr={lr}); lower the lr or check the temperature")
+        record(epoch, mean_loss, int(correct) / feed.n_train, lr)
         save(epoch)
-        if progress:
+        if progress and dist.is_main:
             progress(epoch, cfg.epochs)
+    dist.barrier()
     return TrainResult(epochs_done=cfg.epochs, resumed_from=start_epoch, log=log)

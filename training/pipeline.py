@@ -8,8 +8,9 @@ import torch
 from torch import nn
 
 from training import checkpoint as ckpt
+from training.augment import augmentation_for
 from training.config import RunConfig
-from training.data import DataBundle, load_dataset
+from training.data import Bundle, DataBundle, load_dataset
 from training.loop import TrainResult, checkpoint_epochs, train
 from training.models import ModelSpec, build_model
 from warehouse import Home, write_shard
@@ -19,8 +20,8 @@ from warehouse import Home, write_shard
 class PreparedRun:
     cfg: RunConfig
     model: nn.Module
-    data: DataBundle
-    ood: dict[str, DataBundle]
+    data: Bundle
+    ood: dict[str, Bundle]
     device: torch.device
 
 
@@ -31,7 +32,8 @@ def pick_device() -> torch.device:
 def prepare_run(cfg: RunConfig, where: Home, device: torch.device | None = None) -> PreparedRun:
     data = load_dataset(cfg.dataset, cfg.data_dir)
     ood = {name: load_dataset(name, cfg.data_dir) for name in cfg.ood}
-    model = build_model(cfg, ModelSpec(data.num_classes, data.input_shape))
+    # the input the model sees: the dataset's images after the recipe's transform (ViT: 224 px)
+    model = build_model(cfg, ModelSpec(data.num_classes, augmentation_for(cfg.arch, data).input_shape(data)))
     return PreparedRun(cfg, model, data, ood, device or pick_device())
 
 
@@ -52,11 +54,26 @@ def train_run(run: PreparedRun, where: Home) -> TrainResult:
     return result
 
 
+def model_inputs(b: Bundle, split: str, cfg: RunConfig, like: Bundle) -> tuple:
+    """(x, y) as the model takes them, without augmentation. OOD data goes through the ID data's
+    pipeline (`like`: its test transform and its normalisation), as it would in deployment.
+    In-memory data at its stored size is passed whole (the analysis subsamples); resized or
+    streamed data is capped at cfg.analysis_samples to bound memory."""
+    aug = augmentation_for(cfg.arch, like)
+    if isinstance(b, DataBundle) and b.raw and like.raw:
+        x, y = (b.x_train, b.y_train) if split == "train" else (b.x_test, b.y_test)
+        limit = None if aug.size is None else cfg.analysis_samples
+        return aug.test(x[:limit], *aug.stats(like)), y[:limit]
+    limit = None if isinstance(b, DataBundle) else cfg.analysis_samples
+    return b.inputs(split, limit, cfg.arch)
+
+
 def analysis_data(run: PreparedRun):
     from analysis import AnalysisData, Split
 
-    def splits(b: DataBundle) -> tuple:
-        return Split(b.x_train, b.y_train), Split(b.x_test, b.y_test)
+    def splits(b: Bundle) -> tuple:
+        return (Split(*model_inputs(b, "train", run.cfg, run.data)),
+                Split(*model_inputs(b, "test", run.cfg, run.data)))
 
     id_train, id_test = splits(run.data)
     return AnalysisData(run.data.name, id_train, id_test, {name: splits(b) for name, b in run.ood.items()})
