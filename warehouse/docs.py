@@ -71,7 +71,10 @@ def render() -> str:
         "one file copy per ingest (about 0.15 s for a 170 MiB warehouse of 21 M rows); a reader holding the "
         "old snapshot keeps reading it until it reconnects.",
         "- One ingester at a time: an `flock` on `ingest.lock` (the kernel drops it when the process dies). "
-        "A second ingest waits `--wait` seconds, then exits with code 2 and a one-line message.",
+        "A second ingest waits `--wait` seconds, then exits with code 2 and a one-line message. On a "
+        "cluster, run ingest from one place (a login-node loop or cron): flock across NFS clients depends "
+        "on the mount. Readers on other nodes should connect per query (as `warehouse.read.query` and the "
+        "app do): NFS may answer a long-held handle to a replaced snapshot with a stale-handle error.",
         "- A killed writer leaves only a hidden `.<name>.<uuid>.tmp` file, never a half shard; ingest ignores "
         "those and deletes them after an hour. A killed ingester loses only its open transaction; the next "
         "ingest finishes the work and publishes.",
