@@ -1,0 +1,76 @@
+"""PackJob writes what RunJob writes, run by run: same shards, same events, same figures (real tiny runs)."""
+
+from __future__ import annotations
+
+import math
+
+import polars as pl
+import pytest
+
+from tests.packing.helpers import assert_rows_match, tiny_configs
+
+SKIP_TABLES = {"jobs", "run_events"}  # per job / per moment: compared by content below, not file by file
+
+
+def _shards(where) -> dict[str, pl.DataFrame]:
+    return {str(p.relative_to(where.shards)): pl.read_parquet(p) for p in sorted(where.shards.rglob("*.parquet"))
+            if p.relative_to(where.shards).parts[0] not in SKIP_TABLES}
+
+
+def _close(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-3, abs_tol=1e-4)
+    return a == b
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory):
+    """The same four runs through RunJob (solo, one after another) and through one PackJob."""
+    import torch
+
+    from training.job import RunJob
+    from training.packed import PackJob
+    from warehouse import home
+
+    torch.set_num_threads(1)
+    cfgs = tiny_configs()
+    cfgs.append(cfgs[2].replace(temperature=1e-8, seed=3))  # diverges in epoch 1 (NaN loss)
+    values = [c.to_dict() for c in cfgs]
+    solo, packed = (home(tmp_path_factory.mktemp(n) / "home") for n in ("solo", "packed"))
+    solo_status = RunJob()(values, "sweep-x", str(solo.root))
+    packed_status = PackJob()(values, "sweep-x", str(packed.root))
+    return cfgs, solo, packed, solo_status, packed_status
+
+
+def test_statuses_and_event_sequences_match(both):
+    from slurm.events import run_events
+
+    cfgs, solo, packed, solo_status, packed_status = both
+    assert solo_status == packed_status
+    assert [packed_status[c.run_id] for c in cfgs] == ["finished", "finished", "finished", "diverged"]
+    for c in cfgs:
+        s, p = run_events(c.run_id, solo), run_events(c.run_id, packed)
+        assert [e["status"] for e in p] == [e["status"] for e in s]
+        assert [e["epoch"] for e in p] == [e["epoch"] for e in s]
+        assert "packed with 3 other run(s)" in p[0]["message"]
+    jobs = pl.read_parquet(list((packed.shards / "jobs").rglob("end-*.parquet")))
+    assert sorted(jobs["run_id"].to_list()) == sorted(c.run_id for c in cfgs)
+    assert set(jobs["state"].to_list()) == {"COMPLETED"}
+
+
+def test_every_shard_a_solo_run_writes_is_written_with_the_same_rows(both):
+    cfgs, solo, packed, *_ = both
+    s, p = _shards(solo), _shards(packed)
+    assert sorted(p) == sorted(s)
+    assert any(k.startswith("layer_metrics/") for k in s) and any(k.startswith("epochs/") for k in s)
+    for name, frame in s.items():
+        other = p[name]
+        assert other.columns == frame.columns and other.schema == frame.schema, name
+        assert other.height == frame.height, name
+        if name.startswith("epochs/"):
+            assert_rows_match(other.to_dicts(), frame.to_dicts())
+            continue
+        # analysis rows of nearly equal weights: identifiers equal, figures equal up to rounding
+        for a, b in zip(other.to_dicts(), frame.to_dicts()):
+            bad = {k: (a[k], b[k]) for k in b if not _close(a[k], b[k])}
+            assert not bad, (name, bad)
