@@ -1,0 +1,113 @@
+"""The whole demo pipeline for real, at tiny sizes: launch (local executor) → train → analyse →
+shards → ingest → SQL. Nothing is mocked: real subprocesses, real training, a real DuckDB file."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+TINY = ["--set", "preset=demo", "--set", "epochs=3", "--set", "width=32", "--set", "depth=3",
+        "--set", "probe_epochs=3", "--set", "temperature=1,100", "--set", "seed=0"]
+
+
+def cli(*args: str, home) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), THERMOSCOPE_HOME=str(home.root), THERMOSCOPE_THREADS="1")
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def demo_home(tmp_path_factory):
+    from warehouse import home
+
+    where = home(tmp_path_factory.mktemp("demo") / "home")
+    done = cli("-m", "training.launch", *TINY, "--executor", "local", "--wait", home=where)
+    assert done.returncode == 0, done.stdout + done.stderr
+    ingest = cli("-m", "warehouse", "ingest", home=where)
+    assert ingest.returncode == 0, ingest.stderr
+    return where
+
+
+def test_every_run_finished_and_is_in_the_warehouse(demo_home):
+    from warehouse.read import query
+
+    runs = query("SELECT run_id, temperature, status, arch, dataset, ood FROM runs ORDER BY temperature", where=demo_home)
+    assert runs["status"].to_list() == ["finished", "finished"]
+    assert runs["temperature"].to_list() == [1.0, 100.0]
+    assert runs["ood"].to_list() == [["shapes"], ["shapes"]]
+
+
+def test_epoch_log_has_one_row_per_epoch_and_the_init(demo_home):
+    from warehouse.read import query
+
+    log = query("SELECT run_id, list(epoch ORDER BY epoch) AS epochs, min(logits_norm) AS lo FROM epochs GROUP BY run_id",
+                where=demo_home)
+    assert all(e == [0, 1, 2, 3] for e in log["epochs"].to_list())
+    assert all(v > 0 for v in log["lo"].to_list())
+
+
+def test_rank_rows_cover_every_layer_and_respect_the_matrix_shape(demo_home):
+    from warehouse.read import query
+
+    ranks = query(
+        "SELECT run_id, epoch, layer_index, layer_name, kind, value, n_samples, n_features FROM layer_metrics "
+        "WHERE metric = 'rank' AND dataset = 'digits' AND epoch = 3",
+        where=demo_home,
+    )
+    for run_id in ranks["run_id"].unique().to_list():
+        mine = ranks.filter(ranks["run_id"] == run_id)
+        kinds = set(mine["kind"].to_list())
+        assert {"hidden", "logits", "softmax"} <= kinds
+        assert mine.filter(mine["kind"] == "hidden").height == 3  # depth=3 hidden layers
+    # a rank is an integer between 0 and min(samples, features)
+    for value, n, f in zip(ranks["value"], ranks["n_samples"], ranks["n_features"]):
+        assert value == int(value) and 0 <= value <= min(n, f)
+
+
+def test_probes_kappa_rho_and_solution_rank_are_stored(demo_home):
+    from warehouse.read import query
+
+    probes = query("SELECT DISTINCT dataset FROM layer_metrics WHERE metric = 'probe_acc'", where=demo_home)
+    assert set(probes["dataset"].to_list()) == {"digits", "shapes"}
+    summary = query("SELECT run_id, metric, dataset, value FROM run_metrics WHERE epoch = 3", where=demo_home)
+    per_run = summary.group_by("run_id").agg(summary["metric"].unique().alias("metrics"))
+    for metrics in per_run["metrics"].to_list():
+        assert {"kappa", "rho", "solution_rank"} <= set(metrics)
+    kappa = summary.filter(summary["metric"] == "kappa")["value"].to_list()
+    assert all(0 < k <= 100 for k in kappa)
+    sr = summary.filter(summary["metric"] == "solution_rank")["value"].to_list()
+    assert all(1 <= s <= 10 for s in sr)
+
+
+def test_relaunching_skips_finished_runs_unless_forced(demo_home):
+    again = cli("-m", "training.launch", *TINY, "--executor", "local", "--dry-run", home=demo_home)
+    assert again.returncode == 0, again.stderr
+    assert "0 run(s) to submit, 2 skipped" in again.stdout
+    forced = cli("-m", "training.launch", *TINY, "--executor", "local", "--dry-run", "--force", home=demo_home)
+    assert "2 run(s) to submit" in forced.stdout
+
+
+def test_ingest_twice_changes_nothing(demo_home):
+    from warehouse.read import query
+
+    before = query("SELECT count(*) AS n FROM layer_metrics", where=demo_home)["n"][0]
+    again = cli("-m", "warehouse", "ingest", home=demo_home)
+    assert again.returncode == 0
+    assert "0 new and 0 re-written" in again.stdout
+    assert query("SELECT count(*) AS n FROM layer_metrics", where=demo_home)["n"][0] == before
+
+
+def test_bad_input_gets_one_line_errors(tmp_home):
+    for args, fragment in [
+        (["--set", "arch=resnet99"], "unknown arch 'resnet99'; choose one of"),
+        (["--set", "dataset=folder:/no/such/place"], "does not exist"),
+        (["--set", "temperature=-3"], "temperature must be a positive finite number"),
+    ]:
+        done = cli("-m", "training.launch", *args, "--executor", "local", home=tmp_home)
+        assert done.returncode == 2
+        assert fragment in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not tmp_home.shards.exists()  # nothing was written for a rejected sweep
