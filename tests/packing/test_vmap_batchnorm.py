@@ -1,9 +1,11 @@
-"""The vmap engine (used for every architecture but the MLP, e.g. ResNet-18) keeps BatchNorm per run:
-a small conv + BatchNorm net trained packed equals the same nets trained by the solo loop, running
-statistics included (evaluation in eval mode reads them, so the per-epoch rows depend on them)."""
+"""The vmap engine (every architecture but the MLP on a GPU, e.g. ResNet-18) and the loop engine (the
+same on a CPU) keep BatchNorm per run: a small conv + BatchNorm net trained packed equals the same nets
+trained by the solo loop, running statistics included (evaluation in eval mode reads them, so the
+per-epoch rows depend on them)."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -27,20 +29,21 @@ def _member(cfg) -> ConvBN:
     return ConvBN()
 
 
-def test_batchnorm_nets_packed_equal_solo(tmp_path):
+@pytest.mark.parametrize("engine", ["vmap", "loop"])
+def test_batchnorm_nets_packed_equal_solo(tmp_path, engine):
     from training.data import load_dataset
     from training.loop import train
     from training.packed.loop import train_packed
-    from training.packed.stack import VmapStack, stack_members
+    from training.packed.stack import ENGINES, stack_members
 
     torch.set_num_threads(1)
     cfgs = [c.replace(epochs=2) for c in tiny_configs()]
     data = load_dataset(cfgs[0].dataset, cfgs[0].data_dir)
     members = [_member(c) for c in cfgs]
-    assert isinstance(stack_members(members), VmapStack)
+    assert type(stack_members(members, engine)) is ENGINES[engine]
     rows = [[] for _ in cfgs]
     train_packed(cfgs, members, data, checkpoint_dirs=[tmp_path / "p" / c.run_id for c in cfgs],
-                 on_epoch=lambda r, row: rows[r].append(row))
+                 on_epoch=lambda r, row: rows[r].append(row), engine=engine)
     for r, cfg in enumerate(cfgs):
         solo = _member(cfg)
         log = train(cfg, solo, data, checkpoint_dir=tmp_path / "s" / cfg.run_id).log

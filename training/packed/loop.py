@@ -92,6 +92,7 @@ def train_packed(
     checkpoint_dirs: list[Path],
     on_epoch: Callable[[int, dict], None] | None = None,
     device: str | torch.device = "cpu",
+    engine: str = "auto",
 ) -> list[TrainResult | Diverged]:
     """Train runs `cfgs` (built as `members`) together; per run, a TrainResult or the Diverged it ended with.
 
@@ -121,7 +122,7 @@ def train_packed(
         raise RuntimeError(f"packed runs resume from different epochs {sorted(epochs_at)}; pack them by epoch")
     start_epoch = epochs_at.pop()
 
-    stack = stack_members(members)
+    stack = stack_members(members, engine)  # members are on `device` already: 'auto' picks by it
     opt = torch.optim.SGD(stack.parameters(), lr=lead.lr, momentum=lead.momentum, weight_decay=lead.weight_decay)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(lead.milestones), gamma=lead.gamma)
     logs: list[list[dict]] = [[] for _ in cfgs]

@@ -122,10 +122,45 @@ class VmapStack(Stacked):
     __call__ = forward
 
 
-def stack_members(members: list[nn.Module]) -> Stacked:
-    """The fastest exact engine for these members: grouped GEMMs for the MLP, vmap otherwise."""
+class LoopStack(VmapStack):
+    """Any module, run by run over slices of the stacked tensors: the CPU fallback for non-MLP models.
+
+    On a CPU, vmap's batching rules cost more than they save (TESTING.md: ~2x slower for small MLPs),
+    so there the runs go one after another: sequential speed, but still one process, one data copy,
+    one optimizer step and one epoch loop, and the same per-run state (BatchNorm buffers are updated
+    in place through their slices).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from torch.func import functional_call
+
+        self.base.train(self.training)
+        params = {n: p.unbind(0) for n, p in self.params.items()}  # one unbind: its backward is one stack
+        buffers = {n: b.unbind(0) for n, b in self.buffers.items()}
+        return torch.stack([
+            functional_call(self.base, ({n: p[r] for n, p in params.items()}, {n: b[r] for n, b in buffers.items()}),
+                            (x[r],))
+            for r in range(x.shape[0])
+        ])
+
+    __call__ = forward
+
+
+ENGINES = {"grouped": GroupedMLP, "vmap": VmapStack, "loop": LoopStack}
+
+
+def stack_members(members: list[nn.Module], engine: str = "auto") -> Stacked:
+    """`engine='auto'`: grouped GEMMs for the MLP (any device); otherwise vmap on a GPU, the loop on a CPU."""
     from training.models.mlp import MLP
 
-    if all(type(m) is MLP for m in members):
-        return GroupedMLP(members)
-    return VmapStack(members)
+    if engine == "auto":
+        if all(type(m) is MLP for m in members):
+            engine = "grouped"
+        else:
+            on_gpu = next(members[0].parameters()).device.type != "cpu"
+            engine = "vmap" if on_gpu else "loop"
+    if engine not in ENGINES:
+        raise ValueError(f"unknown packing engine {engine!r}; choose auto, {', '.join(ENGINES)}")
+    if engine == "grouped" and not all(type(m) is MLP for m in members):
+        raise ValueError("the grouped engine packs training.models.mlp.MLP only; use vmap or loop")
+    return ENGINES[engine](members)
