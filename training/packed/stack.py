@@ -1,6 +1,6 @@
 """R models of one architecture as one stacked model: parameters (R, ...) and one forward for all runs.
 
-Two engines share one interface (`params`, `forward(x) -> (R, B, classes)`, `write_back`, `keep`):
+Three engines share one interface (`params`, `forward(x) -> (R, B, classes)`, `write_back`, `keep`):
 
 - `GroupedMLP`: the paper's MLP as grouped matmuls (`torch.baddbmm` over stacked weights). Exact
   (each run's slice is the same matmul the solo run does) and, unlike torch.func's vmap, not slower
@@ -8,7 +8,9 @@ Two engines share one interface (`params`, `forward(x) -> (R, B, classes)`, `wri
 - `VmapStack`: any module through torch.func (`stack_module_state` + `functional_call` + `vmap`); used
   for the ResNet-18 benchmark on a GPU. Buffers (BatchNorm running statistics) are stacked too, so
   every run keeps its own statistics; batch statistics are per run because vmap gives each slice its
-  own batch.
+  own batch. Note: stack_module_state itself is not used; `Stacked` builds the same stacked leaves
+  in a fixed parameter order that the optimizer and the checkpoints rely on.
+- `LoopStack`: the same state, run by run: the CPU fallback for non-MLP models (vmap is slower there).
 
 Stacked parameters are listed in each member's `named_parameters()` order, so slice r of parameter i
 is parameter i of member r: that is how solo-format checkpoints and optimizer states are cut out.
