@@ -32,6 +32,7 @@ st.caption("One point per initialisation (seed). VGG-19's is orders of magnitude
            "baseline VGG-19 already behaves like a high-temperature network.")
 init = data.init_norms()
 if init.is_empty():
-    ui.no_rows("initialisation norms (init_norms)")
+    st.info("No `init_norms` rows in the warehouse yet: one row per random initialisation, written with "
+            "`analysis.logits`' init-norm rows (Appendix E). The curves above need none.")
 else:
     ui.show_chart(charts.init_norm_chart(init), init, "norm-init", name="init_norms")
