@@ -127,9 +127,13 @@ class LoaderFeed:
         order = torch.randperm(self.n_train, generator=torch.Generator().manual_seed(epoch_seed(seed, epoch)))
         batches = [order[i : i + batch_size] for i in range(0, self.n_train, batch_size)]
         local = [_shard(b, rank, world).tolist() for b in batches]
-        loader = self._loader(self.train_set, local, epoch_seed(seed, epoch, 1) + rank)
-        for (x, y), full in zip(loader, batches):
-            yield self._move(x), y.to(self.device, non_blocking=True), len(full)
+        aug_seed = epoch_seed(seed, epoch, 1) + rank
+        loader = self._loader(self.train_set, local, aug_seed)
+        # with workers=0 the transforms draw from this process's torch RNG: fork it, seeded by (seed, epoch)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(aug_seed)
+            for (x, y), full in zip(loader, batches):
+                yield self._move(x), y.to(self.device, non_blocking=True), len(full)
 
     def test_batches(self, batch_size: int = 256) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         batches = [list(range(i, min(i + batch_size, self.n_test))) for i in range(0, self.n_test, batch_size)]

@@ -2,12 +2,13 @@
 
 Files are read by this module from torchvision's on-disk formats (the CIFAR python pickles, SVHN's
 .mat files) so a test can write a small file in the same format. When they are missing,
-torchvision's dataset class downloads them into `root` (`download=True`); with no network the
-error names the directory to put them in.
+torchvision's dataset class downloads them into `root` (`download=True`); with no network (or
+`THERMOSCOPE_OFFLINE=1`, which skips the attempt) the error names the directory to put them in.
 """
 
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 
@@ -26,8 +27,10 @@ def ensure_files(root: Path, needed: list[Path], download, what: str, hint: str 
     """Download with torchvision when a file is missing; one-line error naming the folder if that fails."""
     if all(p.exists() for p in needed):
         return
-    root.mkdir(parents=True, exist_ok=True)
     try:
+        if os.environ.get("THERMOSCOPE_OFFLINE") == "1":  # compute nodes without a network: fail at once
+            raise ConnectionError("THERMOSCOPE_OFFLINE=1")
+        root.mkdir(parents=True, exist_ok=True)
         download(str(root))
     except Exception as exc:  # no network, a proxy, a checksum: all end the same way for the user
         raise FileNotFoundError(
