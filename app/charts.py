@@ -98,9 +98,11 @@ def kappa_rho_scatter(frame: pl.DataFrame, height: int = 380) -> alt.LayerChart:
     base = alt.Chart(frame).encode(color=color)
     xs = alt.Scale(zero=False)
     ys = alt.Scale(zero=False)
-    xbar = base.mark_rule().encode(x=alt.X("kappa_lo:Q", scale=xs, title="κ effective depth [%] (lower = more compressed)"),
+    xbar = base.mark_rule().encode(x=alt.X("kappa_lo:Q", scale=xs, title="κ effective depth [%] (lower = more compressed)",
+                                           axis=alt.Axis(format=".1f")),
                                    x2="kappa_hi:Q", y=alt.Y("rho:Q", scale=ys))
-    ybar = base.mark_rule().encode(y=alt.Y("rho_lo:Q", scale=ys, title="ρ OOD drop [%] (lower = better)"),
+    ybar = base.mark_rule().encode(y=alt.Y("rho_lo:Q", scale=ys, title="ρ OOD drop [%] (lower = better)",
+                                           axis=alt.Axis(format=".1f")),
                                    y2="rho_hi:Q", x=alt.X("kappa:Q", scale=xs))
     pts = base.mark_point(size=110, filled=True, opacity=0.9).encode(
         x=alt.X("kappa:Q", scale=xs), y=alt.Y("rho:Q", scale=ys), shape=alt.Shape("arch:N", title="architecture"),
@@ -112,11 +114,13 @@ def kappa_rho_scatter(frame: pl.DataFrame, height: int = 380) -> alt.LayerChart:
 
 
 def epoch_panels(frame: pl.DataFrame, *, norm: str = "logits_norm", ranks: tuple[str, ...] = (
-        "rank_pre_softmax", "rank_post_softmax"), height: int = 200) -> alt.VConcatChart:
+        "rank_pre_softmax", "rank_post_softmax"), height: int = 200, width: int = 760) -> alt.VConcatChart:
     """Linked panels over epochs: the logits norm on top, pre- and post-softmax rank below (shared x, one
     colour per temperature, dashed = post-softmax). Needs config_group, temperature, epoch, quantity, mean, lo, hi."""
     frame = with_t_label(frame)
     color = _t_color(frame)
+    # a fixed width: Vega-Lite cannot stretch concatenated views to the container (the legend would fall off)
+    points = frame["epoch"].n_unique() <= 40 if not frame.is_empty() else True
     brush = alt.selection_interval(encodings=["x"], name="epochs")
     x = alt.X("epoch:Q", title="epoch", scale=alt.Scale(domain={"param": "epochs"}))
     tips = ["T:N", "quantity:N", "epoch:Q", alt.Tooltip("mean:Q", format=".4g"), alt.Tooltip("std:Q", format=".3g"),
@@ -126,14 +130,14 @@ def epoch_panels(frame: pl.DataFrame, *, norm: str = "logits_norm", ranks: tuple
         detail=alt.Detail("config_group:N"))
     top = (top_base.mark_area(opacity=0.18).encode(y=alt.Y("lo:Q", title="logits norm", scale=alt.Scale(type="symlog")),
                                                    y2="hi:Q")
-           + top_base.mark_line(point=True).encode(y=alt.Y("mean:Q", scale=alt.Scale(type="symlog")), tooltip=tips)
-           ).add_params(brush).properties(height=height)
+           + top_base.mark_line(point=points).encode(y=alt.Y("mean:Q", scale=alt.Scale(type="symlog")), tooltip=tips)
+           ).add_params(brush).properties(height=height, width=width)
     bottom = alt.Chart(frame).transform_filter(alt.FieldOneOfPredicate(field="quantity", oneOf=list(ranks))).mark_line(
-        point=True).encode(
+        point=points).encode(
         x=x, y=alt.Y("mean:Q", title="rank of the eval batch's logits"), color=color,
         strokeDash=alt.StrokeDash("quantity:N", title="", sort=list(ranks)),
         detail=alt.Detail("config_group:N"), tooltip=tips,
-    ).properties(height=height)
+    ).properties(height=height, width=width)
     return alt.vconcat(top, bottom).resolve_scale(color="shared")
 
 

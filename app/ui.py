@@ -87,9 +87,12 @@ def _sort_key(v: Any) -> tuple:
     return (v is None, str(type(v)), v if v is not None else 0)
 
 
-def show_chart(chart: alt.Chart, frame: pl.DataFrame, key: str, *, name: str | None = None) -> None:
-    """The chart, then its aggregated data as CSV and the chart as PNG / SVG (rendered only on click)."""
-    st.altair_chart(chart, width="stretch", key=f"chart-{key}")
+def show_chart(chart: alt.Chart, frame: pl.DataFrame, key: str, *, name: str | None = None,
+               width: str = "stretch") -> None:
+    """The chart, then its aggregated data as CSV and the chart as PNG / SVG (rendered only on click).
+
+    width="content" for concatenated charts, which carry their own width."""
+    st.altair_chart(chart, width=width, key=f"chart-{key}")
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", name or key)
     c1, c2, c3, _ = st.columns([1, 1, 1, 5])
     c1.download_button("CSV", frame.write_csv().encode(), file_name=f"{stem}.csv", mime="text/csv",

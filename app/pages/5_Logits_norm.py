@@ -25,7 +25,7 @@ if curves.is_empty():
     ui.no_rows("epoch logs")
 else:
     ui.show_chart(charts.epoch_panels(curves), curves, "norm-epochs",
-                  name=f"logits_norm_{filters['arch']}_{filters['dataset']}")
+                  name=f"logits_norm_{filters['arch']}_{filters['dataset']}", width="content")
 
 st.subheader("Logits norm at initialisation")
 st.caption("One point per initialisation (seed). VGG-19's is orders of magnitude below the ResNets' — why "
