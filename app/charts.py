@@ -76,8 +76,7 @@ def temperature_chart(frame: pl.DataFrame, *, y_title: str, color: str | None = 
     enc = dict(x=x)
     if color:
         enc["color"] = alt.Color(f"{color}:N", title=color)
-    if "config_group" in frame.columns:
-        enc["detail"] = alt.Detail("config_group:N")
+    # no detail by config_group here: each group sits at one temperature, the line joins them across T
     base = alt.Chart(frame).encode(**enc)
     tips = ["T:N", alt.Tooltip("mean:Q", format=".4g"), alt.Tooltip("std:Q", format=".3g"), "n:Q"]
     if color:
