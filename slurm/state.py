@@ -34,7 +34,9 @@ class JobState:
         parts = [self.state]
         if self.exit_code and self.exit_code != "0:0":
             parts.append(f"exit code {self.exit_code}")
-        if self.reason and self.reason not in ("None", ""):
+        # sacct keeps the last pending reason (e.g. BeginTime after a requeue) even for a job that
+        # then ran: it only explains a job that is waiting or ended badly
+        if self.reason and self.reason not in ("None", "") and self.state not in ("COMPLETED", "RUNNING"):
             parts.append(f"reason {self.reason}")
         if self.node and self.node not in ("None assigned", ""):
             parts.append(f"on {self.node}")
