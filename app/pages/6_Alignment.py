@@ -41,19 +41,32 @@ for side, col, t in zip(("low", "high"), cols, (low, high)):
         ui.show_chart(charts.heatmap(part, x="epoch", y="layer_name", value="value", y_title="layer", size=260),
                       part, f"align-overview-{side}", name=f"alignment_overview_T{t:g}")
 
-st.subheader("One matrix")
-c1, c2, c3 = st.columns(3)
+st.subheader("One matrix per run, side by side")
 labels = {r["run_id"]: f"{charts.t_label(r['temperature'])}, seed {r['seed']} ({r['run_id'][:8]})"
           for r in runs.iter_rows(named=True)}
-run_id = c1.selectbox("run", list(labels), format_func=labels.get, key="align-run")
-row = runs.filter(pl.col("run_id") == run_id).row(0, named=True)
-layer = c2.selectbox("layer index", row["layers"], key="align-layer")
-epoch = c3.select_slider("epoch", row["epochs"], value=row["epochs"][-1], key="align-epoch")
-matrix = data.alignment_matrix(run_id, layer, epoch)
-if matrix.is_empty():
-    ui.no_rows("alignment rows for this layer and epoch")
-else:
-    name = matrix["layer_name"][0]
-    ui.show_chart(charts.heatmap(matrix, x="j", y="i", value="cosine", x_title="representation vector j",
-                                 y_title="weight vector i", title=f"{name}, epoch {epoch}", size=360),
-                  matrix, "align-matrix", name=f"alignment_{run_id}_{name}_e{epoch}")
+ids = list(labels)
+c1, c2 = st.columns(2)
+left = c1.selectbox("run (left)", ids, index=0, format_func=labels.get, key="align-run")
+right = c2.selectbox("run (right)", ids, index=len(ids) - 1, format_func=labels.get, key="align-run-right",
+                     help="defaults to a run at the highest temperature")
+rows = runs.filter(pl.col("run_id").is_in([left, right]))
+layers = sorted(set.intersection(*(set(r) for r in rows["layers"].to_list())))
+epochs = sorted(set.intersection(*(set(r) for r in rows["epochs"].to_list())))
+if not layers or not epochs:
+    st.warning("These two runs share no analysed layer and epoch; pick others.")
+    st.stop()
+c1, c2 = st.columns(2)
+layer = c1.selectbox("layer index", layers, key="align-layer")
+epoch = c2.select_slider("epoch", epochs, value=epochs[-1], key="align-epoch")
+cols = st.columns(2)
+for side, col, run_id in zip(("left", "right"), cols, (left, right)):
+    matrix = data.alignment_matrix(run_id, layer, epoch)
+    with col:
+        if matrix.is_empty():
+            ui.no_rows("alignment rows for this layer and epoch")
+            continue
+        name = matrix["layer_name"][0]
+        ui.show_chart(charts.heatmap(matrix, x="j", y="i", value="cosine", x_title="representation vector j",
+                                     y_title="weight vector i", title=f"{labels[run_id]}: {name}, epoch {epoch}",
+                                     size=300),
+                      matrix, f"align-matrix-{side}", name=f"alignment_{run_id}_{name}_e{epoch}")

@@ -31,7 +31,7 @@ PAGES = {
     "Probes": ("κ and ρ of these runs", 3),
     "Kappa_rho": ("paper's layout", 1),
     "Logits_norm": ("Logits norm at initialisation", 2),
-    "Alignment": ("One matrix", 3),
+    "Alignment": ("One matrix per run", 4),
     "Geometry_OOD": ("OOD detection", 6),
     "Theory": ("Stored theory rows", 7),
     "Paper_check": ("Paper check", 0),

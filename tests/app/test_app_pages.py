@@ -123,8 +123,11 @@ def test_logits_norm_page(use_home):
 def test_alignment_page(use_home):
     at = run_page("pages/6_Alignment.py")
     no_exceptions(at)
-    low, high, matrix = (chart_frame(c) for c in charts(at))
+    low, high, matrix, matrix_high = (chart_frame(c) for c in charts(at))
     assert set(low["temperature"]) == {1.0} and set(high["temperature"]) == {10.0}
+    # side by side at the last epoch: the T=10 run's diagonal is 0.1 * 2 * 10/10 = 0.2 above the T=1 run's 0.02
+    diag = lambda m: m.filter(pl.col("i") == pl.col("j"))["cosine"].mean()  # noqa: E731
+    assert diag(matrix_high) - diag(matrix) == pytest.approx(0.18)
     # diagonal of the top 5: 0.1 * epoch * T/10 + 0.01 * ((2i) % 3) for i < 5 -> mean offset 0.01
     assert by(high, epoch=2, layer_name="hidden1")["value"] == pytest.approx(0.2 + 0.01)
     assert by(low, epoch=2, layer_name="hidden1")["value"] == pytest.approx(0.02 + 0.01)
