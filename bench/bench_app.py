@@ -159,7 +159,7 @@ INTERACTIONS = {
     "pages/4_Kappa_rho.py": ("multiselect", "kr-loss", ["ce", "mse"]),
     "pages/5_Logits_norm.py": ("selectbox", "norm-arch", "resnet18"),
     "pages/6_Alignment.py": ("slider", "align-top", 10),
-    "pages/7_Geometry_OOD.py": ("selectbox", "geo-nc-layer", "nc1"),
+    "pages/7_Geometry_OOD.py": ("selectbox", "geo-nc-layer", "nc2"),
     "pages/8_Theory.py": ("slider", "k1-c", 30.0),
     "pages/9_Paper_check.py": ("slider", "paper-tol", 3.0),
     "pages/10_SQL.py": ("button", "Run", None),

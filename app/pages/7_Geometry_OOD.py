@@ -36,9 +36,13 @@ for col, metric in zip(cols, ("orthodev_sample", "orthodev_classmean")):
 st.subheader("Neural collapse")
 st.caption("NC1 within- vs between-class variability, NC2 distance from a simplex ETF, NC3 classifier–mean "
            "distance, NC4 disagreement with the nearest-class-mean rule (Appendix I). Lower = more collapsed.")
-names = [m for m in data.metric_names() if m.startswith("nc")]
-nc_runs = data.summary_by_temperature(filters, names) if names else pl.DataFrame()
-nc_layers = data.layer_curves(filters, "nc1", kinds=["hidden"], datasets=[ID])
+all_names = data.metric_names()
+names = [m for m in all_names if m.startswith("nc")]
+det_names = [m for m in all_names if m.startswith(("auroc_", "fpr95_"))]
+# one query for the NC and the detection summaries of this selection
+summaries = data.summary_by_temperature(filters, names + det_names) if names + det_names else pl.DataFrame(
+    schema={"metric": pl.String})
+nc_runs = summaries.filter(pl.col("metric").is_in(names))
 c1, c2 = st.columns(2)
 with c1:
     st.markdown("**at the penultimate layer, per temperature**")
@@ -48,9 +52,8 @@ with c1:
         ui.show_chart(charts.temperature_chart(nc_runs, y_title="value", color="metric"), nc_runs, "geo-nc",
                       name=f"nc_{filters['arch']}_{ID}")
 with c2:
-    metric = st.selectbox("per layer", ["nc1", "nc2", "nc3"], key="geo-nc-layer")
-    if metric != "nc1":
-        nc_layers = data.layer_curves(filters, metric, kinds=["hidden"], datasets=[ID])
+    metric = st.selectbox("per layer", ["nc1", "nc2", "nc3", "nc4"], key="geo-nc-layer")
+    nc_layers = data.layer_curves(filters, metric, kinds=["hidden"], datasets=[ID])
     if nc_layers.is_empty():
         ui.no_rows(f"{metric} rows per layer")
     else:
@@ -60,8 +63,7 @@ with c2:
 st.subheader("OOD detection")
 st.caption("High T / low logits norm: worse OOD generalisation (ρ) but better OOD detection. Scores: MSP, "
            "energy and a feature-space score (NECO). AUROC higher = better; FPR at 95% TPR lower = better.")
-det_names = [m for m in data.metric_names() if m.startswith(("auroc_", "fpr95_"))]
-det = data.summary_by_temperature(filters, det_names) if det_names else pl.DataFrame()
+det = summaries.filter(pl.col("metric").is_in(det_names))
 if det.is_empty():
     ui.no_rows("OOD detection scores")
 else:
