@@ -1,0 +1,247 @@
+"""Benchmark the analysis' two speed goals, each against its reference measured in the same run:
+
+1. numerical rank: the float64-Gram fast path vs torch.linalg.matrix_rank on 10,000 × 2,048 (same rank asserted),
+   on a Gaussian matrix and on one whose spectrum decays over 6 decades (the threshold falls inside it);
+2. linear probes: all layers trained together vs one after another (the plain loop: a shuffled gather per batch,
+   one layer at a time) and vs our loop run one layer at a time; the same Table 5 recipe (Adam, lr 1e-3, wd 1e-3,
+   50 epochs, batch 4096);
+3. analyse_model on an MLP with the default memory budget vs strictly one layer at a time.
+
+Each phase runs in its own process, so the peak memory it reports is its own (ru_maxrss on CPU,
+torch.cuda.max_memory_allocated on a GPU). Device: cuda if available, else cpu.
+
+    .venv/bin/python bench/bench_analysis.py [--quick] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+SIZES = {
+    "full": dict(rank_m=10_000, rank_n=2_048, probe_n=10_000, probe_d=1_024, probe_layers=6, probe_classes=10,
+                 probe_epochs=50, mlp_n=4_000, mlp_width=1_024, mlp_depth=6),
+    "quick": dict(rank_m=1_000, rank_n=256, probe_n=2_000, probe_d=128, probe_layers=4, probe_classes=10,
+                  probe_epochs=5, mlp_n=600, mlp_width=64, mlp_depth=3),
+}
+
+
+def _device():
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _sync(dev) -> None:
+    import torch
+
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _start_mem(dev) -> float:
+    """Memory in use when the timed work starts (inputs made, libraries loaded): the peak is reported above it."""
+    import torch
+
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        return torch.cuda.memory_allocated() / 2**20
+    return _rss_mb()
+
+
+def _peak_mb(dev, start: float) -> float:
+    import torch
+
+    if dev.type == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20 - start
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - start  # ru_maxrss: KiB on Linux
+
+
+def _warm_up(dev) -> None:
+    """The first Adam step / first LAPACK call of a process pays one-off set-up costs; keep them out of timings."""
+    import torch
+
+    from analysis.probes import train_probes
+
+    x = torch.randn(64, 8, device=dev)
+    train_probes([x], torch.zeros(64, dtype=torch.long, device=dev), 2, epochs=2, batch=32)
+    lin = torch.nn.Linear(8, 2).to(dev)
+    opt = torch.optim.Adam(lin.parameters())
+    torch.nn.functional.cross_entropy(lin(x), torch.zeros(64, dtype=torch.long, device=dev)).backward()
+    opt.step()
+    torch.linalg.matrix_rank(x)
+    torch.linalg.eigvalsh(x.double().T @ x.double())
+
+
+def _matrix(kind: str, m: int, n: int, dev):
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    if kind == "gaussian":
+        a = torch.randn(m, n, generator=g)
+    else:  # activation-like: a spectrum decaying over 6 decades, so the threshold falls inside it
+        r = n // 2
+        a = (torch.randn(m, r, generator=g) * torch.logspace(0, -6, r)) @ torch.randn(r, n, generator=g)
+    return a.to(dev)
+
+
+def _probe_data(s: dict, dev):
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    n, d, c = s["probe_n"], s["probe_d"], s["probe_classes"]
+    y = torch.randint(c, (n + n // 4,), generator=g)
+    feats = []
+    for layer in range(s["probe_layers"]):  # later layers carry more label signal
+        x = torch.randn(n + n // 4, d, generator=g)
+        x[:, :c] += (0.3 + 0.3 * layer) * torch.nn.functional.one_hot(y, c)
+        feats.append(x.to(dev))
+    return [f[:n] for f in feats], y[:n].to(dev), [f[n:] for f in feats], y[n:].to(dev)
+
+
+def phase(name: str, size: str) -> dict:
+    """Run one measurement in this process; returns its seconds, peak memory and result."""
+    import torch
+
+    s = SIZES[size]
+    dev = _device()
+    if name.startswith("rank_"):
+        _, method, kind = name.split("_", 2)
+        a = _matrix(kind, s["rank_m"], s["rank_n"], dev)
+        from analysis import rank_with_detail
+
+        _warm_up(dev)
+        start = _start_mem(dev)
+        t = time.perf_counter()
+        if method == "svd":
+            result, fallback = int(torch.linalg.matrix_rank(a)), False
+        else:
+            result, detail = rank_with_detail(a, "gram")
+            fallback = detail["fallback"]
+        _sync(dev)
+        return dict(seconds=time.perf_counter() - t, peak_mb=_peak_mb(dev, start), result=result, fallback=fallback)
+    if name.startswith("probe_"):
+        from analysis.probes import train_probes
+
+        xtr, ytr, xte, yte = _probe_data(s, dev)
+        kw = dict(epochs=s["probe_epochs"], lr=1e-3, weight_decay=1e-3, batch=4096)
+        _warm_up(dev)
+        start = _start_mem(dev)
+        t = time.perf_counter()
+        if name == "probe_together":
+            probes = train_probes(xtr, ytr, s["probe_classes"], **kw)
+        elif name == "probe_ours_one_by_one":
+            probes = [train_probes([x], ytr, s["probe_classes"], **kw)[0] for x in xtr]
+        else:  # the plain loop: nn.Linear, a fresh shuffle each epoch, a gathered batch per step
+            probes = []
+            for x in xtr:
+                lin = torch.nn.Linear(x.shape[1], s["probe_classes"]).to(dev)
+                opt = torch.optim.Adam(lin.parameters(), lr=1e-3, weight_decay=1e-3)
+                for _ in range(s["probe_epochs"]):
+                    perm = torch.randperm(x.shape[0], device=dev)
+                    for lo in range(0, x.shape[0], 4096):
+                        idx = perm[lo:lo + 4096]
+                        loss = torch.nn.functional.cross_entropy(lin(x[idx]), ytr[idx])
+                        opt.zero_grad()
+                        loss.backward()
+                        opt.step()
+                probes.append(lin)
+        _sync(dev)
+        seconds = time.perf_counter() - t
+        with torch.no_grad():
+            accs = [float(((p.logits(x) if hasattr(p, "logits") else p(x)).argmax(1) == yte).float().mean())
+                    for p, x in zip(probes, xte)]
+        return dict(seconds=seconds, peak_mb=_peak_mb(dev, start), result=[round(a, 4) for a in accs])
+    if name.startswith("analyse_"):
+        from analysis import AnalysisData, AnalysisSettings, analyse_model
+        from tests.analysis.helpers import TinyMLP, blobs
+
+        torch.manual_seed(0)
+        model = TinyMLP(d_in=64, width=s["mlp_width"], depth=s["mlp_depth"], classes=10).to(dev)
+        data = AnalysisData("blobs", blobs(s["mlp_n"], 64, 10, 1), blobs(s["mlp_n"] // 2, 64, 10, 2),
+                            {"other": (blobs(s["mlp_n"] // 2, 64, 5, 3), blobs(s["mlp_n"] // 4, 64, 5, 4))})
+        budget = 0.0 if name == "analyse_one_layer" else AnalysisSettings().memory_budget_mb
+        settings = AnalysisSettings(probe_epochs=s["probe_epochs"], memory_budget_mb=budget)
+        _warm_up(dev)
+        start = _start_mem(dev)
+        t = time.perf_counter()
+        rows = analyse_model(model, model.layer_taps(), data, run_id="bench", epoch=0, temperature=1.0,
+                             settings=settings, device=dev)
+        _sync(dev)
+        kappa = next(r["value"] for r in rows["run_metrics"] if r["metric"] == "kappa")
+        return dict(seconds=time.perf_counter() - t, peak_mb=_peak_mb(dev, start), result=round(kappa, 3),
+                    rows=sum(len(v) for v in rows.values()))
+    raise SystemExit(f"unknown phase {name!r}")
+
+
+def run_phase(name: str, size: str, threads: int) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=str(ROOT))
+    code = (f"import json, torch; torch.set_num_threads({threads}); import bench.bench_analysis as b; "
+            f"print('RESULT' + json.dumps(b.phase({name!r}, {size!r})))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"phase {name} failed:\n{out.stderr[-3000:]}")
+    line = next(ln for ln in out.stdout.splitlines() if ln.startswith("RESULT"))
+    return json.loads(line[len("RESULT"):])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (CI smoke)")
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("THERMOSCOPE_THREADS", "2")))
+    args = parser.parse_args()
+    size = "quick" if args.quick else "full"
+    s = SIZES[size]
+    import torch
+
+    dev = _device()
+    print(f"device: {dev} ({torch.cuda.get_device_name() if dev.type == 'cuda' else f'{args.threads} CPU threads'}), "
+          f"torch {torch.__version__}, sizes: {size}")
+    names = ["rank_svd_gaussian", "rank_gram_gaussian", "rank_svd_activation", "rank_gram_activation",
+             "probe_plain_one_by_one", "probe_ours_one_by_one", "probe_together", "analyse_one_layer",
+             "analyse_budget"]
+    res = {n: run_phase(n, size, args.threads) for n in names}
+    print(f"\n{'phase':<26}{'seconds':>10}{'+peak MiB':>11}  result   (+peak: above the memory in use at the start)")
+    for n in names:
+        r = res[n]
+        extra = " (fell back to SVD)" if r.get("fallback") else ""
+        print(f"{n:<26}{r['seconds']:>10.3f}{r['peak_mb']:>11.0f}  {r['result']}{extra}")
+    for kind in ("gaussian", "activation"):
+        assert res[f"rank_svd_{kind}"]["result"] == res[f"rank_gram_{kind}"]["result"], f"rank differs on {kind}"
+    print(f"\nrank on {s['rank_m']:,} x {s['rank_n']:,}: identical results asserted "
+          f"({res['rank_svd_gaussian']['result']}, {res['rank_svd_activation']['result']})")
+    print(f"probes: {s['probe_layers']} layers x {s['probe_n']:,} x {s['probe_d']:,}, {s['probe_epochs']} epochs")
+    print("ratios (reference / ours, goal >= 3x for the first three):")
+    for kind in ("gaussian", "activation"):
+        ratio = res[f"rank_svd_{kind}"]["seconds"] / res[f"rank_gram_{kind}"]["seconds"]
+        print(f"  rank fast path vs matrix_rank ({kind}): {ratio:.2f}x")
+    together = res["probe_together"]["seconds"]
+    print(f"  probes together vs plain one after another: {res['probe_plain_one_by_one']['seconds'] / together:.2f}x")
+    print(f"  probes together vs our loop one layer at a time: "
+          f"{res['probe_ours_one_by_one']['seconds'] / together:.2f}x")
+    one, budget = res["analyse_one_layer"], res["analyse_budget"]
+    print(f"  analyse_model, one layer at a time vs the default memory budget: time "
+          f"{one['seconds'] / budget['seconds']:.2f}x; +peak memory {one['peak_mb']:.0f} vs {budget['peak_mb']:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
