@@ -20,9 +20,13 @@ $(VENV)/.installed: pyproject.toml
 
 demo: demo-run app
 
-# Train the embedded demo sweep (3 temperatures x 2 seeds) locally, wait, ingest into DuckDB.
+# Train the embedded demo sweep (3 temperatures x 2 seeds) locally and wait; write the appendix's
+# theory demonstrations and the logits norm at initialisation (Figure 8); ingest into DuckDB.
 demo-run: $(VENV)/.installed
 	$(PY) -m training.launch sweeps/demo.toml --executor local --wait
+	$(PY) -m analysis theory
+	$(PY) -m training.init_norms --arch mlp --width 256 --depth 8 --dataset digits --init default,kaiming,normal
+	$(PY) -m training.init_norms --arch resnet18,resnet20,vgg19 --dataset noise-3x32x32 --init default --seeds 3
 	$(PY) -m warehouse ingest
 
 app: $(VENV)/.installed
