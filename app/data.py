@@ -159,7 +159,42 @@ def layer_options(filters: dict[str, Any], metric: str, where: Home | None = Non
     return frame.filter(pl.col("metric") == metric).drop("metric")
 
 
+def _by_arch_dataset(filters: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """Split filters into ({arch, dataset}, the rest) when both are single values, else None.
+
+    Per-selection summaries are fetched once per (arch, dataset) for every seed group and narrowed here in
+    Polars, so changing loss, width, ... on a page runs no new query for them."""
+    head = {k: filters.get(k) for k in ("arch", "dataset")}
+    if any(v is None or isinstance(v, list | tuple | set) for v in head.values()):
+        return None
+    return head, {k: v for k, v in filters.items() if k not in head}
+
+
+def _narrow(frame: pl.DataFrame, rest: dict[str, Any]) -> pl.DataFrame:
+    for name, value in rest.items():
+        values = list(value) if isinstance(value, list | tuple | set) else [value]
+        frame = frame.filter(pl.col(name).is_in(values) | (pl.col(name).is_null() & pl.lit(None in values)))
+    return frame
+
+
+def _group_fields_sql() -> str:
+    return ", ".join(f'any_value({field_sql(f, "c")}) AS "{f}"' for f in CONFIG_FIELDS
+                     if f not in ("seed", "arch", "dataset"))
+
+
 def _layer_options(filters: dict[str, Any], where: Home | None = None) -> pl.DataFrame:
+    split = _by_arch_dataset(filters)
+    if split is not None and has_table("layer_stats", where):
+        head, rest = split
+        frame = q(
+            f"""WITH g AS (SELECT {GROUP_SQL} AS config_group, {_group_fields_sql()} FROM run_configs c
+                           WHERE c.arch = ? AND c.dataset = ? GROUP BY config_group)
+                SELECT DISTINCT g.*, m.metric, m.kind, m.split, m.eval_dataset AS dataset, m.epoch
+                FROM layer_stats m JOIN g USING (config_group)""",
+            [head["arch"], head["dataset"]], where)
+        frame = _narrow(frame, rest).select("metric", "kind", "split", "dataset", "epoch").unique().sort(pl.all())
+        if not frame.is_empty():
+            return frame
     cond, params = config_where(filters)
     if has_table("layer_stats", where):
         frame = q(
@@ -301,24 +336,31 @@ def final_accuracy(filters: dict[str, Any], where: Home | None = None) -> pl.Dat
     """Per temperature: last test accuracy mean/std/n over seeds, and the latest status counts.
 
     The paper's comparisons only mean something for runs that learned (PAPER.md), so pages show it.
+    Computed per seed group for the whole (arch, dataset) at once and narrowed to `filters` in Polars.
     """
-    cond, params = config_where(filters)
-    return q(
-        f"""WITH last AS (
-                SELECT run_id, test_acc, logits_norm FROM epochs
-                QUALIFY epoch = max(epoch) OVER (PARTITION BY run_id)
-            )
-            SELECT c.temperature, count(*) AS runs,
-                   count(l.run_id) AS with_epochs,
+    split = _by_arch_dataset(filters)
+    head, rest = split if split is not None else ({}, filters)
+    cond, params = config_where(head if split is not None else filters)
+    frame = q(
+        f"""WITH sel AS (SELECT c.*, {GROUP_SQL} AS config_group FROM run_configs c WHERE {cond}),
+            last AS (SELECT e.run_id, e.test_acc, e.logits_norm FROM epochs e JOIN sel USING (run_id)
+                     QUALIFY e.epoch = max(e.epoch) OVER (PARTITION BY e.run_id)),
+            status AS (SELECT v.run_id, arg_max(v.status, v.ts) AS status FROM run_events v JOIN sel USING (run_id)
+                       GROUP BY v.run_id)
+            SELECT c.config_group, any_value(c.temperature) AS temperature, {_group_fields_sql()},
+                   count(*) AS runs, count(l.run_id) AS with_epochs,
                    avg(l.test_acc) AS test_acc_mean, coalesce(stddev_samp(l.test_acc), 0) AS test_acc_std,
                    avg(l.logits_norm) AS logits_norm_mean,
                    count(*) FILTER (WHERE r.status = 'finished') AS finished,
                    count(*) FILTER (WHERE r.status IN ('failed', 'diverged', 'cancelled')) AS not_ok
-            FROM run_configs c LEFT JOIN last l USING (run_id) LEFT JOIN runs r USING (run_id)
-            WHERE {cond} GROUP BY c.temperature ORDER BY c.temperature""",
+            FROM sel c LEFT JOIN last l USING (run_id) LEFT JOIN status r USING (run_id)
+            GROUP BY c.config_group ORDER BY temperature""",
         params,
         where,
     )
+    frame = _narrow(frame, {k: v for k, v in rest.items() if k in frame.columns})
+    return frame.select("temperature", "runs", "with_epochs", "test_acc_mean", "test_acc_std", "logits_norm_mean",
+                        "finished", "not_ok").sort("temperature")
 
 
 # ---- runs -------------------------------------------------------------------------------------------
