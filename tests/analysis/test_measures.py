@@ -220,3 +220,15 @@ def test_init_norm_rows_fit_the_schema():
                           init="default", init_std=0.01, seeds=(0, 1))
     assert len(rows) == 2 and all(set(r) == set(TABLES["init_norms"].column_names) for r in rows)
     assert all(r["logits_norm"] > 0 for r in rows)
+
+
+def test_written_out_gradient_equals_autograd():
+    from analysis.probes import ce_grad
+
+    x, y = torch.randn(64, 9, dtype=torch.float64), torch.randint(4, (64,))
+    w = torch.randn(4, 9, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    torch.nn.functional.cross_entropy(torch.nn.functional.linear(x, w, b), y).backward()
+    gw, gb = ce_grad(x, y, w.detach(), b.detach())
+    torch.testing.assert_close(gw, w.grad)
+    torch.testing.assert_close(gb, b.grad)
