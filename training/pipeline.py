@@ -11,6 +11,7 @@ from training import checkpoint as ckpt
 from training.augment import augmentation_for
 from training.config import RunConfig
 from training.data import Bundle, DataBundle, load_dataset
+from training.distributed import SINGLE, DistInfo, device_for, setup
 from training.loop import TrainResult, checkpoint_epochs, train
 from training.models import ModelSpec, build_model
 from warehouse import Home, write_shard
@@ -23,6 +24,7 @@ class PreparedRun:
     data: Bundle
     ood: dict[str, Bundle]
     device: torch.device
+    dist: DistInfo = SINGLE  # one task per GPU under DDP; rank 0 alone writes rows and checkpoints
 
 
 def pick_device() -> torch.device:
@@ -30,11 +32,16 @@ def pick_device() -> torch.device:
 
 
 def prepare_run(cfg: RunConfig, where: Home, device: torch.device | None = None) -> PreparedRun:
+    """Data, OOD data and the model. Joins a DDP process group when the environment describes more
+    than one task (submitit with tasks_per_node > 1, or torchrun): each task then uses its own GPU."""
+    dist = setup()
+    if dist.active and device is None:
+        device = device_for(dist)
     data = load_dataset(cfg.dataset, cfg.data_dir)
     ood = {name: load_dataset(name, cfg.data_dir) for name in cfg.ood}
     # the input the model sees: the dataset's images after the recipe's transform (ViT: 224 px)
     model = build_model(cfg, ModelSpec(data.num_classes, augmentation_for(cfg.arch, data).input_shape(data)))
-    return PreparedRun(cfg, model, data, ood, device or pick_device())
+    return PreparedRun(cfg, model, data, ood, device or pick_device(), dist)
 
 
 def train_run(run: PreparedRun, where: Home) -> TrainResult:
@@ -47,8 +54,8 @@ def train_run(run: PreparedRun, where: Home) -> TrainResult:
         write_shard("epochs", log, owner=cfg.run_id, name="epochs", where=where)
 
     result = train(cfg, run.model, run.data, checkpoint_dir=where.checkpoint_dir(cfg.run_id),
-                   on_epoch=on_epoch, device=run.device)
-    if len(log) != len(result.log):  # resumed: write the log from the checkpoint too
+                   on_epoch=on_epoch, device=run.device, dist=run.dist)
+    if run.dist.is_main and len(log) != len(result.log):  # resumed: write the log from the checkpoint too
         write_shard("epochs", [dict(r, run_id=cfg.run_id) for r in result.log], owner=cfg.run_id,
                     name="epochs", where=where)
     return result
@@ -90,6 +97,8 @@ def analyse_run(run: PreparedRun, where: Home) -> None:
     """Analyse every kept checkpoint of the run (epoch 0 included) and write its rows."""
     from analysis import analyse_model
 
+    if not run.dist.is_main:
+        return  # the analysis runs once, on rank 0's device
     cfg = run.cfg
     data, settings = analysis_data(run), analysis_settings(cfg)
     folder = where.checkpoint_dir(cfg.run_id)
