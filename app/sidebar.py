@@ -46,7 +46,7 @@ def build_sweep(v: FormValues):
 
 
 def check(v: FormValues, where: Home | None = None) -> tuple[Any, Any, list, list]:
-    """(sweep, slurm options, runs to submit, runs already finished); raises ConfigError / OptionError."""
+    """(sweep, slurm options, runs to submit, runs that already exist); raises ConfigError / OptionError."""
     from slurm import SlurmOptions
     from training.launch import plan
 
@@ -123,12 +123,13 @@ def launch_form(expanded: bool = False) -> None:
     except (ConfigError, OptionError) as exc:
         box.error(f"launch: {exc}")
         return
-    box.info(f"{len(todo)} run(s) to submit, {len(skipped)} already finished"
-             + (" (--force runs them again)" if skipped and not force else ""))
+    # plan() skips runs that finished, and runs queued or running in another sweep
+    box.info(f"{len(todo)} run(s) to submit, {len(skipped)} already exist"
+             + (" (finished, queued or running; --force runs finished ones again)" if skipped and not force else ""))
     if not going:
         return
     if not todo:
-        box.warning("nothing to run: every run of the sweep already finished (tick --force to run again)")
+        box.warning("nothing to run: every run of the sweep already exists (tick --force to run finished ones again)")
         return
     try:
         result = submit(values)
