@@ -136,3 +136,39 @@ def test_probe_reaches_full_accuracy_on_separable_data_end_to_end():
     rows = analyse_model(model, model.layer_taps(), data, run_id="s", epoch=0, temperature=1.0, settings=s)
     acc = {r["layer_name"]: r["value"] for r in rows["layer_metrics"] if r["metric"] == "probe_acc"}
     assert acc["hidden1"] == 1.0  # the blobs are 8 standard deviations apart: linearly separable
+
+
+class TinyCNN(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1, self.act1 = torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU()
+        self.conv2, self.act2 = torch.nn.Conv2d(4, 6, 3, padding=1), torch.nn.ReLU()
+        self.head = torch.nn.Linear(6 * 6 * 6, 3)
+
+    def forward(self, x):
+        return self.head(self.act2(self.conv2(self.act1(self.conv1(x)))).flatten(1))
+
+    def layer_taps(self):
+        from analysis import LayerTap
+
+        return [LayerTap("conv1", self.act1, pre_module=self.conv1, weight_module=self.conv1),
+                LayerTap("conv2", self.act2, pre_module=self.conv2, weight_module=self.conv2),
+                LayerTap("logits", self.head, "logits", weight_module=self.head)]
+
+
+def test_conv_maps_are_flattened_capped_and_aligned_through_patches():
+    torch.manual_seed(0)
+    model = TinyCNN()
+    flat = blobs(150, 36, 3, seed=1)
+    flat_te = blobs(90, 36, 3, seed=2)
+    data = AnalysisData("img", Split(flat.x.view(-1, 1, 6, 6), flat.y), Split(flat_te.x.view(-1, 1, 6, 6), flat_te.y))
+    s = AnalysisSettings(probe_epochs=3, probe_batch=64, max_features=100, alignment_top_k=5)
+    rows = analyse_model(model, model.layer_taps(), data, run_id="cnn", epoch=0, temperature=1.0, settings=s)
+    rank = {r["layer_name"]: r for r in rows["layer_metrics"] if r["metric"] == "rank"}
+    assert rank["conv1"]["n_features"] == 100 and json.loads(rank["conv1"]["detail"])["features_total"] == 4 * 36
+    assert rank["conv2"]["n_features"] == 100 and rank["logits"]["n_features"] == 3
+    blocks = {}
+    for r in rows["alignment"]:
+        blocks.setdefault(r["layer_name"], set()).add((r["i"], r["j"]))
+    # conv1 reads 1·3·3 = 9 patch features and has 4 filters: k = min(5, 4, 9) = 4; conv2: min(5, 6, 36) = 5
+    assert len(blocks["conv1"]) == 16 and len(blocks["conv2"]) == 25 and len(blocks["logits"]) == 9
