@@ -13,7 +13,10 @@ def one_thread():
     torch.set_num_threads(1)
 
 
-def _train_packed(cfgs, root):
+ENGINES = ["grouped", "vmap", "loop"]
+
+
+def _train_packed(cfgs, root, engine="auto"):
     from training.data import load_dataset
     from training.models import ModelSpec, build_model
     from training.packed.loop import train_packed
@@ -22,15 +25,16 @@ def _train_packed(cfgs, root):
     members = [build_model(c, ModelSpec(data.num_classes, data.input_shape)) for c in cfgs]
     rows = [[] for _ in cfgs]
     results = train_packed(cfgs, members, data, checkpoint_dirs=[root / c.run_id for c in cfgs],
-                           on_epoch=lambda r, row: rows[r].append(row))
+                           on_epoch=lambda r, row: rows[r].append(row), engine=engine)
     return members, rows, results
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("extra", [{}, {"loss": "mse", "layernorm": True, "weight_decay": 1e-3}],
                          ids=["ce-demo", "mse-layernorm-wd"])
-def test_packed_runs_equal_solo_runs(tmp_path, extra):
+def test_packed_runs_equal_solo_runs(tmp_path, extra, engine):
     cfgs = tiny_configs(**extra)
-    members, rows, results = _train_packed(cfgs, tmp_path / "packed")
+    members, rows, results = _train_packed(cfgs, tmp_path / "packed", engine)
     for r, cfg in enumerate(cfgs):
         model, log = train_solo(cfg, tmp_path / "solo" / cfg.run_id)
         assert_rows_match(rows[r], log)
@@ -48,14 +52,34 @@ def test_packed_runs_equal_solo_runs(tmp_path, extra):
     assert not torch.allclose(members[0].head.weight, members[1].head.weight)
 
 
-def test_a_packed_checkpoint_resumes_solo_and_a_solo_one_resumes_packed(tmp_path):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_diverging_run_ends_as_its_solo_run_and_its_pack_mates_go_on(tmp_path, engine):
+    from training.loop import Diverged
+
+    cfgs = tiny_configs()
+    cfgs.insert(1, cfgs[2].replace(temperature=1e-8, seed=7))  # NaN loss in epoch 1
+    members, rows, results = _train_packed(cfgs, tmp_path / "packed", engine)
+    assert isinstance(results[1], Diverged) and results[1].epoch == 1
+    with pytest.raises(Diverged, match="epoch 1") as solo_end:
+        train_solo(cfgs[1], tmp_path / "solo" / cfgs[1].run_id)
+    assert str(results[1]) == str(solo_end.value)
+    assert [r["epoch"] for r in rows[1]] == [0]  # the init row only, as the solo run leaves it
+    for r in (0, 2, 3):  # the runs after the dropped one too: the stack's rows were re-indexed right
+        model, log = train_solo(cfgs[r], tmp_path / "solo" / cfgs[r].run_id)
+        assert_rows_match(rows[r], log)
+        for (name, a), (_, b) in zip(members[r].state_dict().items(), model.state_dict().items()):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=f"run {r} {name}")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_packed_checkpoint_resumes_solo_and_a_solo_one_resumes_packed(tmp_path, engine):
     """last.pt is solo-format, momentum buffers included: kill after epoch 2 of 3, finish the other way."""
     from training.packed.loop import train_packed
 
     cfgs = tiny_configs()
     short = [c.replace(epochs=2) for c in cfgs]
     # run 0: packed for 2 epochs, then resumed solo; runs 1, 2: solo for 2 epochs, then resumed packed
-    _train_packed(short[:1], tmp_path)
+    _train_packed(short[:1], tmp_path, engine)
     for c in short[1:]:
         train_solo(c, tmp_path / c.run_id)
     for c_short, c in zip(short, cfgs):  # same run, longer: rename its folder to the full run's id
@@ -69,7 +93,8 @@ def test_a_packed_checkpoint_resumes_solo_and_a_solo_one_resumes_packed(tmp_path
 
     data = load_dataset(cfgs[0].dataset, cfgs[0].data_dir)
     members = [build_model(c, ModelSpec(data.num_classes, data.input_shape)) for c in cfgs[1:]]
-    results = train_packed(cfgs[1:], members, data, checkpoint_dirs=[tmp_path / c.run_id for c in cfgs[1:]])
+    results = train_packed(cfgs[1:], members, data, checkpoint_dirs=[tmp_path / c.run_id for c in cfgs[1:]],
+                           engine=engine)
     assert [r.resumed_from for r in results] == [2, 2]
     for model, cfg in zip([resumed_solo, *members], cfgs):
         straight, _ = train_solo(cfg, tmp_path / "straight" / cfg.run_id)

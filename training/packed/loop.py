@@ -15,70 +15,69 @@ and is dropped from the stack; the others go on.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from training import checkpoint as ckpt
 from training.config import RunConfig
 from training.data import DataBundle
+from training.fast import Speed, TensorFeed, make_feed
 from training.loop import (
     EVAL_BATCH,
     Diverged,
     TrainResult,
     checkpoint_epochs,
-    evaluate,
+    evaluate_feed,
     logits_summary,
     make_optimizer,
 )
-from training.losses import loss_fn
-from training.packed.stack import Stacked, stack_members
+from training.packed.stack import MemberLoop, Stacked, stack_members, stacked_loss  # noqa: F401 (re-export)
 
 
-def stacked_loss(name: str, logits: torch.Tensor, target: torch.Tensor, temps: torch.Tensor) -> torch.Tensor:
-    """Per-run loss (R,) of logits (R, B, C), targets (R, B), temperatures (R,): training.losses, batched."""
-    z = logits / temps.view(-1, 1, 1)
-    if name == "ce":
-        flat = F.cross_entropy(z.flatten(0, 1), target.flatten(), reduction="none")
-        return flat.view(target.shape).mean(1)
-    if name == "mse":
-        probs = torch.softmax(z, dim=2)
-        one_hot = F.one_hot(target, probs.shape[2]).to(probs.dtype)
-        return ((probs - one_hot) ** 2).sum(dim=2).mean(1)
-    # a loss registered later without a batched form: the registry's own function, run by run
-    fn = loss_fn(name)
-    return torch.stack([fn(logits[r], target[r], float(t)) for r, t in enumerate(temps.tolist())])
+def _cut(value, row: int | None):
+    """Run `row`'s part of an optimizer state entry (row None: the entry is the run's own)."""
+    if row is None or not torch.is_tensor(value) or value.dim() == 0:
+        return value.clone() if torch.is_tensor(value) else value
+    return value[row].clone()
 
 
-def _solo_states(cfgs, members, opt, sched, stack: Stacked) -> list[tuple[dict, dict]]:
+def _solo_states(cfgs, members, opt, sched, stack: Stacked | MemberLoop) -> list[tuple[dict, dict]]:
     """Each run's (optimizer, scheduler) state_dict exactly as its solo loop would save them."""
-    stacked = stack.parameters()
     out = []
     for r, (cfg, m) in enumerate(zip(cfgs, members)):
         solo_opt, solo_sched = make_optimizer(cfg, m)
-        for p_solo, p_stack in zip(m.parameters(), stacked):
-            state = opt.state.get(p_stack)
+        for p_solo, (key, row) in zip(m.parameters(), stack.slots(r)):
+            state = opt.state.get(key)
             if state:
-                solo_opt.state[p_solo] = {k: (v[r].clone() if torch.is_tensor(v) and v.dim() > 0 else v)
-                                          for k, v in state.items()}
+                solo_opt.state[p_solo] = {k: _cut(v, row) for k, v in state.items()}
         solo_opt.param_groups[0]["lr"] = opt.param_groups[0]["lr"]
         solo_sched.load_state_dict(sched.state_dict())
         out.append((solo_opt.state_dict(), solo_sched.state_dict()))
     return out
 
 
-def _load_solo_states(states: list[dict], opt, sched, stack: Stacked) -> None:
-    """Stack the runs' solo optimizer states (momentum buffers) into the packed optimizer."""
-    for i, p in enumerate(stack.parameters()):
-        per_run = [s["optimizer"]["state"].get(i) for s in states]
-        if all(per_run):
-            opt.state[p] = {k: (torch.stack([s[k] for s in per_run]).to(p.device) if torch.is_tensor(v)
-                                and v.dim() > 0 else v) for k, v in per_run[0].items()}
+def _load_solo_states(states: list[dict], opt, sched, stack: Stacked | MemberLoop) -> None:
+    """Put the runs' solo optimizer states (momentum buffers) into the packed optimizer."""
+    rows: dict[torch.Tensor, list[tuple[int | None, dict]]] = {}
+    for r, state in enumerate(states):
+        for i, (key, row) in enumerate(stack.slots(r)):
+            entry = state["optimizer"]["state"].get(i)
+            if entry:
+                rows.setdefault(key, []).append((row, entry))
+    for key, entries in rows.items():
+        if entries[0][0] is None:  # the run's own tensor
+            opt.state[key] = {k: (v.to(key.device) if torch.is_tensor(v) and v.dim() > 0 else v)
+                              for k, v in entries[0][1].items()}
+        elif len(entries) == stack.size:  # a stacked tensor: every run's slice, in row order
+            first = entries[0][1]
+            opt.state[key] = {k: (torch.stack([e[k] for _, e in sorted(entries, key=lambda t: t[0])]).to(key.device)
+                                  if torch.is_tensor(v) and v.dim() > 0 else v) for k, v in first.items()}
     sched.load_state_dict(states[0]["scheduler"])
     for group in opt.param_groups:
         group["lr"] = states[0]["optimizer"]["param_groups"][0]["lr"]
@@ -93,18 +92,26 @@ def train_packed(
     on_epoch: Callable[[int, dict], None] | None = None,
     device: str | torch.device = "cpu",
     engine: str = "auto",
+    speed: Speed | None = None,
 ) -> list[TrainResult | Diverged]:
     """Train runs `cfgs` (built as `members`) together; per run, a TrainResult or the Diverged it ended with.
 
     `on_epoch(r, row)` receives run r's row, the same dict the solo loop gives its callback. Every
     run resumes from its own `last.pt`; they must all be at one epoch (the job splits a pack that is not).
+    Batches come from the solo loop's own feed (training/fast.py), drawn per run with the run's seed,
+    so order and augmentation are the solo run's. Speed: the solo loop's bf16 autocast on a GPU, but
+    neither channels_last (stacked batches are 5-D) nor torch.compile (vmap and compile: untested here).
     """
     from training.packed.group import compatibility_key
 
     if len({compatibility_key(c) for c in cfgs}) != 1:
         raise ValueError("train_packed: runs differ in more than temperature, seed and initialisation")
     device = torch.device(device)
-    data = data.to(device)
+    speed = dataclasses.replace(speed or Speed.for_device(device), channels_last=False, compile=False)
+    feed = make_feed(data, cfgs[0].arch, device, False)
+    if not isinstance(feed, TensorFeed):
+        raise ValueError(f"cannot pack runs on {data.name}: it streams from disk (one loader per run would be "
+                         "needed); pack in-memory datasets only, or run these solo (--pack 1)")
     for m in members:
         m.to(device)
     R, lead = len(cfgs), cfgs[0]
@@ -134,14 +141,14 @@ def train_packed(
         steps = [s["step"] for s in states]
         walls = [s["wall_s"] for s in states]
     t0 = time.perf_counter() - max(walls)
-    x_eval = data.x_test[:EVAL_BATCH]
+    x_eval = feed.eval_batch(EVAL_BATCH)
     live = list(range(R))  # indices (into cfgs) of the runs still in the stack, in stack order
     outcome: list[TrainResult | Diverged | None] = [None] * R
 
     def record_and_save(epoch: int, r: int, train_loss: float, train_acc: float, lr: float, solo) -> None:
         cfg, m = cfgs[r], members[r]
         row = dict(epoch=epoch, step=steps[r], train_loss=train_loss, train_acc=train_acc,
-                   test_acc=evaluate(m, data.x_test, data.y_test), lr=lr,
+                   test_acc=evaluate_feed(m, feed, speed, device), lr=lr,
                    **logits_summary(m, x_eval, cfg.temperature), wall_s=time.perf_counter() - t0)
         logs[r].append(row)
         if on_epoch:
@@ -150,10 +157,10 @@ def train_packed(
         state = dict(run_id=cfg.run_id, config=cfg.to_dict(), epoch=epoch, step=steps[r], log=logs[r],
                      wall_s=time.perf_counter() - t0, model=m.state_dict(), optimizer=opt_state,
                      scheduler=sched_state, rng_cpu=torch.get_rng_state())
-        ckpt.save_atomic(state, checkpoint_dirs[r] / "last.pt")
-        if epoch in checkpoint_epochs(cfg):
-            ckpt.save_atomic({k: state[k] for k in ("run_id", "config", "epoch", "model")},
+        if epoch in checkpoint_epochs(cfg):  # before last.pt, as the solo loop: never a resume point
+            ckpt.save_atomic({k: state[k] for k in ("run_id", "config", "epoch", "model")},  # without it
                              checkpoint_dirs[r] / f"epoch{epoch:04d}.pt")
+        ckpt.save_atomic(state, checkpoint_dirs[r] / "last.pt")
 
     def end_of_epoch(epoch: int, losses: list[float], accs: list[float], lr: float) -> None:
         stack.write_back([members[r] for r in live])
@@ -164,38 +171,37 @@ def train_packed(
     if start_epoch == 0:
         end_of_epoch(0, [math.nan] * R, [math.nan] * R, opt.param_groups[0]["lr"])  # the networks at init
 
-    n = len(data.x_train)
+    n = feed.n_train
     temps = torch.tensor([c.temperature for c in cfgs], dtype=torch.float32, device=device)
     for epoch in range(start_epoch + 1, lead.epochs + 1):
         if not live:
             break
         stack.train()
-        orders = torch.stack([torch.randperm(n, generator=torch.Generator().manual_seed(cfgs[r].seed * 1_000_003 + epoch))
-                              for r in live]).to(device)
         lr = opt.param_groups[0]["lr"]
         t_live = temps[live]
-        total_loss = torch.zeros(len(live), device=device)
+        total_loss = torch.zeros(len(live), device=device, dtype=torch.float64)
         correct = torch.zeros(len(live), device=device, dtype=torch.long)
-        for i in range(0, n, lead.batch_size):
-            idx = orders[:, i : i + lead.batch_size]  # (R, b): each run's own batch
-            xb, yb = data.x_train[idx], data.y_train[idx]
-            logits = stack(xb)
-            losses = stacked_loss(lead.loss, logits, yb, t_live)
+        # each run's own batches (its seeded order and augmentation), step by step side by side
+        feeds = [feed.train_batches(epoch, cfgs[r].seed, lead.batch_size) for r in live]
+        for batches in zip(*feeds):
+            xb = torch.stack([b[0] for b in batches])  # (R, b, ...)
+            yb = torch.stack([b[1] for b in batches])
             opt.zero_grad(set_to_none=True)
-            losses.sum().backward()  # d(sum)/d(run r's weights) = d(loss_r)/d(run r's weights)
+            losses, logits = stack.forward_backward(xb, yb, t_live, lead.loss, lambda: speed.autocast(device))
             opt.step()
-            total_loss += losses.detach() * idx.shape[1]
-            correct += (logits.detach().argmax(2) == yb).sum(1)
+            total_loss += losses.double() * yb.shape[1]
+            correct += (logits.argmax(2) == yb).sum(1)
         for r in live:
             steps[r] += -(-n // lead.batch_size)
         sched.step()
-        mean_losses = [float(t) / n for t in total_loss.tolist()]  # the solo loop's float32 sum / n
+        mean_losses = [float(t) / n for t in total_loss.tolist()]  # the solo loop's float64 sum / n
         accs = [int(c) / n for c in correct.tolist()]
         diverged = [k for k, v in enumerate(mean_losses) if not math.isfinite(v)]
         for k in diverged:
             r = live[k]
+            # the solo loop's message, word for word (tests/packing compares them)
             outcome[r] = Diverged(epoch, f"training loss became {mean_losses[k]} in epoch {epoch} "
-                                         f"(T={cfgs[r].temperature})")
+                                         f"(T={cfgs[r].temperature}, lr={lr}); lower the lr or check the temperature")
         if diverged:
             keep = [k for k in range(len(live)) if k not in diverged]
             _drop(stack, opt, keep)
@@ -210,16 +216,15 @@ def train_packed(
     return outcome  # type: ignore[return-value]
 
 
-def _drop(stack: Stacked, opt: torch.optim.Optimizer, keep: list[int]) -> None:
+def _drop(stack: Stacked | MemberLoop, opt: torch.optim.Optimizer, keep: list[int]) -> None:
     """Remove diverged runs from the stack and from the optimizer's tensors and state."""
     mapping = stack.keep(keep)
-    index = torch.tensor(keep, device=next(iter(mapping.values())).device)
     for group in opt.param_groups:
-        group["params"] = [mapping[p] for p in group["params"]]
+        group["params"] = [mapping[p][0] for p in group["params"] if p in mapping]
     new_state = {}
-    for old, new in mapping.items():
+    for old, (new, index) in mapping.items():
         if old in opt.state:
-            new_state[new] = {k: (v.index_select(0, index) if torch.is_tensor(v) and v.dim() > 0 else v)
-                              for k, v in opt.state[old].items()}
+            new_state[new] = {k: (v.index_select(0, index) if index is not None and torch.is_tensor(v)
+                                  and v.dim() > 0 else v) for k, v in opt.state[old].items()}
     opt.state.clear()
     opt.state.update(new_state)

@@ -1,6 +1,6 @@
 """R models of one architecture as one stacked model: parameters (R, ...) and one forward for all runs.
 
-Three engines share one interface (`params`, `forward(x) -> (R, B, classes)`, `write_back`, `keep`):
+Three engines share one interface (`parameters`, `forward_backward`, `slots`, `write_back`, `keep`):
 
 - `GroupedMLP`: the paper's MLP as grouped matmuls (`torch.baddbmm` over stacked weights). Exact
   (each run's slice is the same matmul the solo run does) and, unlike torch.func's vmap, not slower
@@ -10,7 +10,8 @@ Three engines share one interface (`params`, `forward(x) -> (R, B, classes)`, `w
   every run keeps its own statistics; batch statistics are per run because vmap gives each slice its
   own batch. Note: stack_module_state itself is not used; `Stacked` builds the same stacked leaves
   in a fixed parameter order that the optimizer and the checkpoints rely on.
-- `LoopStack`: the same state, run by run: the CPU fallback for non-MLP models (vmap is slower there).
+- `MemberLoop`: no stacking: each member steps on its own module, inside the one packed loop: the
+  CPU engine (batching gains nothing there and costs cache; see the class).
 
 Stacked parameters are listed in each member's `named_parameters()` order, so slice r of parameter i
 is parameter i of member r: that is how solo-format checkpoints and optimizer states are cut out.
@@ -18,11 +19,29 @@ is parameter i of member r: that is how solo-format checkpoints and optimizer st
 
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+def stacked_loss(name: str, logits: torch.Tensor, target: torch.Tensor, temps: torch.Tensor) -> torch.Tensor:
+    """Per-run loss (R,) of logits (R, B, C), targets (R, B), temperatures (R,): training.losses, batched."""
+    z = logits / temps.view(-1, 1, 1)
+    if name == "ce":
+        flat = F.cross_entropy(z.flatten(0, 1), target.flatten(), reduction="none")
+        return flat.view(target.shape).mean(1)
+    if name == "mse":
+        probs = torch.softmax(z, dim=2)
+        one_hot = F.one_hot(target, probs.shape[2]).to(probs.dtype)
+        return ((probs - one_hot) ** 2).sum(dim=2).mean(1)
+    # a loss registered later without a batched form: the registry's own function, run by run
+    from training.losses import loss_fn
+
+    fn = loss_fn(name)
+    return torch.stack([fn(logits[r], target[r], float(t)) for r, t in enumerate(temps.tolist())])
 
 
 def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
@@ -61,16 +80,32 @@ class Stacked:
             for n in self.buffer_names:
                 state[n].copy_(self.buffers[n][r])
 
-    def keep(self, rows: list[int]) -> dict[nn.Parameter, nn.Parameter]:
-        """Drop every run not in `rows` (a diverged run); returns old -> new parameter for the optimizer."""
+    def slots(self, r: int) -> list[tuple[torch.Tensor, int | None]]:
+        """Where run r's parameters live for the optimizer: (stacked tensor, row r), in member order."""
+        return [(self.params[n], r) for n in self.names]
+
+    def keep(self, rows: list[int]) -> dict[torch.Tensor, tuple[torch.Tensor, torch.Tensor | None]]:
+        """Drop every run not in `rows` (a diverged run); returns old -> (new parameter, rows of the old
+        optimizer state to keep) for the optimizer."""
         index = torch.tensor(rows, device=next(iter(self.params.values())).device)
         mapping = {}
         for n in self.names:
             new = nn.Parameter(self.params[n].detach().index_select(0, index))
-            mapping[self.params[n]] = new
+            mapping[self.params[n]] = (new, index)
             self.params[n] = new
         self.buffers = {n: b.index_select(0, index) for n, b in self.buffers.items()}
         return mapping
+
+    def forward_backward(self, xb: torch.Tensor, yb: torch.Tensor, temps: torch.Tensor, loss: str,
+                         autocast=contextlib.nullcontext):
+        """One step's forward and backward for all runs: (per-run losses (R,), logits (R, B, C)), detached.
+
+        As in the solo loop, only the forward runs under `autocast()`; the loss is taken in float32."""
+        with autocast():
+            logits = self(xb)
+        losses = stacked_loss(loss, logits.float(), yb, temps)
+        losses.sum().backward()  # d(sum)/d(run r's weights) = d(loss_r)/d(run r's weights)
+        return losses.detach(), logits.detach()
 
 
 class GroupedMLP(Stacked):
@@ -124,43 +159,71 @@ class VmapStack(Stacked):
     __call__ = forward
 
 
-class LoopStack(VmapStack):
-    """Any module, run by run over slices of the stacked tensors: the CPU fallback for non-MLP models.
+class MemberLoop:
+    """The members themselves, stepped one after another inside the packed loop: the CPU engine.
 
-    On a CPU, vmap's batching rules cost more than they save (TESTING.md: ~2x slower for small MLPs),
-    so there the runs go one after another: sequential speed, but still one process, one data copy,
-    one optimizer step and one epoch loop, and the same per-run state (BatchNorm buffers are updated
-    in place through their slices).
+    On a CPU a packed step does the same arithmetic as R solo steps and gains nothing from batching,
+    while R runs' activations alive at once fall out of the cache (measured in bench_packing: grouped
+    GEMMs and vmap both slower than sequential there). So each run does its forward and backward on its
+    own module, hot in cache, exactly the solo computation; what stays shared is one process, one copy
+    of the data, one optimizer step over all runs' tensors and one epoch loop.
     """
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from torch.func import functional_call
+    def __init__(self, members: list[nn.Module]) -> None:
+        if not members:
+            raise ValueError("a pack needs at least one member")
+        self.members = list(members)
 
-        self.base.train(self.training)
-        params = {n: p.unbind(0) for n, p in self.params.items()}  # one unbind: its backward is one stack
-        buffers = {n: b.unbind(0) for n, b in self.buffers.items()}
-        return torch.stack([
-            functional_call(self.base, ({n: p[r] for n, p in params.items()}, {n: b[r] for n, b in buffers.items()}),
-                            (x[r],))
-            for r in range(x.shape[0])
-        ])
+    @property
+    def size(self) -> int:
+        return len(self.members)
 
-    __call__ = forward
+    def parameters(self) -> list[nn.Parameter]:
+        return [p for m in self.members for p in m.parameters()]
+
+    def train(self, mode: bool = True) -> None:
+        for m in self.members:
+            m.train(mode)
+
+    def write_back(self, members: list[nn.Module]) -> None:
+        pass  # the members are the state
+
+    def slots(self, r: int) -> list[tuple[torch.Tensor, int | None]]:
+        return [(p, None) for p in self.members[r].parameters()]
+
+    def keep(self, rows: list[int]) -> dict[torch.Tensor, tuple[torch.Tensor, torch.Tensor | None]]:
+        self.members = [self.members[k] for k in rows]
+        return {p: (p, None) for p in self.parameters()}
+
+    def forward_backward(self, xb: torch.Tensor, yb: torch.Tensor, temps: torch.Tensor, loss: str,
+                         autocast=contextlib.nullcontext):
+        from training.losses import loss_fn
+
+        loss_of = loss_fn(loss)
+        losses, logits = [], []
+        for r, (m, t) in enumerate(zip(self.members, temps.tolist())):
+            with autocast():
+                z = m(xb[r])
+            value = loss_of(z.float(), yb[r], t)
+            value.backward()
+            losses.append(value.detach())
+            logits.append(z.detach())
+        return torch.stack(losses), torch.stack(logits)
 
 
-ENGINES = {"grouped": GroupedMLP, "vmap": VmapStack, "loop": LoopStack}
+ENGINES = {"grouped": GroupedMLP, "vmap": VmapStack, "loop": MemberLoop}
 
 
-def stack_members(members: list[nn.Module], engine: str = "auto") -> Stacked:
-    """`engine='auto'`: grouped GEMMs for the MLP (any device); otherwise vmap on a GPU, the loop on a CPU."""
+def stack_members(members: list[nn.Module], engine: str = "auto") -> Stacked | MemberLoop:
+    """`engine='auto'`: on a GPU grouped GEMMs for the MLP and vmap for anything else; on a CPU the
+    member loop (see MemberLoop for the measurement behind that)."""
     from training.models.mlp import MLP
 
     if engine == "auto":
-        if all(type(m) is MLP for m in members):
-            engine = "grouped"
+        if next(members[0].parameters()).device.type == "cpu":
+            engine = "loop"
         else:
-            on_gpu = next(members[0].parameters()).device.type != "cpu"
-            engine = "vmap" if on_gpu else "loop"
+            engine = "grouped" if all(type(m) is MLP for m in members) else "vmap"
     if engine not in ENGINES:
         raise ValueError(f"unknown packing engine {engine!r}; choose auto, {', '.join(ENGINES)}")
     if engine == "grouped" and not all(type(m) is MLP for m in members):
