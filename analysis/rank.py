@@ -34,9 +34,12 @@ def _check(a: torch.Tensor) -> None:
 
 
 def _svd_rank(a: torch.Tensor) -> tuple[int, float]:
-    s = torch.linalg.svdvals(a)
-    smax = float(s[0]) if s.numel() else 0.0
-    return int(torch.linalg.matrix_rank(a)), smax
+    """(rank, σ_max) from one svdvals call, compared exactly as matrix_rank does: tol = rtol · max(S) in the
+    input dtype with rtol = eps · max(m, n) (so no second SVD is needed for σ_max)."""
+    sv = torch.linalg.svdvals(a)
+    rtol = torch.tensor(torch.finfo(a.dtype).eps * max(a.shape), dtype=sv.dtype, device=sv.device)
+    smax = sv.amax()
+    return int((sv > rtol * smax).sum()), float(smax)
 
 
 def rank_with_detail(a: torch.Tensor, method: str = "auto") -> tuple[int, dict]:
@@ -53,8 +56,7 @@ def rank_with_detail(a: torch.Tensor, method: str = "auto") -> tuple[int, dict]:
     if method == "auto":
         method = "svd" if a.dtype == torch.float64 else "gram"
     if method == "svd":
-        r = int(torch.linalg.matrix_rank(a))
-        smax = float(torch.linalg.matrix_norm(a.double(), ord=2)) if r else 0.0
+        r, smax = _svd_rank(a)
         detail.update(method="svd", tol=rank_tolerance(smax, (m, n), a.dtype), sigma_max=smax, fallback=False)
         return r, detail
     if method != "gram":

@@ -95,7 +95,10 @@ def test_continuous_spectra_agree_with_matrix_rank_across_seeds():
         if seed % 2:
             a = torch.relu(a)
         r, detail = rank_with_detail(a, "gram")
-        agree += r == int(torch.linalg.matrix_rank(a))
+        expected = int(torch.linalg.matrix_rank(a))
+        assert numerical_rank(a, "svd") == expected  # one svdvals call, compared as matrix_rank compares
+        assert numerical_rank(a.double()) == int(torch.linalg.matrix_rank(a.double()))
+        agree += r == expected
         decided += not detail["fallback"]
     assert agree == 12
     assert decided >= 6  # the ambiguity band is narrow enough that the fast path usually decides alone
