@@ -8,7 +8,8 @@
 | `vit` | random-resized-crop 224, scale (0.05, 1), ratio (3/4, 4/3), flip; mean = std = 0.5 | resize 224; mean = std = 0.5 |
 | `none` | nothing (the embedded pair is stored normalised) | nothing |
 
-The device versions draw every crop and flip per sample from a `torch.Generator` on the device
+The device versions (for in-memory data; `imagenet` on the device applies its colour jitter in a
+fixed order, torchvision permutes it) draw every crop and flip per sample from a `torch.Generator` on the device
 (torchvision's v2 transforms on a batched tensor would use one crop for the whole batch,
 TESTING.md). The CPU versions (torchvision/timm) serve streamed folders.
 """
@@ -77,6 +78,22 @@ def random_resized_crop(x: torch.Tensor, size: int, scale: tuple[float, float], 
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
+def colour_jitter(x: torch.Tensor, strength: float = 0.4, gen: torch.Generator | None = None) -> torch.Tensor:
+    """Per-sample brightness, contrast and saturation factors ~ U(1 − s, 1 + s), no hue; x float in [0, 1].
+
+    Applied in a fixed order (torchvision permutes the three per call; the factor distributions are
+    the same). Grey = ITU-R 601 luma, as torchvision's rgb_to_grayscale.
+    """
+    b = x.shape[0]
+    f = torch.empty(3, b, 1, 1, 1, device=x.device).uniform_(1 - strength, 1 + strength, generator=gen)
+    luma = torch.tensor((0.299, 0.587, 0.114), device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    x = (x * f[0]).clamp(0, 1)
+    grey_mean = (x * luma).sum(1, keepdim=True).mean(dim=(2, 3), keepdim=True)
+    x = ((x - grey_mean) * f[1] + grey_mean).clamp(0, 1)
+    grey = (x * luma).sum(1, keepdim=True)
+    return ((x - grey) * f[2] + grey).clamp(0, 1)
+
+
 def normalise(x: torch.Tensor, mean, std) -> torch.Tensor:
     """uint8 or [0, 1] float → (x − mean) / std, per channel."""
     x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
@@ -141,8 +158,8 @@ _register(Augmentation(
     test=normalise, cpu=lambda bundle, split: _tv_small(bundle, split, False)))
 _register(Augmentation(
     "imagenet",
-    train=lambda x, mean, std, gen=None: normalise(random_resized_crop(normalise(x, (0,) * 3, (1,) * 3), 224,
-                                                                        (0.08, 1.0), gen=gen), mean, std),
+    train=lambda x, mean, std, gen=None: normalise(colour_jitter(random_resized_crop(
+        normalise(x, (0,) * 3, (1,) * 3), 224, (0.08, 1.0), gen=gen), 0.4, gen), mean, std),
     test=lambda x, mean, std: normalise(F.interpolate(normalise(x, (0,) * 3, (1,) * 3), size=(224, 224),
                                                       mode="bilinear", align_corners=False), mean, std),
     cpu=lambda bundle, split: _timm(bundle, split, scale=(0.08, 1.0), ratio=RRC_RATIO, hflip=0.5, color_jitter=0.4,

@@ -217,3 +217,20 @@ def test_timm_imagenet_transform_matches_the_appendix(tmp_path):
     vit = cpu_transform(b, "train", "vit_b16")
     assert vit.transforms[0].scale == (0.05, 1) and float(vit(img).min()) >= -1 - 1e-5
     assert set(AUGMENTATIONS.names()) == {"cifar", "crop", "imagenet", "vit", "none"}
+
+
+def test_device_colour_jitter_is_per_sample_and_keeps_the_range():
+    from training.augment import colour_jitter
+
+    x = torch.rand(1, 3, 8, 8).repeat(16, 1, 1, 1)
+    out = colour_jitter(x, 0.4, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
+    assert len({round(float(o.sum()), 4) for o in out}) == 16
+    torch.testing.assert_close(colour_jitter(x, 0.0), x)  # strength 0: the identity
+    grey = x.mean(1, keepdim=True).repeat(1, 3, 1, 1)
+    g = colour_jitter(grey, 0.4, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(g[:, 0], g[:, 1])  # no hue: a grey image stays grey
+    img = torch.randint(0, 256, (4, 3, 40, 40), dtype=torch.uint8)
+    train = AUGMENTATIONS.get("imagenet").train(img, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225),
+                                                torch.Generator().manual_seed(0))
+    assert train.shape == (4, 3, 224, 224)
