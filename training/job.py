@@ -15,6 +15,7 @@ the training loop resumes from it. After `max_requeues` requeues a run is marked
 from __future__ import annotations
 
 import os
+import sys
 import traceback
 from datetime import UTC, datetime
 from typing import Any
@@ -183,7 +184,12 @@ class RunJob:
                 write_job_rows(where, sweep_id, f"end-{self._job_id}-{rid}",
                                [dict(row, run_id=rid, state="FAILED", requeues=self.requeues, traceback=text)])
             print(f"job {self._job_id}: {text}", flush=True)
-            return None  # submitit then ends the job without requeueing it
+            sys.stderr.flush()
+            # End the process here rather than return None: submitit would then raise UncompletedJobError
+            # from its signal handler, i.e. wherever the main thread is, and library code that catches
+            # Exception (seen: during `import torch`) swallowed it and the job trained on. Slurm records
+            # the job FAILED; the runs' events above already say why.
+            os._exit(1)
         text = (f"preempted or timed out at epoch {epoch}; requeued ({self.requeues + 1} of at most "
                 f"{self.max_requeues}), will resume from its checkpoint")
         for values in remaining:

@@ -94,7 +94,7 @@ def known_statuses(run_ids: list[str], where: Home) -> dict[str, dict]:
 
 
 def plan(sweep: Sweep, *, force: bool = False, where: Home | None = None) -> tuple[list[RunConfig], list[RunConfig]]:
-    """(runs to submit, runs skipped because they already finished)."""
+    """(runs to submit, runs skipped: finished ones unless `force`, and any queued/running elsewhere)."""
     todo, skipped, _, _ = _plan(sweep, force=force, where=where or home())
     return todo, skipped
 
