@@ -23,9 +23,10 @@ def _close(a, b) -> bool:
     return a == b
 
 
-@pytest.fixture(scope="module")
-def both(tmp_path_factory):
-    """The same four runs through RunJob (solo, one after another) and through one PackJob."""
+@pytest.fixture(scope="module", params=["auto", "grouped"])
+def both(request, tmp_path_factory):
+    """The same four runs through RunJob (solo, one after another) and through one PackJob, whose engine
+    is the CPU default ('auto': the runs go solo) or stacked (grouped GEMMs, what a GPU uses)."""
     import torch
 
     from training.job import RunJob
@@ -38,7 +39,9 @@ def both(tmp_path_factory):
     values = [c.to_dict() for c in cfgs]
     solo, packed = (home(tmp_path_factory.mktemp(n) / "home") for n in ("solo", "packed"))
     solo_status = RunJob()(values, "sweep-x", str(solo.root))
-    packed_status = PackJob()(values, "sweep-x", str(packed.root))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("THERMOSCOPE_PACK_ENGINE", request.param)
+        packed_status = PackJob()(values, "sweep-x", str(packed.root))
     return cfgs, solo, packed, solo_status, packed_status
 
 

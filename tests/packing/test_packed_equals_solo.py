@@ -13,7 +13,7 @@ def one_thread():
     torch.set_num_threads(1)
 
 
-ENGINES = ["grouped", "vmap", "loop"]
+ENGINES = ["grouped", "vmap", "loop", "solo"]  # solo: the CPU default (stack.resolve_engine)
 
 
 def _train_packed(cfgs, root, engine="auto"):

@@ -37,7 +37,13 @@ from training.loop import (
     logits_summary,
     make_optimizer,
 )
-from training.packed.stack import MemberLoop, Stacked, stack_members, stacked_loss  # noqa: F401 (re-export)
+from training.packed.stack import (  # noqa: F401 (stacked_loss: re-exported)
+    MemberLoop,
+    Stacked,
+    resolve_engine,
+    stack_members,
+    stacked_loss,
+)
 
 
 def _cut(value, row: int | None):
@@ -98,6 +104,7 @@ def train_packed(
 
     `on_epoch(r, row)` receives run r's row, the same dict the solo loop gives its callback. Every
     run resumes from its own `last.pt`; they must all be at one epoch (the job splits a pack that is not).
+    `engine`: see stack.resolve_engine ('auto' trains solo on a CPU, stacked on a GPU).
     Batches come from the solo loop's own feed (training/fast.py), drawn per run with the run's seed,
     so order and augmentation are the solo run's. Speed: the solo loop's bf16 autocast on a GPU, but
     neither channels_last (stacked batches are 5-D) nor torch.compile (vmap and compile: untested here).
@@ -107,6 +114,9 @@ def train_packed(
     if len({compatibility_key(c) for c in cfgs}) != 1:
         raise ValueError("train_packed: runs differ in more than temperature, seed and initialisation")
     device = torch.device(device)
+    engine = resolve_engine(engine, members, device)
+    if engine == "solo":  # the solo loop with its own speed switches
+        return _train_solo(cfgs, members, data, checkpoint_dirs, on_epoch, device, speed)
     speed = dataclasses.replace(speed or Speed.for_device(device), channels_last=False, compile=False)
     feed = make_feed(data, cfgs[0].arch, device, False)
     if not isinstance(feed, TensorFeed):
@@ -129,7 +139,7 @@ def train_packed(
         raise RuntimeError(f"packed runs resume from different epochs {sorted(epochs_at)}; pack them by epoch")
     start_epoch = epochs_at.pop()
 
-    stack = stack_members(members, engine)  # members are on `device` already: 'auto' picks by it
+    stack = stack_members(members, engine)
     opt = torch.optim.SGD(stack.parameters(), lr=lead.lr, momentum=lead.momentum, weight_decay=lead.weight_decay)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(lead.milestones), gamma=lead.gamma)
     logs: list[list[dict]] = [[] for _ in cfgs]
@@ -214,6 +224,20 @@ def train_packed(
         if outcome[r] is None:
             outcome[r] = TrainResult(epochs_done=lead.epochs, resumed_from=start_epoch, log=logs[r])
     return outcome  # type: ignore[return-value]
+
+
+def _train_solo(cfgs, members, data, checkpoint_dirs, on_epoch, device, speed) -> list[TrainResult | Diverged]:
+    """The CPU default: each run through the solo loop itself, one after another (see resolve_engine)."""
+    from training.loop import train
+
+    results: list[TrainResult | Diverged] = []
+    for r, (cfg, m, folder) in enumerate(zip(cfgs, members, checkpoint_dirs)):
+        hook = (lambda row, r=r: on_epoch(r, row)) if on_epoch else None
+        try:
+            results.append(train(cfg, m, data, checkpoint_dir=folder, on_epoch=hook, device=device, speed=speed))
+        except Diverged as exc:
+            results.append(exc)
+    return results
 
 
 def _drop(stack: Stacked | MemberLoop, opt: torch.optim.Optimizer, keep: list[int]) -> None:

@@ -10,8 +10,9 @@ Three engines share one interface (`parameters`, `forward_backward`, `slots`, `w
   every run keeps its own statistics; batch statistics are per run because vmap gives each slice its
   own batch. Note: stack_module_state itself is not used; `Stacked` builds the same stacked leaves
   in a fixed parameter order that the optimizer and the checkpoints rely on.
-- `MemberLoop`: no stacking: each member steps on its own module, inside the one packed loop: the
-  CPU engine (batching gains nothing there and costs cache; see the class).
+- `MemberLoop`: no stacking: each member steps on its own module, inside the one packed loop.
+
+On a CPU, `resolve_engine` picks none of them by default: the runs train solo, one after another.
 
 Stacked parameters are listed in each member's `named_parameters()` order, so slice r of parameter i
 is parameter i of member r: that is how solo-format checkpoints and optimizer states are cut out.
@@ -160,13 +161,11 @@ class VmapStack(Stacked):
 
 
 class MemberLoop:
-    """The members themselves, stepped one after another inside the packed loop: the CPU engine.
+    """The members themselves, stepped one after another inside the packed loop.
 
-    On a CPU a packed step does the same arithmetic as R solo steps and gains nothing from batching,
-    while R runs' activations alive at once fall out of the cache (measured in bench_packing: grouped
-    GEMMs and vmap both slower than sequential there). So each run does its forward and backward on its
-    own module, hot in cache, exactly the solo computation; what stays shared is one process, one copy
-    of the data, one optimizer step over all runs' tensors and one epoch loop.
+    Each run does its forward and backward on its own module (the solo computation, with R runs'
+    activations never alive at once); what is shared is one optimizer step over all runs' tensors and
+    one epoch loop. For architectures vmap cannot batch, and as a measured alternative on a CPU.
     """
 
     def __init__(self, members: list[nn.Module]) -> None:
@@ -214,16 +213,37 @@ class MemberLoop:
 ENGINES = {"grouped": GroupedMLP, "vmap": VmapStack, "loop": MemberLoop}
 
 
-def stack_members(members: list[nn.Module], engine: str = "auto") -> Stacked | MemberLoop:
-    """`engine='auto'`: on a GPU grouped GEMMs for the MLP and vmap for anything else; on a CPU the
-    member loop (see MemberLoop for the measurement behind that)."""
+def resolve_engine(engine: str, members: list[nn.Module], device: torch.device) -> str:
+    """'auto' (or $THERMOSCOPE_PACK_ENGINE when set): on a GPU, grouped GEMMs for the MLP and vmap for
+    anything else; on a CPU 'solo': the runs train one after another through the solo loop itself.
+
+    Why solo on a CPU: there batching saves no arithmetic, and every packed engine interleaves R runs
+    step by step, so R working sets (weights, momentum, activations) compete for the cache that one
+    solo run has to itself; bench_packing measured all three engines at 0.8-1.2x of sequential on the
+    2-core machine (noisy), so the only way never to be slower there is not to pack.
+    """
+    import os
+
     from training.models.mlp import MLP
 
     if engine == "auto":
-        if next(members[0].parameters()).device.type == "cpu":
-            engine = "loop"
-        else:
-            engine = "grouped" if all(type(m) is MLP for m in members) else "vmap"
+        engine = os.environ.get("THERMOSCOPE_PACK_ENGINE", "") or "auto"
+    if engine == "auto":
+        if torch.device(device).type == "cpu":
+            return "solo"
+        return "grouped" if all(type(m) is MLP for m in members) else "vmap"
+    if engine not in (*ENGINES, "solo"):
+        raise ValueError(f"unknown packing engine {engine!r}; choose auto, solo, {', '.join(ENGINES)}")
+    return engine
+
+
+def stack_members(members: list[nn.Module], engine: str = "auto") -> Stacked | MemberLoop:
+    """The stacked engine for these members ('auto': see resolve_engine; never 'solo' here)."""
+    from training.models.mlp import MLP
+
+    if engine == "auto":
+        engine = resolve_engine(engine, members, next(members[0].parameters()).device)
+        engine = "loop" if engine == "solo" else engine
     if engine not in ENGINES:
         raise ValueError(f"unknown packing engine {engine!r}; choose auto, {', '.join(ENGINES)}")
     if engine == "grouped" and not all(type(m) is MLP for m in members):
