@@ -68,3 +68,14 @@ def run_events(run_id: str, where: Home) -> list[dict[str, Any]]:
     if not files:
         return []
     return pl.read_parquet(files).sort("ts").to_dicts()
+
+
+def last_heartbeats(where: Home, sweep_id: str) -> dict[str, datetime]:
+    """When each job of the sweep was last seen alive (its newest heartbeat row)."""
+    import polars as pl
+
+    files = [str(p) for p in (where.shards / "jobs" / sweep_id).glob("heartbeat-*.parquet")]
+    if not files:
+        return {}
+    frame = pl.read_parquet(files, columns=["job_id", "ts"]).group_by("job_id").agg(pl.col("ts").max())
+    return dict(zip(frame["job_id"].to_list(), frame["ts"].to_list()))

@@ -32,6 +32,7 @@ class SweepStatus:
     jobs: dict[str, JobState] = field(default_factory=dict)
     reconciled: list[str] = field(default_factory=list)  # run ids that got an event from the executor's state
     warning: str = ""  # e.g. sacct unreachable: statuses are the runs' own reports only
+    where: Home | None = None
 
     def status_of(self, run_id: str) -> str:
         return (self.runs.get(run_id) or {}).get("status", "queued")
@@ -51,7 +52,7 @@ def reconcile(manifest: Manifest, where: Home) -> SweepStatus:
     """Read the sweep's state; write an event for each run whose job ended without reporting."""
     from slurm.state import SlurmUnavailable
 
-    status = SweepStatus(manifest)
+    status = SweepStatus(manifest, where=where)
     try:
         status.jobs = job_states(manifest.executor, list(manifest.jobs), manifest.folder)
     except SlurmUnavailable as exc:
@@ -105,5 +106,5 @@ def cancel(manifest: Manifest, where: Home) -> SweepStatus:
             rows.append(dict(run_id=run_id, job_id=job_id, executor=manifest.executor, state="CANCELLED",
                              requeues=(last or {}).get("requeues") or 0))
     write_job_rows(where, manifest.sweep_id, f"cancelled-{time.time_ns()}", rows)
-    status = SweepStatus(manifest, runs=latest_events(manifest.run_ids, where))
+    status = SweepStatus(manifest, runs=latest_events(manifest.run_ids, where), where=where)
     return status

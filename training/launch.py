@@ -29,7 +29,7 @@ from slurm import (
     slurm_available,
     submit_array,
 )
-from slurm.events import TERMINAL, latest_events, now, write_job_rows
+from slurm.events import TERMINAL, last_heartbeats, latest_events, now, write_job_rows
 from slurm.manifest import Manifest, UnknownSweep, list_sweeps, load_manifest
 from slurm.reconcile import SweepStatus, cancel, reconcile
 from training.config import ARCHITECTURES, DATASETS, INITS, LOSSES, PRESETS, ConfigError, RunConfig
@@ -230,9 +230,13 @@ def print_status(status: SweepStatus) -> None:
           + ", ".join(f"{counts[s]} {s}" for s in ("queued", "running", *TERMINAL) if counts.get(s)))
     if status.warning:
         print(f"  warning: {status.warning}; statuses are the runs' own reports only")
+    beats = last_heartbeats(status.where, m.sweep_id) if status.where else {}
     for job_id, run_ids in m.jobs.items():
         job = status.jobs.get(job_id)
         slurm_word = f" [{job.describe()}]" if job else ""
+        if job_id in beats and (job is None or not job.ended):
+            # a job Slurm calls RUNNING whose heartbeat is old is hung, not slow
+            slurm_word += f" (heartbeat {(now() - beats[job_id]).total_seconds():.0f} s ago)"
         for rid in run_ids:
             ev = status.runs.get(rid) or {}
             extra = []
