@@ -90,8 +90,11 @@ def _freeze(params) -> tuple:
 # ---- is there anything to show? -------------------------------------------------------------------
 
 
+PROBLEMS: dict[str, str] = {}  # database path -> why it could not be read (shown by ui.require_runs)
+
+
 def warehouse_state(where: Home | None = None) -> tuple[str, int]:
-    """('missing' | 'empty' | 'ok', number of runs)."""
+    """('missing' | 'empty' | 'unreadable' | 'ok', number of runs); the reason of 'unreadable' is in PROBLEMS."""
     where = where or home()
     if not where.database.exists():
         return "missing", 0
@@ -99,8 +102,9 @@ def warehouse_state(where: Home | None = None) -> tuple[str, int]:
         n = q("SELECT count(*) AS n FROM run_configs", where=where)["n"][0]
     except WarehouseMissing:
         return "missing", 0
-    except Exception:  # a file from before the schema existed: treat like an empty warehouse
-        return "empty", 0
+    except Exception as exc:  # an older schema (needs `python -m warehouse migrate`), a foreign file, ...
+        PROBLEMS[str(where.database)] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return "unreadable", 0
     return ("ok" if n else "empty"), int(n)
 
 

@@ -34,6 +34,9 @@ def require_runs(what: str = "this page") -> int:
             f"```\n{cmd}\npython -m warehouse ingest\n```\n"
             "or launch a sweep from the sidebar form. Point `THERMOSCOPE_HOME` at another home to read that one."
         )
+    elif state == "unreadable":
+        st.error(f"**The warehouse at `{where.database}` cannot be read:** "
+                 f"{data.PROBLEMS.get(str(where.database), 'unknown error')}")
     else:
         st.info(
             f"**The warehouse at `{where.database}` holds no runs yet.**\n\n"

@@ -129,3 +129,19 @@ def test_home_warns_about_runs_stuck_at_chance(tmp_path, monkeypatch):
     at = run_page("Home.py")
     assert list(at.dataframe[0].value["learned"]) == ["✅ learned", "⚠️ near chance"]
     assert "T=10 stayed near chance" in at.warning[0].value
+
+
+def test_unreadable_warehouse_says_why(tmp_path, monkeypatch):
+    """A file DuckDB can open but that is not a Thermoscope warehouse: one line saying why, no traceback."""
+    import duckdb
+
+    from warehouse import home
+
+    where = home(tmp_path / "foreign")
+    where.root.mkdir(parents=True)
+    duckdb.connect(str(where.database)).close()  # an empty DuckDB file: no _meta, no tables
+    monkeypatch.setenv("THERMOSCOPE_HOME", str(where.root))
+    at = run_page("Home.py")
+    no_exceptions(at)
+    assert at.error and "cannot be read" in at.error[0].value, texts(at)
+    assert not charts(at)
