@@ -105,7 +105,9 @@ def test_job_that_raises_is_failed_with_its_traceback_and_others_still_finish(sl
     # the other array task is not hidden by the failure: it reached its own end and reported it
     assert status.runs[fine.run_id]["status"] in ("finished", "failed")
     assert "not-a-checkpoint" not in (status.runs[fine.run_id]["message"] or "")
-    assert status.jobs[manifest.job_of(broken.run_id)].state == "FAILED"
+    job_id = manifest.job_of(broken.run_id)
+    until("Slurm to record the failed task", lambda: reconcile(manifest, slurm_home).jobs[job_id].state == "FAILED",
+          timeout=60)
     from warehouse.ingest import ingest
     from warehouse.read import query
 
