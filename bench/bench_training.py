@@ -13,7 +13,8 @@ throughput does not depend on the pixels, and no dataset is needed):
   with per-sample CPU transforms (RandomCrop(32, padding=4), RandomHorizontalFlip, float, Normalize),
   float32, default memory format, each batch copied to the device.
 
-Prints images/s for each, then the ratio fast / reference last (goal: ≥ 3 on a GPU, ≥ 1 on a CPU).
+Both are warmed up, then timed in alternating rounds (medians), so a shared machine's load drift
+hits both alike. Prints images/s for each, then the ratio fast / reference last (goal: ≥ 3 on a GPU, ≥ 1 on a CPU).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import sys
 import time
 from datetime import UTC, datetime
@@ -69,15 +71,14 @@ def new_model(device: torch.device, speed: Speed):
 
 def timed(batches, step, device: torch.device, warmup: int, steps: int, batch: int) -> float:
     """images/s over `steps` steps after `warmup` steps (input pipeline time included)."""
-    it = iter(batches)
     for _ in range(warmup):
-        step(*next(it))
+        step(*next(batches))
     sync(device)
     t0 = time.perf_counter()
     for _ in range(steps):
-        step(*next(it))
+        step(*next(batches))
     sync(device)
-    return steps * batch / (time.perf_counter() - t0)
+    return steps * batch / (time.perf_counter() - t0) if steps else 0.0
 
 
 def make_step(net, opt, speed: Speed, device: torch.device):
@@ -107,14 +108,16 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--compile", action="store_true")
+    p.add_argument("--rounds", type=int, default=None, help="alternating timed rounds per side (median reported)")
     p.add_argument("--workers", type=int, default=None, help="reference DataLoader workers")
     a = p.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.type == "cpu":
         torch.set_num_threads(int(os.environ.get("THERMOSCOPE_THREADS", "1")))
-    steps = a.steps or (3 if a.quick else (200 if device.type == "cuda" else 10))
+    steps = a.steps or (2 if a.quick else (100 if device.type == "cuda" else 4))
+    a.rounds = a.rounds or (1 if a.quick else 3)
     warmup = 1 if a.quick else (20 if device.type == "cuda" else 2)
-    n = max(a.batch * (steps + warmup), 1024) if not a.quick else a.batch * (steps + warmup)
+    n = a.batch * 8 if a.quick else max(a.batch * 16, 4096)  # epochs repeat; the size only bounds memory
     workers = a.workers if a.workers is not None else (0 if device.type == "cpu" else min(8, os.cpu_count() or 1))
 
     g = torch.Generator().manual_seed(0)
@@ -132,9 +135,8 @@ def main() -> None:
                                          persistent_workers=workers > 0)
     plain = Speed()
     net, opt = new_model(device, plain)
-    step = make_step(net, opt, plain, device)
+    ref_step = make_step(net, opt, plain, device)
     ref_batches = ((xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)) for xb, yb in forever(lambda e: loader))
-    ref = timed(ref_batches, step, device, warmup, steps, a.batch)
 
     # fast: tensor-resident uint8 data, on-device per-sample augmentation, channels_last + bf16 on CUDA
     speed = Speed.for_device(device)
@@ -143,15 +145,24 @@ def main() -> None:
     bundle = DataBundle("synthetic", x, y, x[:256], y[:256], 10, mean=mean, std=std, augment="cifar")
     feed = TensorFeed(bundle, AUGMENTATIONS.get("cifar"), device, speed.channels_last)
     net, opt = new_model(device, speed)
-    step = make_step(net, opt, speed, device)
-    fast = timed(forever(lambda e: feed.train_batches(e, 0, a.batch)), step, device,
-                 warmup + (3 if speed.compile else 0), steps, a.batch)
+    fast_step = make_step(net, opt, speed, device)
+    fast_batches = forever(lambda e: feed.train_batches(e, 0, a.batch))
+
+    # warm up both, then alternate timed rounds so drift in a shared machine's load hits both alike
+    timed(ref_batches, ref_step, device, warmup, 0, a.batch)
+    timed(fast_batches, fast_step, device, warmup + (3 if speed.compile else 0), 0, a.batch)
+    refs, fasts = [], []
+    for _ in range(a.rounds):
+        refs.append(timed(ref_batches, ref_step, device, 0, steps, a.batch))
+        fasts.append(timed(fast_batches, fast_step, device, 0, steps, a.batch))
+    ref, fast = statistics.median(refs), statistics.median(fasts)
 
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
     print(f"date {datetime.now(UTC).isoformat(timespec='seconds')}  device {device.type} ({name}), torch {torch.__version__}"
           f", threads {torch.get_num_threads()}")
     print("data: synthetic CIFAR-shaped uint8 (no dataset needed; throughput does not depend on pixels)")
-    print(f"ResNet-18 CIFAR stem, batch {a.batch}, {steps} timed steps after {warmup} warm-up")
+    print(f"ResNet-18 CIFAR stem, batch {a.batch}, {a.rounds} alternating rounds of {steps} timed steps after "
+          f"{warmup} warm-up; medians")
     print(f"reference (DataLoader, {workers} workers, CPU transforms, fp32, NCHW): {ref:10.1f} images/s")
     print(f"fast (device-resident uint8, on-device crop/flip, channels_last={speed.channels_last}, "
           f"bf16={speed.amp}, compile={speed.compile}): {fast:10.1f} images/s")

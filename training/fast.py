@@ -73,7 +73,11 @@ class TensorFeed:
         self.n_test = len(bundle.y_test)
 
     def _layout(self, x: torch.Tensor) -> torch.Tensor:
-        return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.dim() == 4 else x
+        # the on-device crop yields NHWC strides; make the layout the one asked for, so a model in
+        # NCHW never silently runs channels_last kernels (and the benchmark compares like with like)
+        if x.dim() != 4:
+            return x
+        return x.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
 
     def train_batches(self, epoch: int, seed: int, batch_size: int, rank: int = 0, world: int = 1) -> Iterator[Batch]:
         order = torch.randperm(self.n_train, generator=torch.Generator().manual_seed(epoch_seed(seed, epoch)))
