@@ -1,6 +1,6 @@
 """Dashboard benchmark: every page's first render and one interaction on a 10,000-run warehouse, via AppTest.
 
-    PYTHONPATH=. .venv/bin/python bench/bench_app.py [--runs N] [--keep DIR] [--repeat K]
+    PYTHONPATH=. .venv/bin/python bench/bench_app.py [--quick] [--runs N] [--keep DIR] [--repeat K]
 
 The warehouse is written the way jobs write it (Parquet shards, one per table) and loaded with
 `warehouse.ingest`, so the derived tables the pages read exist as in production. Budgets from issue
@@ -213,10 +213,13 @@ def measure(page: str, repeat: int) -> dict:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--runs", type=int, default=10_000)
-    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--runs", type=int, help="runs in the warehouse (default 10,000; --quick 1,000)")
+    p.add_argument("--repeat", type=int, help="measurements per page (default 3; --quick 1)")
+    p.add_argument("--quick", action="store_true", help="smoke run for `bench/run_all.py --quick`")
     p.add_argument("--keep", help="build the warehouse here and keep it (reused when it already holds one)")
     args = p.parse_args()
+    args.runs = args.runs or (1_000 if args.quick else 10_000)
+    args.repeat = args.repeat or (1 if args.quick else 3)
     root = Path(args.keep or tempfile.mkdtemp(prefix="bench-app-"))
     where = home(root)
     print(f"bench_app  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  {platform.node()}  {os.cpu_count()} CPUs  "
