@@ -238,8 +238,9 @@ def main() -> int:
     for key in t["seconds"]:
         if key != "sequential":
             ratio(f"demo sweep end to end, {R} runs: {key} vs sequential", t, key)
-    if args.json:
-        Path(args.json).write_text(json.dumps(out, indent=1))
+    target = args.json or (os.environ.get("BENCH_OUT") and str(Path(os.environ["BENCH_OUT"]) / "bench_packing.json"))
+    if target:  # BENCH_OUT: set by gpu.sh, so the GPU figures come back machine-readable too
+        Path(target).write_text(json.dumps(out, indent=1))
     print("\nratios (runs per second, packed / sequential; above 1 = packing is faster):")
     for label, value in ratios:
         print(f"  {label:<64}{value:8.2f} x")
