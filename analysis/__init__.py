@@ -14,6 +14,7 @@ from analysis.probes import Probe, linear_probe_accuracies, train_probes
 from analysis.rank import numerical_rank, rank_tolerance, rank_with_detail
 from analysis.run import analyse_model
 from analysis.taps import LayerTap
+from analysis.theory import theory_rows
 from analysis.tunnel import kappa, kappa_detail, rho, rho_detail
 from analysis.types import AnalysisData, AnalysisError, AnalysisSettings, Split
 
@@ -29,5 +30,5 @@ __all__ = [
     "fpr_at_tpr", "init_norm_rows", "kappa", "kappa_detail", "layer_alignment", "linear_probe_accuracies",
     "logits_norm", "nc1", "nc2", "nc3", "nc4", "neural_collapse", "numerical_rank", "ood_scores", "orthodev",
     "orthodev_classmean", "orthodev_sample", "rank_tolerance", "rank_with_detail", "reps_from_taps", "rho",
-    "rho_detail", "sample_subset", "softmax_ranks", "solution_rank", "train_probes",
+    "rho_detail", "sample_subset", "softmax_ranks", "solution_rank", "theory_rows", "train_probes",
 ]

@@ -2,6 +2,8 @@
 
   python -m analysis analyse CHECKPOINT [CHECKPOINT ...] [--device auto|cpu|cuda] [--set FIELD=VALUE ...]
   python -m analysis theory
+  python -m analysis init-norms --arch mlp,resnet18 --dataset cifar10 [--init default,kaiming,normal]
+                                [--init-std 0.01,0.1] [--seeds 0,1,2] [--batch 256]
   python -m analysis settings            # every AnalysisSettings field and its default
 
 A checkpoint is a torch.save'd dict {'config': RunConfig.to_dict(), 'model': state_dict, 'epoch': int} (what the
@@ -132,6 +134,47 @@ def analyse_checkpoint(path: Path, *, device: str = "auto", overrides: list[str]
     return rows
 
 
+def init_norms(archs: list[str], dataset: str, inits: list[str], stds: list[float], seeds: list[int], *,
+               batch: int = 256, home_root=None, write: bool = True) -> list[dict]:
+    """Logits norm at initialisation per (arch, init, init_std, seed) on `batch` test images ('init_norms' rows).
+
+    Models and inputs come from the training package (`prepare_run`, `analysis_data`): the same builder and the
+    same model input the runs use. 'normal' is repeated for every std; other inits ignore the std.
+    """
+    import torch
+
+    from analysis.logits import init_norm_rows
+    from training.config import make_config
+    from training.models import build_model
+    from training.pipeline import analysis_data, prepare_run
+    from warehouse import home, write_shard
+
+    where = home(home_root)
+    rows: list[dict] = []
+    for arch in archs:
+        cfg0 = make_config(arch=arch, dataset=dataset, ood=())
+        run = prepare_run(cfg0, where, torch.device("cpu"))
+        x = analysis_data(run).id_test.x[:batch]
+        spec = _spec_of(run)
+        for init in inits:
+            for std in (stds if init == "normal" else [cfg0.init_std]):
+                def build(seed: int, init=init, std=std, cfg0=cfg0, spec=spec):
+                    return build_model(cfg0.replace(init=init, init_std=std, seed=seed), spec)
+
+                rows += init_norm_rows(build, x, arch=arch, dataset=dataset, init=init, init_std=std, seeds=seeds)
+    if write and rows:
+        name = f"{dataset.replace(':', '_').replace('/', '_')}-" + "-".join(archs)
+        write_shard("init_norms", rows, owner="init-norms", name=name[:120], where=where)
+    return rows
+
+
+def _spec_of(run):
+    from training.augment import augmentation_for
+    from training.models import ModelSpec
+
+    return ModelSpec(run.data.num_classes, augmentation_for(run.cfg.arch, run.data).input_shape(run.data))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -147,6 +190,14 @@ def main(argv: list[str] | None = None) -> int:
     t = sub.add_parser("theory", help="write the appendix demonstrations' rows (table 'theory')")
     t.add_argument("--home", default=None)
     t.add_argument("--seed", type=int, default=0)
+    n = sub.add_parser("init-norms", help="logits norm of freshly initialised models (table 'init_norms')")
+    n.add_argument("--arch", required=True, help="comma-separated architecture names")
+    n.add_argument("--dataset", required=True)
+    n.add_argument("--init", default="default,kaiming,normal", help="comma-separated initialisations")
+    n.add_argument("--init-std", default="0.01", help="comma-separated sigmas for 'normal'")
+    n.add_argument("--seeds", default="0,1,2")
+    n.add_argument("--batch", type=int, default=256, help="test images the norm is measured on")
+    n.add_argument("--home", default=None)
     sub.add_parser("settings", help="list the analysis settings and their defaults")
     args = parser.parse_args(argv)
 
@@ -165,6 +216,16 @@ def main(argv: list[str] | None = None) -> int:
             part = [r for r in rows if r["experiment"] == exp]
             path = write_shard("theory", part, owner=exp, name=f"demo-seed{args.seed}", where=home(args.home))
             print(f"{exp}: {len(part)} rows -> {path}")
+        return 0
+    if args.command == "init-norms":
+        def split(v: str) -> list[str]:
+            return [p for p in v.split(",") if p]
+
+        rows = init_norms(split(args.arch), args.dataset, split(args.init), [float(v) for v in split(args.init_std)],
+                          [int(v) for v in split(args.seeds)], batch=args.batch, home_root=args.home)
+        for r in rows:
+            print(f"{r['arch']:>10} {r['init']:>8} std={r['init_std']:<6g} seed={r['seed']}: "
+                  f"logits norm {r['logits_norm']:.4g}")
         return 0
     from analysis.types import AnalysisError
 

@@ -61,3 +61,21 @@ def test_theory_command_writes_one_shard_per_experiment(tmp_home):
     assert main(["theory"]) == 0
     written = sorted(p.parent.name for p in (tmp_home.shards / "theory").rglob("*.parquet"))
     assert written == ["fig21", "prop_i1", "prop_j2", "prop_k1", "prop_k1_sweep"]
+
+
+def test_init_norms_rows_scale_with_the_normal_sigma(tmp_home):
+    pytest.importorskip("training.pipeline")
+    import pyarrow.parquet as pq
+
+    from analysis.__main__ import init_norms
+
+    rows = init_norms(["mlp"], "digits", ["default", "normal"], [0.01, 0.1], [0], batch=32)
+    by = {(r["init"], r["init_std"]): r["logits_norm"] for r in rows}
+    assert len(rows) == 3 and all(v > 0 for v in by.values())
+    # a ReLU MLP with zero biases is positively homogeneous: depth + 1 weight layers, each 10x larger
+    from training.config import make_config
+
+    layers = make_config(arch="mlp", dataset="digits", ood=()).depth + 1
+    assert by[("normal", 0.1)] / by[("normal", 0.01)] == pytest.approx(10.0**layers, rel=1e-3)
+    shard = next((tmp_home.shards / "init_norms").rglob("*.parquet"))
+    assert pq.read_table(shard).num_rows == 3
