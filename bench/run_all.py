@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 FIRST = ["bench_packing", "bench_training", "bench_analysis", "bench_warehouse", "bench_app"]
 
 
-def discover(only: list[str]) -> list[Path]:
-    found = {p.stem: p for p in sorted((ROOT / "bench").glob("bench_*.py"))}
+def discover(only: list[str], folder: Path = ROOT / "bench") -> list[Path]:
+    found = {p.stem: p for p in sorted(folder.glob("bench_*.py"))}
     names = [n for n in FIRST if n in found] + [n for n in found if n not in FIRST]
     if only:
         wanted = {n if n.startswith("bench_") else f"bench_{n}" for n in only}
@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", nargs="+", default=[], metavar="NAME", help="only these (e.g. packing warehouse)")
     p.add_argument("--out", help="also keep each benchmark's output in this folder, and summary.txt")
     p.add_argument("--timeout", type=float, default=1800, help="seconds one benchmark may take (default 1800)")
+    p.add_argument("--dir", default=str(ROOT / "bench"), help=argparse.SUPPRESS)  # tests: a folder of fakes
     p.add_argument("--budget", type=float, default=0, help="seconds for the whole suite; benchmarks that would "
                    "start after it are not run (default: no limit)")
     args = p.parse_args(argv)
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     results = []
-    for path in discover(args.only):
+    for path in discover(args.only, Path(args.dir)):
         left = args.budget - (time.perf_counter() - started) if args.budget else args.timeout
         if args.budget and left < 10:
             results.append({"name": path.stem, "status": "not run: out of the suite's time budget", "seconds": 0.0,
