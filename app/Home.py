@@ -49,8 +49,7 @@ else:
     if rank.is_empty():
         ui.no_rows("rank rows for these representations")
     else:
-        ui.show_chart(charts.layer_band_chart(rank, y_title="numerical rank"), rank, "home-rank",
-                      name=f"rank_{filters['arch']}_{id_name}")
+        ui.show_layer_curves(rank, "home-rank", y_title="numerical rank", name=f"rank_{filters['arch']}_{id_name}")
 
 # ---- linear probes, in and out of distribution --------------------------------------------------------
 st.subheader("Linear-probe accuracy per layer")
@@ -72,10 +71,8 @@ else:
             if curves.is_empty():
                 ui.no_rows(f"probe rows on {ds}")
                 continue
-            ui.show_chart(
-                charts.layer_band_chart(curves, y_title="probe accuracy", y_domain=(0, 1)),
-                curves, f"home-probe-{ds}", name=f"probe_{role}_{filters['arch']}_{ds}",
-            )
+            ui.show_layer_curves(curves, f"home-probe-{ds}", y_title="probe accuracy", y_domain=(0, 1),
+                                 name=f"probe_{role}_{filters['arch']}_{ds}")
 
 # ---- did the runs learn? ------------------------------------------------------------------------------
 st.subheader("Did the runs learn?")

@@ -7,6 +7,9 @@ T = 10 has the same colour on every page.
 
 from __future__ import annotations
 
+import functools
+import json
+
 import altair as alt
 import polars as pl
 
@@ -30,19 +33,59 @@ def _t_color(frame: pl.DataFrame, col: str = "temperature", legend_title: str = 
 
 
 def layer_band_chart(frame: pl.DataFrame, *, y_title: str, title: str = "", height: int = 300,
-                     y_domain: tuple[float, float] | None = None) -> alt.Chart:
+                     y_domain: tuple[float, float] | None = None) -> alt.LayerChart:
     """One line per temperature over layers (mean over seeds) with a ± std band.
 
     Needs columns temperature, position, layer_name, mean, lo, hi, n (see data.layer_curves).
     """
     frame = with_t_label(frame)
+    return _layer_band(alt.Chart(frame), *_layer_band_keys(frame), y_title, title, height, y_domain)
+
+
+def layer_band_spec(frame: pl.DataFrame, *, y_title: str, title: str = "", height: int = 300,
+                    y_domain: tuple[float, float] | None = None) -> tuple[dict, pl.DataFrame]:
+    """The same chart as a Vega-Lite dict without data, plus the frame to send with it.
+
+    Building an Altair chart costs ~20 ms; the spec only depends on the layer names, the temperatures and
+    the titles, so it is built once per such shape and reused when only the numbers change (a click)."""
+    frame = with_t_label(frame)
+    spec = _layer_band_template(*_layer_band_keys(frame), y_title, title, height,
+                                tuple(y_domain) if y_domain else None)
+    return json.loads(spec), frame
+
+
+def _layer_band_keys(frame: pl.DataFrame) -> tuple[tuple, tuple, bool]:
     names = frame.sort("position").select("position", "layer_name").unique(maintain_order=True)
+    temps = tuple(t_label(t) for t in sorted(frame["temperature"].unique().to_list())) if not frame.is_empty() else ()
+    return tuple((int(p), str(n)) for p, n in names.iter_rows()), temps, "config_group" in frame.columns
+
+
+@functools.lru_cache(maxsize=256)
+def _layer_band_template(names: tuple, temps: tuple, grouped: bool, y_title: str, title: str, height: int,
+                         y_domain: tuple | None) -> str:
+    spec = _layer_band(alt.Chart(), names, temps, grouped, y_title, title, height, y_domain).to_dict(validate=False)
+    return json.dumps(without_data(spec))
+
+
+def without_data(spec: dict) -> dict:
+    """Drop the placeholder Altair writes for a chart built without data ({"name": "empty"} and its dataset),
+    so the frame sent beside the spec is the chart's data, as for st.vega_lite_chart(frame, spec)."""
+    spec.pop("datasets", None)
+    spec.pop("data", None)
+    for part in spec.get("layer", []):
+        part.pop("data", None)
+    return spec
+
+
+def _layer_band(base: alt.Chart, names: tuple, temps: tuple, grouped: bool, y_title: str, title: str, height: int,
+                y_domain) -> alt.LayerChart:
     label_expr = _label_expr(names)
     x = alt.X("position:Q", title="layer", axis=alt.Axis(tickMinStep=1, labelExpr=label_expr, labelAngle=-40))
     scale = alt.Scale(domain=list(y_domain)) if y_domain else alt.Scale(zero=False)
-    color = _t_color(frame)
-    detail = alt.Detail("config_group:N") if "config_group" in frame.columns else alt.Detail("T:N")
-    base = alt.Chart(frame).encode(x=x, color=color, detail=detail)
+    color = alt.Color("T:N", sort=list(temps), scale=alt.Scale(scheme=TEMP_SCHEME, domain=list(temps)),
+                      legend=alt.Legend(title="temperature"))
+    detail = alt.Detail("config_group:N") if grouped else alt.Detail("T:N")
+    base = base.encode(x=x, color=color, detail=detail)
     band = base.mark_area(opacity=0.18).encode(y=alt.Y("lo:Q", title=y_title, scale=scale), y2="hi:Q")
     line = base.mark_line(point=True).encode(
         y=alt.Y("mean:Q", title=y_title, scale=scale),
@@ -52,11 +95,11 @@ def layer_band_chart(frame: pl.DataFrame, *, y_title: str, title: str = "", heig
     return (band + line).properties(title=title, height=height)
 
 
-def _label_expr(names: pl.DataFrame) -> str:
+def _label_expr(names: tuple) -> str:
     """Vega expression mapping a layer position to its name (so logits and softmax show apart)."""
-    if names.is_empty():
+    if not names:
         return "datum.value"
-    pairs = ", ".join(f"'{int(p)}': '{_esc(n)}'" for p, n in names.iter_rows())
+    pairs = ", ".join(f"'{int(p)}': '{_esc(n)}'" for p, n in names)
     return f"({{{pairs}}})[datum.value] || ''"
 
 

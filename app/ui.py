@@ -104,13 +104,27 @@ def show_chart(chart: alt.Chart, frame: pl.DataFrame, key: str, *, name: str | N
     if not spec.get("config"):
         spec.pop("config", None)
     st.vega_lite_chart(spec, width=width, key=f"chart-{key}")
+    _downloads(frame, key, name, lambda: chart)
+
+
+def show_layer_curves(frame: pl.DataFrame, key: str, *, name: str | None = None, **style) -> None:
+    """charts.layer_band_chart for `frame`, from a spec built once per chart shape (see layer_band_spec)."""
+    spec, data_frame = charts.layer_band_spec(frame, **style)
+    spec.get("config", {}).pop("view", None)
+    if not spec.get("config"):
+        spec.pop("config", None)
+    st.vega_lite_chart(data_frame, spec, width="stretch", key=f"chart-{key}")
+    _downloads(frame, key, name, lambda: charts.layer_band_chart(frame, **style))
+
+
+def _downloads(frame: pl.DataFrame, key: str, name: str | None, build) -> None:
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", name or key)
     c1, c2, c3, _ = st.columns([1, 1, 1, 5])
     c1.download_button("CSV", frame.write_csv().encode(), file_name=f"{stem}.csv", mime="text/csv",
                        key=f"csv-{key}", help="the aggregated rows this chart shows")
-    c2.download_button("PNG", lambda: charts.to_png(chart), file_name=f"{stem}.png", mime="image/png",
+    c2.download_button("PNG", lambda: charts.to_png(build()), file_name=f"{stem}.png", mime="image/png",
                        key=f"png-{key}")
-    c3.download_button("SVG", lambda: charts.to_svg(chart), file_name=f"{stem}.svg", mime="image/svg+xml",
+    c3.download_button("SVG", lambda: charts.to_svg(build()), file_name=f"{stem}.svg", mime="image/svg+xml",
                        key=f"svg-{key}")
 
 

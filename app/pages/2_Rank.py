@@ -37,8 +37,8 @@ else:
     if curves.is_empty():
         ui.no_rows("rank rows for these representations")
     else:
-        ui.show_chart(charts.layer_band_chart(curves, y_title="numerical rank"), curves, "rank-layers",
-                      name=f"rank_{filters['arch']}_{filters['dataset']}")
+        ui.show_layer_curves(curves, "rank-layers", y_title="numerical rank",
+                             name=f"rank_{filters['arch']}_{filters['dataset']}")
 
 st.subheader("Solution rank vs temperature")
 st.caption("Rank of the logits on the whole evaluation set. Neural collapse predicts C − 1; high T gives less.")

@@ -37,8 +37,8 @@ for ds in sets:
     if curves.is_empty():
         ui.no_rows(f"probe rows on {ds}")
         continue
-    ui.show_chart(charts.layer_band_chart(curves, y_title=f"{role} probe accuracy", y_domain=(0, 1)), curves,
-                  f"probe-{ds}", name=f"probe_{role}_{filters['arch']}_{ds}")
+    ui.show_layer_curves(curves, f"probe-{ds}", y_title=f"{role} probe accuracy", y_domain=(0, 1),
+                         name=f"probe_{role}_{filters['arch']}_{ds}")
 
 kr = data.summary_by_temperature(filters, ["kappa", "rho"])
 if not kr.is_empty():

@@ -30,8 +30,8 @@ for col, metric in zip(cols, ("orthodev_sample", "orthodev_classmean")):
         if curves.is_empty():
             ui.no_rows(f"{metric} rows")
         else:
-            ui.show_chart(charts.layer_band_chart(curves, y_title="OrthoDev", height=250), curves, f"geo-{metric}",
-                          name=f"{metric}_{filters['arch']}_{ID}")
+            ui.show_layer_curves(curves, f"geo-{metric}", y_title="OrthoDev", height=250,
+                                 name=f"{metric}_{filters['arch']}_{ID}")
 
 st.subheader("Neural collapse")
 st.caption("NC1 within- vs between-class variability, NC2 distance from a simplex ETF, NC3 classifier–mean "
@@ -57,8 +57,8 @@ with c2:
     if nc_layers.is_empty():
         ui.no_rows(f"{metric} rows per layer")
     else:
-        ui.show_chart(charts.layer_band_chart(nc_layers, y_title=metric, height=250), nc_layers, "geo-nc-layers",
-                      name=f"{metric}_layers_{filters['arch']}_{ID}")
+        ui.show_layer_curves(nc_layers, "geo-nc-layers", y_title=metric, height=250,
+                             name=f"{metric}_layers_{filters['arch']}_{ID}")
 
 st.subheader("OOD detection")
 st.caption("High T / low logits norm: worse OOD generalisation (ρ) but better OOD detection. Scores: MSP, "

@@ -26,8 +26,10 @@ def charts(at: AppTest) -> list:
 
 
 def chart_frames(element) -> list[pl.DataFrame]:
-    """Every dataset the browser receives for one Altair chart (Streamlit ships them as Arrow IPC)."""
-    return [pl.from_arrow(pa.ipc.open_stream(d.data.data).read_all()) for d in element.proto.datasets]
+    """Every dataset the browser receives for one chart (Streamlit ships them as Arrow IPC): the main
+    data (charts sent as a spec + frame) and the named datasets (charts sent with their data inside)."""
+    frames = [pl.from_arrow(pa.ipc.open_stream(element.proto.data.data).read_all())] if element.proto.data.data else []
+    return frames + [pl.from_arrow(pa.ipc.open_stream(d.data.data).read_all()) for d in element.proto.datasets]
 
 
 def chart_frame(element) -> pl.DataFrame:
