@@ -237,7 +237,8 @@ class _Analysis:
         for name, (_, te) in self.ood_sets.items():
             self.logits[f"ood_test:{name}"] = self._capture(rep, te.x)[key]
         for k, v in self.logits.items():
-            self._finite(self.logits_rep, v, k.split(":")[-1], k)
+            dataset = k.split(":", 1)[1] if ":" in k else self.data.id_name
+            self._finite(self.logits_rep, v, dataset, "train" if k == "id_train" else "test")
 
     def _solution_rank(self) -> None:
         s = self.s

@@ -107,7 +107,7 @@ def test_nan_activations_name_the_layer_and_keep_earlier_rows():
         model.lins[1].weight[0, 0] = float("nan")  # hidden2 onwards is NaN, hidden1 is fine
     s = AnalysisSettings(probe_epochs=2, probe_batch=64, memory_budget_mb=0)  # one layer per chunk
     # the logits are NaN too, and they are measured first: the failure names them
-    with pytest.raises(AnalysisError, match="run bad epoch 0: layer logits .*NaN") as e:
+    with pytest.raises(AnalysisError, match=r"^run bad epoch 0: layer logits \(logits, index 3\) has NaN/inf activations on blobs train;") as e:
         analyse_model(model, model.layer_taps(), data, run_id="bad", epoch=0, temperature=1.0, settings=s)
     assert "\n" not in str(e.value) and isinstance(e.value, ValueError)
 
