@@ -172,8 +172,9 @@ INTERACTIONS = {
 def _chart_rows(at) -> int:
     best = 0
     for el in at.get("vega_lite_chart"):
-        for d in el.proto.datasets:
-            best = max(best, pa.ipc.open_stream(d.data.data).read_all().num_rows)
+        blobs = [el.proto.data.data] if el.proto.data.data else []  # a spec sent beside its frame
+        for blob in blobs + [d.data.data for d in el.proto.datasets]:
+            best = max(best, pa.ipc.open_stream(blob).read_all().num_rows)
     return best
 
 
