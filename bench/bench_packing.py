@@ -195,7 +195,7 @@ def main() -> int:
     if not gpu and os.environ.get("THERMOSCOPE_THREADS"):
         torch.set_num_threads(int(os.environ["THERMOSCOPE_THREADS"]))
     R = args.runs or (16 if gpu else 4)
-    repeats = args.repeats or (3 if args.quick else 5)
+    repeats = args.repeats or (3 if args.quick or gpu else 5)  # GPU figures are steady; gpu.sh has 8 minutes
     name = torch.cuda.get_device_name(device) if gpu else f"CPU ({platform.processor() or platform.machine()})"
     print(f"bench_packing  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  {platform.node()}  {name}  "
           f"{torch.get_num_threads()} torch threads  torch {torch.__version__}  {R} runs per pack"
@@ -233,7 +233,7 @@ def main() -> int:
         out["resnet18"] = t
         key = next(k for k in t["seconds"] if k != "sequential")
         ratio(f"ResNet-18, {rn_runs} runs: {key} vs sequential", t, key)
-    t = sweep_table(R, 2 if args.quick else 5, device, repeats)
+    t = sweep_table(R, 2 if args.quick else 3 if gpu else 5, device, repeats)
     out["demo_sweep"] = t
     for key in t["seconds"]:
         if key != "sequential":

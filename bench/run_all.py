@@ -1,7 +1,7 @@
 """`make bench`: run every bench/bench_*.py that exists, print each one's table, then every ratio.
 
-    PYTHONPATH=. .venv/bin/python bench/run_all.py [--quick] [--only NAME ...] [--out DIR]
-                                                   [--timeout S] [--budget S]
+    PYTHONPATH=. .venv/bin/python bench/run_all.py [--quick] [--quick-for NAME ...] [--only NAME ...]
+                                                   [--out DIR] [--timeout S] [--budget S]
 
 Each benchmark runs in its own process (a crash or a hang in one costs only that one), with this
 repository on PYTHONPATH and `--quick` passed through when asked. Its output is streamed as it comes
@@ -106,6 +106,8 @@ def run_one(path: Path, quick: bool, timeout: float, out: Path | None) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Run every bench/bench_*.py; print tables, then ratios.")
     p.add_argument("--quick", action="store_true", help="pass --quick to every benchmark")
+    p.add_argument("--quick-for", nargs="+", default=[], metavar="NAME",
+                   help="pass --quick to these only (gpu.sh: the CPU-bound ones, to leave the time to the GPU's)")
     p.add_argument("--only", nargs="+", default=[], metavar="NAME", help="only these (e.g. packing warehouse)")
     p.add_argument("--out", help="also keep each benchmark's output in this folder, and summary.txt")
     p.add_argument("--timeout", type=float, default=1800, help="seconds one benchmark may take (default 1800)")
@@ -124,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             results.append({"name": path.stem, "status": "not run: out of the suite's time budget", "seconds": 0.0,
                             "ratios": []})
             continue
-        results.append(run_one(path, args.quick, min(args.timeout, left), out))
+        quick = args.quick or path.stem in {n if n.startswith("bench_") else f"bench_{n}" for n in args.quick_for}
+        results.append(run_one(path, quick, min(args.timeout, left), out))
     summary = ["", "===== summary" + (" (--quick)" if args.quick else "")]
     for r in results:
         summary.append(f"{r['name']:<18} {r['status']:<44} {r['seconds']:7.1f} s")

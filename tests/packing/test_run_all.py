@@ -52,6 +52,8 @@ def test_every_benchmark_runs_and_the_summary_says_how_each_ended(tmp_path):
 def test_only_and_the_suite_budget(tmp_path):
     done = _run(tmp_path, "--only", "packing", "zeta")
     assert done.returncode == 0 and "full" in done.stdout and "bench_broken" not in done.stdout
+    done = _run(tmp_path, "--only", "packing", "zeta", "--quick-for", "packing")
+    assert "2.00 x quick" in done.stdout and "zeta.py --quick" not in done.stdout
     # the hang takes what is left of 12 s; zeta (after it: alphabetical) has no time left to start
     done = _run(tmp_path, "--only", "hang", "zeta", "--budget", "12", "--timeout", "30")
     assert re.search(r"bench_hang +timed out after 1[12] s", done.stdout), done.stdout
