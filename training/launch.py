@@ -125,7 +125,7 @@ def new_sweep_id(configs: list[RunConfig]) -> str:
 
 
 def launch(sweep: Sweep, *, executor: str = "auto", slurm: SlurmOptions | None = None, force: bool = False,
-           dry_run: bool = False, runs_per_job: int = 0, where: Home | None = None) -> LaunchResult:
+           dry_run: bool = False, runs_per_job: int = 0, pack: int = 0, where: Home | None = None) -> LaunchResult:
     """Validate, plan and submit a sweep as one job array; returns at once with the sweep id.
 
     Raises ConfigError / OptionError (one line naming the field or option) before anything is
@@ -135,15 +135,29 @@ def launch(sweep: Sweep, *, executor: str = "auto", slurm: SlurmOptions | None =
     slurm = slurm or SlurmOptions.from_dict(sweep.slurm)
     kind = resolve_kind(executor)
     if runs_per_job < 0:
-        raise OptionError(f"--pack must be >= 0, got {runs_per_job}")
+        raise OptionError(f"--runs-per-job must be >= 0, got {runs_per_job}")
+    if pack < 0:
+        raise OptionError(f"--pack must be >= 0, got {pack}")
     todo, skipped, live, known = _plan(sweep, force=force, where=where)
     sweep_id = new_sweep_id(todo + skipped)
     result = LaunchResult(sweep_id, kind, todo, skipped, live=live, known=known)
     if dry_run or not todo:
         return result
-    # local: one job per core, runs in sequence inside it; Slurm: one run per array task
-    per_job = runs_per_job or (max(1, -(-len(todo) // (os.cpu_count() or 1))) if kind == "local" else 1)
-    chunks = [todo[i : i + per_job] for i in range(0, len(todo), per_job)]
+    job_fn: RunJob
+    if pack > 1:
+        # --pack N: up to N compatible runs train as one stacked model in one array task (training.packed)
+        from training.packed import PackError, PackJob, pack_groups
+
+        try:
+            chunks = pack_groups(todo, pack)
+        except PackError as exc:
+            raise OptionError(str(exc)) from None
+        job_fn = PackJob(max_requeues=slurm.max_requeues)
+    else:
+        # local: one job per core, runs in sequence inside it; Slurm: one run per array task
+        per_job = runs_per_job or (max(1, -(-len(todo) // (os.cpu_count() or 1))) if kind == "local" else 1)
+        chunks = [todo[i : i + per_job] for i in range(0, len(todo), per_job)]
+        job_fn = RunJob(max_requeues=slurm.max_requeues)
     if kind == "local":
         os.environ.setdefault("THERMOSCOPE_THREADS", str(max(1, (os.cpu_count() or 1) // len(chunks))))
     folder = where.jobs / sweep_id
@@ -151,7 +165,7 @@ def launch(sweep: Sweep, *, executor: str = "auto", slurm: SlurmOptions | None =
     # taken before submission: a job can only start after it, so its 'running' event is always later
     queued_at = now()
     try:
-        jobs = submit_array(ex, RunJob(max_requeues=slurm.max_requeues),
+        jobs = submit_array(ex, job_fn,
                             [([c.to_dict() for c in chunk], sweep_id, str(where.root)) for chunk in chunks], slurm)
     except OptionError:
         shutil.rmtree(folder, ignore_errors=True)  # only this sweep's own, just-made folder
@@ -301,7 +315,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the runs and what already finished; submit nothing")
     p.add_argument("--wait", action="store_true", help="wait with a progress bar, then ingest the results")
     p.add_argument("--force", action="store_true", help="also run configs that already finished")
-    p.add_argument("--pack", "--runs-per-job", dest="pack", type=int, default=0, metavar="N",
+    p.add_argument("--pack", type=int, default=0, metavar="N",
+                   help="train up to N compatible runs (differing only in temperature, seed, init) as one "
+                   "stacked model per job (default: no packing)")
+    p.add_argument("--runs-per-job", type=int, default=0, metavar="N",
                    help="runs trained one after another in one job (default: 1 on Slurm, runs/cores locally)")
     p.add_argument("--list", action="store_true", help="list registered architectures, datasets, presets, ...")
     p.add_argument("--home", help="Thermoscope home (default: $THERMOSCOPE_HOME or ./thermoscope-home)")
@@ -348,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         sweep = sweep.with_overrides(args.set)
         options = slurm_options(sweep, args)
         result = launch(sweep, executor=args.executor, slurm=options, force=args.force, dry_run=args.dry_run,
-                        runs_per_job=args.pack, where=where)
+                        runs_per_job=args.runs_per_job, pack=args.pack, where=where)
     except (ConfigError, OptionError) as exc:
         print(f"launch: {exc}", file=sys.stderr)
         return 2

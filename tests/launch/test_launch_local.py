@@ -11,7 +11,7 @@ import signal
 
 import psutil
 
-from slurm.events import latest_events, latest_statuses, write_run_event
+from slurm.events import latest_events, latest_statuses, run_events, write_run_event
 from slurm.manifest import load_manifest
 from slurm.reconcile import cancel, reconcile
 from tests.slurm.slurmhelp import cli, sets, until
@@ -93,3 +93,24 @@ def test_cancel_stops_local_jobs_and_marks_runs_cancelled(tmp_home, monkeypatch)
     until("the job process to stop", lambda: not task.is_running() or task.status() == psutil.STATUS_ZOMBIE,
           timeout=30)
     assert latest_events([run_id], tmp_home)[run_id]["status"] == "cancelled"
+
+
+def test_pack_trains_compatible_runs_in_one_job_and_each_reports_its_own_end(tmp_home):
+    done = cli("-m", "training.launch", *sets(temperature="1,100", seed="0"), "--executor", "local", "--pack", "2",
+               "--wait", home=tmp_home)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    sweep_id = done.stdout.split("sweep ", 1)[1].split(":", 1)[0]
+    manifest = load_manifest(tmp_home, sweep_id)
+    assert len(manifest.jobs) == 1 and len(manifest.run_ids) == 2  # one job, both runs in it
+    from warehouse.read import query
+
+    runs = query("SELECT status FROM runs", where=tmp_home)
+    assert runs["status"].to_list() == ["finished", "finished"]
+    events = [e for rid in manifest.run_ids for e in run_events(rid, tmp_home)]
+    assert any("packed with 1 other run" in (e["message"] or "") for e in events if e["status"] == "running")
+
+
+def test_pack_of_an_impossible_size_is_one_line(tmp_home):
+    done = cli("-m", "training.launch", *sets(temperature="1,100"), "--executor", "local", "--pack", "-1",
+               home=tmp_home)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and "--pack" in done.stderr
