@@ -25,6 +25,7 @@ class Manifest:
     folder: str  # submitit folder (logs, pickles)
     jobs: dict[str, list[str]] = field(default_factory=dict)  # job id ('123_4' or a local PID) -> run ids
     max_requeues: int = 3
+    submitted_at: float = 0.0  # epoch seconds, just before sbatch: older sacct records are other jobs
 
     @property
     def run_ids(self) -> list[str]:
@@ -52,7 +53,9 @@ def load_manifest(where: Home, sweep_id: str) -> Manifest:
         known = sorted(p.parent.name for p in where.jobs.glob("*/sweep.json")) if where.jobs.exists() else []
         hint = f"known sweeps: {', '.join(known[-5:])}" if known else f"no sweeps under {where.jobs}"
         raise UnknownSweep(f"no sweep {sweep_id!r} in {where.root}; {hint}")
-    return Manifest(**json.loads(path.read_text()))
+    doc = json.loads(path.read_text())
+    known = set(Manifest.__dataclass_fields__)
+    return Manifest(**{k: v for k, v in doc.items() if k in known})
 
 
 def list_sweeps(where: Home) -> list[str]:

@@ -54,7 +54,7 @@ def reconcile(manifest: Manifest, where: Home) -> SweepStatus:
 
     status = SweepStatus(manifest, where=where)
     try:
-        status.jobs = job_states(manifest.executor, list(manifest.jobs), manifest.folder)
+        status.jobs = job_states(manifest.executor, list(manifest.jobs), manifest.folder, manifest.submitted_at)
     except SlurmUnavailable as exc:
         status.warning = str(exc)
     events = latest_events(manifest.run_ids, where)

@@ -43,14 +43,17 @@ class JobState:
         return ", ".join(parts)
 
 
-def slurm_states(job_ids: list[str]) -> dict[str, JobState]:
-    """State of each job id (array tasks as '123_4') from sacct; ids sacct does not know yet are left out."""
+def slurm_states(job_ids: list[str], not_before: float = 0.0) -> dict[str, JobState]:
+    """State of each job id (array tasks as '123_4') from sacct; ids sacct does not know yet are left out.
+
+    `not_before` (epoch seconds): records submitted earlier belong to another job that had the same
+    id (a cluster whose job ids restarted, as the test cluster's do) and are ignored."""
     from submitit.slurm.slurm import SlurmInfoWatcher
 
     bases = sorted({j.split("_")[0] for j in job_ids})
     if not bases:
         return {}
-    command = ["sacct", "-X", "--parsable2", "-o", "JobID,State,ExitCode,Reason,NodeList", "-j", ",".join(bases)]
+    command = ["sacct", "-X", "--parsable2", "-o", "JobID,State,ExitCode,Reason,NodeList,Submit", "-j", ",".join(bases)]
     try:
         out = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True).stdout
     except (OSError, subprocess.SubprocessError) as exc:
@@ -61,12 +64,22 @@ def slurm_states(job_ids: list[str]) -> dict[str, JobState]:
     states = {}
     for job_id in job_ids:
         row = info.get(job_id)
-        if row is None:
+        if row is None or _submitted(row.get("Submit", "")) < not_before - 300:
             continue
         word = (row.get("State") or "UNKNOWN").split()[0].rstrip("+")
         states[job_id] = JobState(job_id, word, word in SLURM_ENDED, row.get("ExitCode", ""), row.get("Reason", ""),
                                   row.get("NodeList", ""))
     return states
+
+
+def _submitted(text: str) -> float:
+    """sacct's Submit ('2026-11-29T04:32:59', the cluster's local time) in epoch seconds; inf if unreadable."""
+    import time
+
+    try:
+        return time.mktime(time.strptime(text, "%Y-%m-%dT%H:%M:%S"))
+    except (ValueError, OverflowError):
+        return float("inf")
 
 
 def local_states(job_ids: list[str], folder: str) -> dict[str, JobState]:
@@ -100,5 +113,5 @@ def _has_result(folder: str, job_id: str) -> bool:
     return any(Path(folder).glob(f"{job_id}_*_result.pkl"))
 
 
-def job_states(executor: str, job_ids: list[str], folder: str) -> dict[str, JobState]:
-    return slurm_states(job_ids) if executor == "slurm" else local_states(job_ids, folder)
+def job_states(executor: str, job_ids: list[str], folder: str, not_before: float = 0.0) -> dict[str, JobState]:
+    return slurm_states(job_ids, not_before) if executor == "slurm" else local_states(job_ids, folder)

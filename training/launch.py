@@ -172,7 +172,8 @@ def launch(sweep: Sweep, *, executor: str = "auto", slurm: SlurmOptions | None =
         raise
     result.jobs, result.job_ids = jobs, [str(j.job_id) for j in jobs]
     manifest = Manifest(sweep_id, kind, str(folder), {str(j.job_id): [c.run_id for c in chunk]
-                                                      for j, chunk in zip(jobs, chunks)}, slurm.max_requeues)
+                                                      for j, chunk in zip(jobs, chunks)}, slurm.max_requeues,
+                        queued_at.timestamp())
     manifest.save(where)
     version = code_version()
     for job_id, chunk in zip(result.job_ids, chunks):

@@ -237,3 +237,17 @@ def test_wait_on_slurm_ends_and_reports_failures_honestly(slurm_home, tmp_path):
     assert done.returncode == 1, done.stdout + done.stderr
     assert "2 run(s): 2 failed" in done.stdout, done.stdout
     assert "sweep" in done.stderr  # the progress bar
+
+
+def test_an_older_job_with_the_same_id_is_not_taken_for_the_sweeps_job(slurm_home):
+    import dataclasses
+    import time
+
+    result = submit(slurm_home, epochs=1, seed=21)
+    manifest = load_manifest(slurm_home, result.sweep_id)
+    assert manifest.submitted_at <= time.time()
+    until("sacct to know the job", lambda: reconcile(manifest, slurm_home).jobs)
+    # a sweep made an hour later whose job got the same id (a cluster whose job ids restarted):
+    # sacct's record of the old job must not decide its runs' fate
+    later = dataclasses.replace(manifest, submitted_at=time.time() + 3600)
+    assert reconcile(later, slurm_home).jobs == {}
