@@ -494,8 +494,10 @@ def alignment_runs(filters: dict[str, Any], where: Home | None = None) -> pl.Dat
     return q(
         f"""SELECT c.run_id, c.temperature, c.seed, {GROUP_SQL} AS config_group,
                    list(DISTINCT a.epoch ORDER BY a.epoch) AS epochs,
-                   list(DISTINCT a.layer_index ORDER BY a.layer_index) AS layers
-            FROM run_configs c JOIN (SELECT DISTINCT run_id, epoch, layer_index FROM alignment) a USING (run_id)
+                   list(DISTINCT a.layer_index ORDER BY a.layer_index) AS layers,
+                   list(DISTINCT a.layer_index || ':' || a.layer_name) AS layer_names
+            FROM run_configs c JOIN (SELECT DISTINCT run_id, epoch, layer_index, layer_name FROM alignment) a
+              USING (run_id)
             WHERE {cond} GROUP BY ALL ORDER BY c.temperature, c.seed""",
         params,
         where,

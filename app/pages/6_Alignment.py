@@ -56,7 +56,8 @@ if not layers or not epochs:
     st.warning("These two runs share no analysed layer and epoch; pick others.")
     st.stop()
 c1, c2 = st.columns(2)
-layer = c1.selectbox("layer index", layers, key="align-layer")
+names = dict(item.split(":", 1) for row in rows["layer_names"].to_list() for item in row)
+layer = c1.selectbox("layer", layers, key="align-layer", format_func=lambda i: f"{names.get(str(i), i)} (#{i})")
 epoch = c2.select_slider("epoch", epochs, value=epochs[-1], key="align-epoch")
 cols = st.columns(2)
 for side, col, run_id in zip(("left", "right"), cols, (left, right)):
