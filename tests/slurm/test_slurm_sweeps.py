@@ -251,3 +251,13 @@ def test_an_older_job_with_the_same_id_is_not_taken_for_the_sweeps_job(slurm_hom
     # sacct's record of the old job must not decide its runs' fate
     later = dataclasses.replace(manifest, submitted_at=time.time() + 3600)
     assert reconcile(later, slurm_home).jobs == {}
+
+
+def test_pack_puts_compatible_runs_in_one_array_task(slurm_home):
+    done = cli("-m", "training.launch", *sets(temperature="1,100", seed="0,1"), *SLURM_FLAGS, "--pack", "2",
+               "--wait", home=slurm_home)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    sweep_id = done.stdout.split("sweep ", 1)[1].split(":", 1)[0]
+    manifest = load_manifest(slurm_home, sweep_id)
+    assert sorted(len(runs) for runs in manifest.jobs.values()) == [2, 2]  # 4 runs in a 2-task array
+    assert latest_statuses(manifest.run_ids, slurm_home) == {r: "finished" for r in manifest.run_ids}
