@@ -32,7 +32,9 @@ st.caption("One point per initialisation (seed). VGG-19's is orders of magnitude
            "baseline VGG-19 already behaves like a high-temperature network.")
 init = data.init_norms()
 if init.is_empty():
-    st.info("No `init_norms` rows in the warehouse yet: one row per random initialisation, written with "
-            "`analysis.logits`' init-norm rows (Appendix E). The curves above need none.")
+    st.info("No `init_norms` rows in the warehouse yet: one row per random initialisation (Figure 8, "
+            "Appendix E). Write them with `python -m training.init_norms --arch mlp,resnet18,vgg19 "
+            "--dataset noise-3x32x32` and `python -m warehouse ingest` (make demo-run does). "
+            "The curves above need none.")
 else:
     ui.show_chart(charts.init_norm_chart(init), init, "norm-init", name="init_norms")
