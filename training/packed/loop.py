@@ -19,6 +19,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -155,7 +156,8 @@ def train_packed(
     live = list(range(R))  # indices (into cfgs) of the runs still in the stack, in stack order
     outcome: list[TrainResult | Diverged | None] = [None] * R
 
-    def record_and_save(epoch: int, r: int, train_loss: float, train_acc: float, lr: float, solo) -> None:
+    def record(epoch: int, r: int, train_loss: float, train_acc: float, lr: float, solo) -> Callable[[], None]:
+        """Run r's row (written at once, as the solo loop does) and the writer of its checkpoints."""
         cfg, m = cfgs[r], members[r]
         row = dict(epoch=epoch, step=steps[r], train_loss=train_loss, train_acc=train_acc,
                    test_acc=evaluate_feed(m, feed, speed, device), lr=lr,
@@ -167,16 +169,24 @@ def train_packed(
         state = dict(run_id=cfg.run_id, config=cfg.to_dict(), epoch=epoch, step=steps[r], log=logs[r],
                      wall_s=time.perf_counter() - t0, model=m.state_dict(), optimizer=opt_state,
                      scheduler=sched_state, rng_cpu=torch.get_rng_state())
-        if epoch in checkpoint_epochs(cfg):  # before last.pt, as the solo loop: never a resume point
-            ckpt.save_atomic({k: state[k] for k in ("run_id", "config", "epoch", "model")},  # without it
-                             checkpoint_dirs[r] / f"epoch{epoch:04d}.pt")
-        ckpt.save_atomic(state, checkpoint_dirs[r] / "last.pt")
+
+        def write() -> None:
+            if epoch in checkpoint_epochs(cfg):  # before last.pt, as the solo loop: never a resume point
+                ckpt.save_atomic({k: state[k] for k in ("run_id", "config", "epoch", "model")},  # without it
+                                 checkpoint_dirs[r] / f"epoch{epoch:04d}.pt")
+            ckpt.save_atomic(state, checkpoint_dirs[r] / "last.pt")
+
+        return write
 
     def end_of_epoch(epoch: int, losses: list[float], accs: list[float], lr: float) -> None:
         stack.write_back([members[r] for r in live])
         solo = _solo_states([cfgs[r] for r in live], [members[r] for r in live], opt, sched, stack)
-        for k, r in enumerate(live):
-            record_and_save(epoch, r, losses[k], accs[k], lr, solo[k])
+        writers = [record(epoch, r, losses[k], accs[k], lr, solo[k]) for k, r in enumerate(live)]
+        # R runs' checkpoints written side by side: each save_atomic waits on its fsync, which for small
+        # runs costs more than their epoch; all are on disk before the next epoch changes any tensor
+        with ThreadPoolExecutor(max_workers=min(8, len(writers))) as pool:
+            for done in [pool.submit(w) for w in writers]:
+                done.result()  # a failed write raises here, as it would in the solo loop
 
     if start_epoch == 0:
         end_of_epoch(0, [math.nan] * R, [math.nan] * R, opt.param_groups[0]["lr"])  # the networks at init
