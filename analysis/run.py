@@ -344,15 +344,17 @@ class _Analysis:
         if not reps:
             return
         names = [r.layer_name for r in reps]
-        kd = kappa_detail([self.id_acc[r.key] for r in reps], self.s.kappa_threshold)
-        kd.update(layers=names, kinds=list(self.s.kappa_kinds), first_layer_reaching=names[kd["k"] - 1])
+        curve = [self.id_acc[r.key] for r in reps]
+        kd = kappa_detail(curve, self.s.kappa_threshold)
+        kd.update(layers=names, curve=curve, kinds=list(self.s.kappa_kinds), first_layer_reaching=names[kd["k"] - 1])
         self.out.run(self.data.id_name, "kappa", kd.pop("value"), kd)
         for name, accs in self.ood_acc.items():
             rr = [r for r in reps if r.key in accs]
             if not rr:
                 continue
-            rd = rho_detail([accs[r.key] for r in rr])
-            rd.update(layers=[r.layer_name for r in rr], last_hidden=rr[-1].layer_name,
+            curve = [accs[r.key] for r in rr]
+            rd = rho_detail(curve)
+            rd.update(layers=[r.layer_name for r in rr], curve=curve, last_hidden=rr[-1].layer_name,
                       best_layer=rr[rd["best_position"]].layer_name)
             self.out.run(name, "rho", rd.pop("value"), rd)
 

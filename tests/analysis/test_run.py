@@ -69,6 +69,16 @@ def test_layers_and_summaries_are_all_there(trained):
     assert sr["value"] == int(torch.linalg.matrix_rank(z))
     kd = json.loads(next(r for r in rows["run_metrics"] if r["metric"] == "kappa")["detail"])
     assert kd["layers"] == ["hidden1", "hidden2", "hidden3"] and kd["D"] == 3 and kd["tau"] == 0.95
+    id_curve = [next(r["value"] for r in lm if r["metric"] == "probe_acc" and r["dataset"] == "blobs"
+                     and r["layer_name"] == name) for name in kd["layers"]]
+    assert kd["curve"] == id_curve  # κ is computed from the stored per-layer curve
+    kappa_row = next(r for r in rows["run_metrics"] if r["metric"] == "kappa")
+    assert kappa_row["value"] == 100.0 * kd["k"] / 3
+    assert id_curve[kd["k"] - 1] >= 0.95 * max(id_curve) and all(a < 0.95 * max(id_curve) for a in id_curve[:kd["k"] - 1])
+    rd = json.loads(next(r for r in rows["run_metrics"] if r["metric"] == "rho")["detail"])
+    rho_row = next(r for r in rows["run_metrics"] if r["metric"] == "rho")
+    assert rho_row["value"] == pytest.approx(100 * (max(rd["curve"]) - rd["curve"][-1]) / max(rd["curve"]))
+    assert rd["last_hidden"] == "hidden3"
     # 4 tapped weights (3 hidden Linear + head) -> a k×k block each
     assert {r["layer_name"] for r in rows["alignment"]} == {"hidden1", "hidden2", "hidden3", "logits"}
 
