@@ -136,3 +136,22 @@ def test_pipeline_trains_a_resnet_on_both_input_paths(tmp_path, tmp_home, side):
     result = train(cfg, prepared.model, prepared.data, checkpoint_dir=tmp_path / "ck")
     assert [r["epoch"] for r in result.log] == [0, 1] and math.isfinite(result.log[-1]["train_loss"])
     assert result.log[-1]["eval_samples"] == 4 and result.log[-1]["step"] == 3
+
+
+def test_resnet_taps_feed_the_real_analysis(tmp_path, tmp_home):
+    """Train ResNet-20 one epoch on a tiny class folder, analyse it, and find every tap's rows."""
+    import polars as pl
+
+    from training.pipeline import analyse_run, train_run
+
+    write_folder(tmp_path / "set", 12)
+    cfg = make_config(arch="resnet20", dataset=f"folder:{tmp_path / 'set'}", ood=(f"folder:{tmp_path / 'set'}",),
+                      epochs=1, batch_size=4, probe_epochs=2)
+    prepared = prepare_run(cfg, tmp_home, device=torch.device("cpu"))
+    train_run(prepared, tmp_home)
+    analyse_run(prepared, tmp_home)
+    files = sorted((tmp_home.root / "shards" / "layer_metrics" / cfg.run_id).glob("analysis-e*.parquet"))
+    assert [f.stem for f in files] == ["analysis-e0000", "analysis-e0001"]
+    names = set(pl.read_parquet(files[-1])["layer_name"].to_list())
+    assert {t.name for t in prepared.model.layer_taps()} <= names
+    assert {"stem_pre", "layer3.2.out_pre"} <= names  # pre-activations (BatchNorm outputs) too
