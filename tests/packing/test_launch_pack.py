@@ -1,6 +1,6 @@
 """`python -m training.launch ... --pack N` for real: a local sweep whose runs train packed, then ingest.
 
-Needs launch.py's --pack wiring (training.packed.pack_groups + PackJob; see the note in issue #8)."""
+launch.py turns --pack N into pack_groups(todo, N) chunks submitted as PackJob array tasks."""
 
 from __future__ import annotations
 
