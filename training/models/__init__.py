@@ -1,7 +1,8 @@
 """Model registry. Every model is an `nn.Module` with `layer_taps() -> list[LayerTap]`.
 
-`build_model(cfg, num_classes, input_shape)` builds the configured architecture with its
-initialisation; importing this package registers every architecture module below.
+`build_model(cfg, ModelSpec(num_classes, input_shape))` builds the configured architecture with its
+initialisation; importing this package registers every architecture module below (one file and
+one `@register_model` each: mlp, vgg19/vgg19_bn, resnet18/20/34/50, vit_b16).
 """
 
 from __future__ import annotations
