@@ -111,3 +111,15 @@ def test_bad_input_gets_one_line_errors(tmp_home):
         assert done.returncode == 2
         assert fragment in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert not tmp_home.shards.exists()  # nothing was written for a rejected sweep
+
+
+def test_launch_against_an_outdated_warehouse_says_what_to_run(tmp_home):
+    import duckdb
+
+    tmp_home.root.mkdir(parents=True)
+    con = duckdb.connect(str(tmp_home.database))  # a first-prototype file: no _meta, no version
+    con.execute("CREATE TABLE run_configs (run_id VARCHAR)")
+    con.close()
+    done = cli("-m", "training.launch", *TINY, "--executor", "local", "--dry-run", home=tmp_home)
+    assert done.returncode == 2
+    assert "python -m warehouse migrate" in done.stderr and len(done.stderr.strip().splitlines()) == 1

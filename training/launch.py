@@ -36,7 +36,8 @@ from training.config import ARCHITECTURES, DATASETS, INITS, LOSSES, PRESETS, Con
 from training.job import RunJob, config_row, write_event
 from training.sweep import Sweep, load_sweep
 from warehouse import Home, home, write_shard
-from warehouse.read import WarehouseMissing, query
+from warehouse.migrate import WarehouseTooNew
+from warehouse.read import WarehouseMissing, WarehouseOutdated, query
 
 LIVE = ("queued", "running")
 
@@ -367,8 +368,9 @@ def main(argv: list[str] | None = None) -> int:
         options = slurm_options(sweep, args)
         result = launch(sweep, executor=args.executor, slurm=options, force=args.force, dry_run=args.dry_run,
                         runs_per_job=args.runs_per_job, pack=args.pack, where=where)
-    except (ConfigError, OptionError) as exc:
-        print(f"launch: {exc}", file=sys.stderr)
+    except (ConfigError, OptionError, WarehouseOutdated, WarehouseTooNew) as exc:
+        # an outdated warehouse says which migration command to run; nothing was submitted
+        print(f"launch: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
         return 2
     for cfg in result.skipped:
         if cfg.run_id in result.live:
