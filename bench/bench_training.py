@@ -151,18 +151,20 @@ def main() -> None:
     # warm up both, then alternate timed rounds so drift in a shared machine's load hits both alike
     timed(ref_batches, ref_step, device, warmup, 0, a.batch)
     timed(fast_batches, fast_step, device, warmup + (3 if speed.compile else 0), 0, a.batch)
+    # CPU steps take seconds and a shared machine's load swings within one: alternate single steps there
+    chunk = steps if device.type == "cuda" else 1
     refs, fasts = [], []
-    for _ in range(a.rounds):
-        refs.append(timed(ref_batches, ref_step, device, 0, steps, a.batch))
-        fasts.append(timed(fast_batches, fast_step, device, 0, steps, a.batch))
+    for _ in range(a.rounds * steps // chunk):
+        refs.append(timed(ref_batches, ref_step, device, 0, chunk, a.batch))
+        fasts.append(timed(fast_batches, fast_step, device, 0, chunk, a.batch))
     ref, fast = statistics.median(refs), statistics.median(fasts)
 
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
     print(f"date {datetime.now(UTC).isoformat(timespec='seconds')}  device {device.type} ({name}), torch {torch.__version__}"
           f", threads {torch.get_num_threads()}")
     print("data: synthetic CIFAR-shaped uint8 (no dataset needed; throughput does not depend on pixels)")
-    print(f"ResNet-18 CIFAR stem, batch {a.batch}, {a.rounds} alternating rounds of {steps} timed steps after "
-          f"{warmup} warm-up; medians")
+    print(f"ResNet-18 CIFAR stem, batch {a.batch}, {a.rounds * steps} timed steps per side after {warmup} warm-up, "
+          f"alternating every {chunk} step(s); median images/s")
     print(f"reference (DataLoader, {workers} workers, CPU transforms, fp32, NCHW): {ref:10.1f} images/s")
     print(f"fast (device-resident uint8, on-device crop/flip, channels_last={speed.channels_last}, "
           f"bf16={speed.amp}, compile={speed.compile}): {fast:10.1f} images/s")

@@ -8,7 +8,7 @@
   (training/fast.py); the loss is scaled so DDP's gradient average equals the gradient of the
   global batch's mean loss, so a run on W ranks matches a single-process run with the same global
   batch (up to float summation order). BatchNorm is converted to SyncBatchNorm on GPUs so its
-  statistics are the global batch's too.
+  statistics are the global batch's too (on CPU/gloo they stay per rank: the CPU test uses an MLP).
 - Metrics (loss sums, correct counts) are all-reduced before rank 0 alone logs them, writes the
   shards and saves checkpoints.
 """

@@ -9,7 +9,8 @@
 Both draw the epoch's sample order from a generator seeded by (seed, epoch) and augmentation from
 another, so a run resumed at an epoch boundary sees exactly the batches an uninterrupted run
 would. Under DistributedDataParallel every rank draws the same global batch and keeps its own
-contiguous share (`torch.tensor_split`), so the union over ranks is the single-process batch.
+contiguous share (`torch.tensor_split`), so the union over ranks is the single-process batch (for
+in-memory data the augmentation draws match too; streamed data's workers draw per rank).
 
 Speed switches (`Speed.for_device`): on CUDA channels_last and bf16 autocast are on by default;
 torch.compile is opt-in (`THERMOSCOPE_COMPILE=1`: a first compile takes minutes, worth it only
