@@ -204,7 +204,10 @@ def wait(result: LaunchResult | Manifest, where: Home, poll_s: float = 2.0) -> S
     manifest = result if isinstance(result, Manifest) else load_manifest(where, result.sweep_id)
     jobs = [] if isinstance(result, Manifest) else result.jobs
     warned = ""
-    with tqdm(total=len(manifest.run_ids), desc=f"sweep {manifest.sweep_id}", unit="run", file=sys.stderr) as bar:
+    # on a terminal the bar redraws in place; in a log (make, CI) one line every 30 s is plenty
+    quiet = 2.0 if sys.stderr.isatty() else 30.0
+    with tqdm(total=len(manifest.run_ids), desc=f"sweep {manifest.sweep_id}", unit="run", file=sys.stderr,
+              mininterval=quiet, maxinterval=quiet) as bar:
         while True:
             for job in jobs:  # local jobs: reap ended controllers so their state is read right
                 if manifest.executor == "local":
@@ -214,9 +217,8 @@ def wait(result: LaunchResult | Manifest, where: Home, poll_s: float = 2.0) -> S
                 warned = status.warning
                 print(f"launch: {warned}; statuses are the runs' own reports only", file=sys.stderr)
             counts = status.counts()
-            bar.n = sum(counts.get(s, 0) for s in TERMINAL)
             bar.set_postfix({k: counts[k] for k in ("running", *TERMINAL) if counts.get(k)}, refresh=False)
-            bar.refresh()
+            bar.update(sum(counts.get(s, 0) for s in TERMINAL) - bar.n)  # redraws at most every `quiet` s
             if status.done:
                 return status
             time.sleep(poll_s)
@@ -393,6 +395,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"follow it with: python -m training.launch status {result.sweep_id}")
         return 0
     status = wait(result, where)
+    if result.executor == "local":  # every run reported; let the job processes exit so states read COMPLETED
+        for job in result.jobs:
+            job.wait()
+        status = reconcile(load_manifest(where, result.sweep_id), where)
     from warehouse.ingest import IngestBusy, ingest
 
     try:
