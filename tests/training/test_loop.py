@@ -155,3 +155,14 @@ def test_resnet_taps_feed_the_real_analysis(tmp_path, tmp_home):
     names = set(pl.read_parquet(files[-1])["layer_name"].to_list())
     assert {t.name for t in prepared.model.layer_taps()} <= names
     assert {"stem_pre", "layer3.2.out_pre"} <= names  # pre-activations (BatchNorm outputs) too
+
+
+def test_speed_switches_stay_off_on_the_cpu(monkeypatch):
+    from training.fast import Speed
+
+    monkeypatch.setenv("THERMOSCOPE_COMPILE", "1")
+    monkeypatch.setenv("THERMOSCOPE_AMP", "bf16")
+    cpu = Speed.for_device(torch.device("cpu"))
+    assert (cpu.amp, cpu.compile, cpu.channels_last) == (False, False, False)
+    monkeypatch.setenv("THERMOSCOPE_CHANNELS_LAST", "1")
+    assert Speed.for_device(torch.device("cpu")).channels_last  # layout may be asked for explicitly
