@@ -123,14 +123,20 @@ class RunJob:
         """Run one config to its end; returns its final status. Raises only to let a requeue through."""
         from submitit.core.utils import UncompletedJobError
 
+        from training.distributed import env_info
+
+        # Under DDP every task of the job runs this; only rank 0 speaks for the run, so a run's status,
+        # heartbeat and job rows are written once (its epoch rows and analysis are rank 0's too).
+        lead = env_info().rank == 0
         ids = dict(job_id=self._job_id, requeues=self.requeues)
         resumed = _resume_epoch(where, cfg.run_id)
         message = f"resumed from its checkpoint at epoch {resumed}" if resumed else ""
-        write_event(where, cfg, sweep_id, "running", epoch=resumed, message=message, **ids)
+        if lead:
+            write_event(where, cfg, sweep_id, "running", epoch=resumed, message=message, **ids)
         print(f"run {cfg.run_id}: running (job {self._job_id}, requeues {self.requeues})"
               + (f", {message}" if message else ""), flush=True)
         row = dict(run_id=cfg.run_id, job_id=self._job_id, executor=self._executor, requeues=self.requeues)
-        self._heartbeat = Heartbeat(where, sweep_id, row).start()
+        self._heartbeat = Heartbeat(where, sweep_id, row).start() if lead else None
         epoch = resumed
         try:
             status, epoch, text = self._train_and_analyse(cfg, where)
@@ -139,7 +145,10 @@ class RunJob:
         except Exception:
             status, text = "failed", traceback.format_exc()
         finally:
-            self._heartbeat.stop()
+            if self._heartbeat is not None:
+                self._heartbeat.stop()
+        if not lead:
+            return status
         write_event(where, cfg, sweep_id, status, epoch=epoch, message=text, **ids)
         write_job_rows(where, sweep_id, f"end-{self._job_id}-{cfg.run_id}",
                        [dict(row, state={"finished": "COMPLETED", "diverged": "COMPLETED"}.get(status, "FAILED"),
