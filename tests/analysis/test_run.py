@@ -120,6 +120,7 @@ def test_nan_activations_name_the_layer_and_keep_earlier_rows():
     with pytest.raises(AnalysisError, match=r"^run bad epoch 0: layer logits \(logits, index 3\) has NaN/inf activations on blobs train;") as e:
         analyse_model(model, model.layer_taps(), data, run_id="bad", epoch=0, temperature=1.0, settings=s)
     assert "\n" not in str(e.value) and isinstance(e.value, ValueError)
+    assert not any(m._forward_hooks for m in model.modules())  # hooks removed on failure too
 
     # a model whose head is fine but a hidden layer is not: earlier layers' rows are kept
     class Broken(TinyMLP):
@@ -182,3 +183,20 @@ def test_conv_maps_are_flattened_capped_and_aligned_through_patches():
         blocks.setdefault(r["layer_name"], set()).add((r["i"], r["j"]))
     # conv1 reads 1·3·3 = 9 patch features and has 4 filters: k = min(5, 4, 9) = 4; conv2: min(5, 6, 36) = 5
     assert len(blocks["conv1"]) == 16 and len(blocks["conv2"]) == 25 and len(blocks["logits"]) == 9
+
+
+def test_batchnorm_statistics_and_weights_are_untouched():
+    from analysis import LayerTap
+
+    torch.manual_seed(0)
+    lin, bn, act, head = torch.nn.Linear(8, 16), torch.nn.BatchNorm1d(16), torch.nn.ReLU(), torch.nn.Linear(16, 3)
+    model = torch.nn.Sequential(lin, bn, act, head)
+    taps = [LayerTap("hidden1", act, pre_module=bn, weight_module=lin), LayerTap("logits", head, "logits")]
+    model.train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    analyse_model(model, taps, tiny_data(), run_id="bn", epoch=0, temperature=1.0,
+                  settings=AnalysisSettings(probe_epochs=2, probe_batch=64, alignment_top_k=2))
+    assert model.training and bn.training  # mode restored
+    for k, v in model.state_dict().items():  # eval mode during the analysis: running stats did not move
+        assert torch.equal(v, before[k]), k
+    assert not any(m._forward_hooks for m in model.modules())  # every hook removed
