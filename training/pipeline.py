@@ -95,7 +95,7 @@ def analysis_settings(cfg: RunConfig):
 
 def analyse_run(run: PreparedRun, where: Home) -> None:
     """Analyse every kept checkpoint of the run (epoch 0 included) and write its rows."""
-    from analysis import analyse_model
+    from analysis import AnalysisError, analyse_model
 
     if not run.dist.is_main:
         return  # the analysis runs once, on rank 0's device
@@ -108,8 +108,16 @@ def analyse_run(run: PreparedRun, where: Home) -> None:
             continue
         run.model.load_state_dict(ckpt.load(path)["model"])
         run.model.to(run.device)
-        rows = analyse_model(run.model, run.model.layer_taps(), data, run_id=cfg.run_id, epoch=epoch,
-                             temperature=cfg.temperature, settings=settings, device=run.device)
-        for table, table_rows in rows.items():
-            if table_rows:
-                write_shard(table, table_rows, owner=cfg.run_id, name=f"analysis-e{epoch:04d}", where=where)
+        try:
+            rows = analyse_model(run.model, run.model.layer_taps(), data, run_id=cfg.run_id, epoch=epoch,
+                                 temperature=cfg.temperature, settings=settings, device=run.device)
+        except AnalysisError as err:  # keep what was measured before the bad layer, then fail the run
+            _write_analysis(err.rows, cfg.run_id, epoch, where)
+            raise
+        _write_analysis(rows, cfg.run_id, epoch, where)
+
+
+def _write_analysis(rows: dict[str, list[dict]], run_id: str, epoch: int, where: Home) -> None:
+    for table, table_rows in rows.items():
+        if table_rows:
+            write_shard(table, table_rows, owner=run_id, name=f"analysis-e{epoch:04d}", where=where)

@@ -1,0 +1,34 @@
+"""A run whose analysis meets NaN activations fails with a one-line reason naming run and layer, and
+loses nothing already measured (issue 4)."""
+
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from analysis import AnalysisError
+from training import checkpoint as ckpt
+from training.config import make_config
+from training.pipeline import analyse_run, prepare_run, train_run
+
+
+def test_nan_in_the_head_keeps_the_hidden_layers_rows(tmp_home):
+    torch.set_num_threads(1)
+    cfg = make_config(preset="demo", epochs=1, width=16, depth=3, probe_epochs=1, analysis_samples=200)
+    run = prepare_run(cfg, tmp_home, device=torch.device("cpu"))
+    train_run(run, tmp_home)
+    last = tmp_home.checkpoint_dir(cfg.run_id) / "epoch0001.pt"
+    state = ckpt.load(last)
+    state["model"]["head.weight"].fill_(float("nan"))  # the logits become NaN; hidden layers stay finite
+    ckpt.save_atomic(state, last)
+
+    with pytest.raises(AnalysisError) as info:
+        analyse_run(run, tmp_home)
+    message = str(info.value)
+    assert cfg.run_id in message and "logits" in message and "\n" not in message
+
+    # the checkpoint analysed before the broken one keeps its rows; whatever the broken one measured
+    # before the bad layer (err.rows) is written too
+    kept = pq.read_table(tmp_home.shards / "layer_metrics" / cfg.run_id / "analysis-e0000.parquet").to_pylist()
+    assert {r["layer_name"] for r in kept if r["metric"] == "rank"} >= {"hidden1", "hidden2", "hidden3", "logits"}
+    partial = tmp_home.shards / "layer_metrics" / cfg.run_id / "analysis-e0001.parquet"
+    assert partial.exists() == bool(info.value.rows.get("layer_metrics"))
