@@ -28,8 +28,9 @@ else:
                   name=f"logits_norm_{filters['arch']}_{filters['dataset']}", width="content")
 
 st.subheader("Logits norm at initialisation")
-st.caption("One point per initialisation (seed). VGG-19's is orders of magnitude below the ResNets' — why "
-           "baseline VGG-19 already behaves like a high-temperature network.")
+st.caption("One point per initialisation (seed), with the dataset its input batch came from. The paper reports "
+           "VGG-19's initial norm orders of magnitude below the ResNets' — why its baseline already behaves like "
+           "a high-temperature network; compare with what these points measure.")
 init = data.init_norms()
 if init.is_empty():
     st.info("No `init_norms` rows in the warehouse yet: one row per random initialisation (Figure 8, "
