@@ -123,3 +123,24 @@ def test_launch_against_an_outdated_warehouse_says_what_to_run(tmp_home):
     done = cli("-m", "training.launch", *TINY, "--executor", "local", "--dry-run", home=tmp_home)
     assert done.returncode == 2
     assert "python -m warehouse migrate" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_force_retrains_a_finished_run_from_scratch_keeping_the_old_checkpoints(tmp_home):
+    from training.launch import latest_events
+
+    one = ["--set", "preset=demo", "--set", "epochs=1", "--set", "width=8", "--set", "depth=2",
+           "--set", "probe_epochs=1", "--set", "temperature=1"]
+    first = cli("-m", "training.launch", *one, "--executor", "local", "--wait", home=tmp_home)
+    assert first.returncode == 0, first.stderr
+    again = cli("-m", "training.launch", *one, "--executor", "local", "--wait", "--force", home=tmp_home)
+    assert again.returncode == 0, again.stderr
+    (run_id,) = [p.name for p in tmp_home.checkpoints.iterdir() if "." not in p.name]
+    aside = [p for p in tmp_home.checkpoints.iterdir() if p.name.startswith(f"{run_id}.superseded-")]
+    assert len(aside) == 1 and (aside[0] / "last.pt").exists()  # the first training, kept
+    assert (tmp_home.checkpoint_dir(run_id) / "last.pt").exists()  # the second one
+    events = sorted((tmp_home.shards / "run_events" / run_id).glob("event-*running*.parquet"))
+    import pyarrow.parquet as pq
+
+    messages = [pq.read_table(p).column("message")[0].as_py() for p in events]
+    assert len(messages) == 2 and not any("resumed" in (m or "") for m in messages)  # trained, not resumed
+    assert latest_events([run_id], tmp_home)[run_id]["status"] == "finished"

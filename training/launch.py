@@ -163,6 +163,9 @@ def launch(sweep: Sweep, *, executor: str = "auto", slurm: SlurmOptions | None =
         os.environ.setdefault("THERMOSCOPE_THREADS", str(max(1, (os.cpu_count() or 1) // len(chunks))))
     folder = where.jobs / sweep_id
     ex = make_executor(kind, folder, slurm)
+    # --force on a finished run means train it again, not resume at its last epoch: its checkpoints are
+    # moved aside (kept, not deleted) before a job can start, and moved back if the submission fails
+    moved = _supersede_checkpoints([c for c in todo if known.get(c.run_id) == "finished"], where) if force else []
     # taken before submission: a job can only start after it, so its 'running' event is always later
     queued_at = now()
     try:
@@ -170,6 +173,8 @@ def launch(sweep: Sweep, *, executor: str = "auto", slurm: SlurmOptions | None =
                             [([c.to_dict() for c in chunk], sweep_id, str(where.root)) for chunk in chunks], slurm)
     except OptionError:
         shutil.rmtree(folder, ignore_errors=True)  # only this sweep's own, just-made folder
+        for original, aside in moved:
+            os.replace(aside, original)
         raise
     result.jobs, result.job_ids = jobs, [str(j.job_id) for j in jobs]
     manifest = Manifest(sweep_id, kind, str(folder), {str(j.job_id): [c.run_id for c in chunk]
@@ -186,6 +191,19 @@ def launch(sweep: Sweep, *, executor: str = "auto", slurm: SlurmOptions | None =
                    [dict(run_id=c.run_id, job_id=j, executor=kind, state="SUBMITTED", ts=queued_at)
                     for j, chunk in zip(result.job_ids, chunks) for c in chunk])
     return result
+
+
+def _supersede_checkpoints(runs: list[RunConfig], where: Home) -> list[tuple[Path, Path]]:
+    """Rename each run's checkpoint folder to `<run_id>.superseded-<UTC time>`; returns (original, aside)."""
+    stamp = f"{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    moved = []
+    for cfg in runs:
+        original = where.checkpoint_dir(cfg.run_id)
+        if original.is_dir():
+            aside = original.with_name(f"{cfg.run_id}.superseded-{stamp}")
+            os.replace(original, aside)
+            moved.append((original, aside))
+    return moved
 
 
 # ---- following a sweep -----------------------------------------------------------------------------
@@ -318,7 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "when sbatch exists)")
     p.add_argument("--dry-run", action="store_true", help="print the runs and what already finished; submit nothing")
     p.add_argument("--wait", action="store_true", help="wait with a progress bar, then ingest the results")
-    p.add_argument("--force", action="store_true", help="also run configs that already finished")
+    p.add_argument("--force", action="store_true",
+                   help="train finished configs again from scratch (their old checkpoints are kept, renamed "
+                   "<run_id>.superseded-<time>)")
     p.add_argument("--pack", type=int, default=0, metavar="N",
                    help="train up to N compatible runs (differing only in temperature, seed, init) as one "
                    "stacked model per job (default: no packing)")
