@@ -51,7 +51,9 @@ def make_executor(kind: str, folder: Path, options: SlurmOptions | None = None) 
     executor = submitit.SlurmExecutor(folder=str(folder), max_num_timeout=options.max_requeues)
     params: dict[str, Any] = dict(
         partition=options.partition, cpus_per_task=options.cpus_per_task, time=options.timeout_min,
-        array_parallelism=options.array_parallelism, nodes=options.nodes, ntasks_per_node=options.tasks_per_node,
+        array_parallelism=options.array_parallelism, nodes=options.nodes,
+        # one task per GPU: each task is one DistributedDataParallel rank (training.distributed)
+        ntasks_per_node=max(options.tasks_per_node, options.gpus_per_node),
         # the preemption/time-out signal comes this long before the kill: enough to write a checkpoint,
         # never more than half a short job's limit (Slurm rejects nothing, but the job would start signalled)
         signal_delay_s=min(120, options.timeout_min * 30),

@@ -37,7 +37,7 @@ class SlurmOptions:
     array_parallelism: int = 64  # array tasks running at once
     max_requeues: int = 3  # requeues after preemption or time-out before a run is marked failed
     nodes: int = 1
-    tasks_per_node: int = 1
+    tasks_per_node: int = 1  # raised to gpus_per_node: one DDP rank per GPU
     additional: dict[str, Any] = field(default_factory=dict)  # extra sbatch flags, e.g. {"exclude": "node7"}
 
     def __post_init__(self) -> None:
