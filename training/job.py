@@ -223,10 +223,3 @@ def _resume_epoch(where: Home, run_id: str) -> int | None:
         return int(ckpt.load(path)["epoch"])
     except Exception:  # an unreadable checkpoint is the loop's to report, with its own message
         return None
-
-
-def run_one(cfg: RunConfig, sweep_id: str, where: Home) -> str:
-    """Run one config in this process (no executor); returns its final status."""
-    job = RunJob()
-    job._job_id, _, job._executor = _job_env()
-    return job._run_one(cfg, sweep_id, where)

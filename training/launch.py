@@ -208,11 +208,6 @@ def _supersede_checkpoints(runs: list[RunConfig], where: Home) -> list[tuple[Pat
 
 # ---- following a sweep -----------------------------------------------------------------------------
 
-def run_statuses(run_ids: list[str], where: Home) -> dict[str, str]:
-    """Latest status per run, read from the event shards directly (no ingest needed)."""
-    return {rid: e["status"] for rid, e in latest_events(run_ids, where).items()}
-
-
 def wait(result: LaunchResult | Manifest, where: Home, poll_s: float = 2.0) -> SweepStatus:
     """Show a progress bar of finished / running / failed runs until every run has ended.
 
