@@ -134,45 +134,11 @@ def analyse_checkpoint(path: Path, *, device: str = "auto", overrides: list[str]
     return rows
 
 
-def init_norms(archs: list[str], dataset: str, inits: list[str], stds: list[float], seeds: list[int], *,
-               batch: int = 256, home_root=None, write: bool = True) -> list[dict]:
-    """Logits norm at initialisation per (arch, init, init_std, seed) on `batch` test images ('init_norms' rows).
+def init_norms(*args, **kwargs) -> list[dict]:
+    """Logits norm at initialisation: `training.init_norms.init_norms` (models and inputs are training's)."""
+    from training.init_norms import init_norms as measure
 
-    Models and inputs come from the training package (`prepare_run`, `analysis_data`): the same builder and the
-    same model input the runs use. 'normal' is repeated for every std; other inits ignore the std.
-    """
-    import torch
-
-    from analysis.logits import init_norm_rows
-    from training.config import make_config
-    from training.models import build_model
-    from training.pipeline import analysis_data, prepare_run
-    from warehouse import home, write_shard
-
-    where = home(home_root)
-    rows: list[dict] = []
-    for arch in archs:
-        cfg0 = make_config(arch=arch, dataset=dataset, ood=())
-        run = prepare_run(cfg0, where, torch.device("cpu"))
-        x = analysis_data(run).id_test.x[:batch]
-        spec = _spec_of(run)
-        for init in inits:
-            for std in (stds if init == "normal" else [cfg0.init_std]):
-                def build(seed: int, init=init, std=std, cfg0=cfg0, spec=spec):
-                    return build_model(cfg0.replace(init=init, init_std=std, seed=seed), spec)
-
-                rows += init_norm_rows(build, x, arch=arch, dataset=dataset, init=init, init_std=std, seeds=seeds)
-    if write and rows:
-        name = f"{dataset.replace(':', '_').replace('/', '_')}-" + "-".join(archs)
-        write_shard("init_norms", rows, owner="init-norms", name=name[:120], where=where)
-    return rows
-
-
-def _spec_of(run):
-    from training.augment import augmentation_for
-    from training.models import ModelSpec
-
-    return ModelSpec(run.data.num_classes, augmentation_for(run.cfg.arch, run.data).input_shape(run.data))
+    return measure(*args, **kwargs)
 
 
 def main(argv: list[str] | None = None) -> int:
