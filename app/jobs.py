@@ -13,6 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
+from slurm.events import latest_statuses
 from warehouse.paths import Home
 from warehouse.schema import TERMINAL_STATUSES
 
@@ -91,10 +92,8 @@ def _read_state(manifest: Path, where: Home) -> SweepState:
     doc = json.loads(manifest.read_text())
     state = SweepState(doc["sweep_id"], doc.get("executor", "?"), doc.get("jobs", {}))
     ids = state.run_ids
-    events = _read_events(where, ids)
-    if not events.is_empty():
-        latest = events.sort("ts").group_by("run_id").last()
-        state.statuses = dict(zip(latest["run_id"].to_list(), latest["status"].to_list()))
+    # the launcher's own reading of the event shards (same tie-break for events with equal times)
+    state.statuses = latest_statuses(ids, where)
     for rid in ids:
         log = where.shards / "epochs" / rid / "epochs.parquet"
         if log.exists():
