@@ -106,8 +106,9 @@ def test_job_that_raises_is_failed_with_its_traceback_and_others_still_finish(sl
     assert status.runs[fine.run_id]["status"] in ("finished", "failed")
     assert "not-a-checkpoint" not in (status.runs[fine.run_id]["message"] or "")
     job_id = manifest.job_of(broken.run_id)
-    until("Slurm to record the failed task", lambda: reconcile(manifest, slurm_home).jobs[job_id].state == "FAILED",
-          timeout=60)
+    # sacct may not list an array task for a moment (slurm_states leaves unknown ids out): wait for it too
+    until("Slurm to record the failed task",
+          lambda: getattr(reconcile(manifest, slurm_home).jobs.get(job_id), "state", None) == "FAILED", timeout=60)
     from warehouse.ingest import ingest
     from warehouse.read import query
 
