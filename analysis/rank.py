@@ -66,13 +66,27 @@ def rank_with_detail(a: torch.Tensor, method: str = "auto") -> tuple[int, dict]:
     return r, detail
 
 
+GRAM_BLOCK = 256  # columns per block of the lower-triangle Gram; 128 measured 1.7x slower, 512 the same
+
+
+def _lower_gram(b: torch.Tensor) -> torch.Tensor:
+    """bᵀb in float64, correct on and below the diagonal (the rest of the diagonal blocks too, zero above them).
+
+    eigvalsh reads only the lower triangle, so block column j needs only rows j…: about (1 + block/n)/2 of a
+    full matmul's flops (0.72 s instead of 0.98 s for 10,000 × 2,048 on one CPU thread, cast included)."""
+    b64 = b.to(torch.float64)
+    n = b64.shape[1]
+    g = torch.zeros(n, n, dtype=torch.float64, device=b.device)
+    for j in range(0, n, GRAM_BLOCK):
+        g[j:, j:j + GRAM_BLOCK] = b64[:, j:].T @ b64[:, j:j + GRAM_BLOCK]
+    return g
+
+
 def _gram_rank(a: torch.Tensor) -> tuple[int, dict]:
     m, n = a.shape
     big, small = max(m, n), min(m, n)
-    a64 = a.to(torch.float64)
-    g = a64.T @ a64 if m >= n else a64 @ a64.T  # small × small
-    del a64
-    lam = torch.linalg.eigvalsh(g)  # ascending, ≈ σ²
+    g = _lower_gram(a if m >= n else a.T)  # small × small, float64, lower triangle only
+    lam = torch.linalg.eigvalsh(g, UPLO="L")  # ascending, ≈ σ²
     lam_max = float(lam[-1]) if lam.numel() else 0.0
     if not math.isfinite(lam_max):
         raise ValueError("matrix has non-finite entries; numerical rank is undefined")

@@ -102,3 +102,21 @@ def test_continuous_spectra_agree_with_matrix_rank_across_seeds():
         decided += not detail["fallback"]
     assert agree == 12
     assert decided >= 6  # the ambiguity band is narrow enough that the fast path usually decides alone
+
+
+@pytest.mark.parametrize("shape", [(900, 600), (600, 900)])
+def test_gram_over_several_blocks_matches_matrix_rank(shape):
+    # 600 > GRAM_BLOCK: the lower-triangle Gram is assembled from three block columns, on both orientations
+    from analysis.rank import GRAM_BLOCK, _lower_gram
+
+    assert min(shape) > 2 * GRAM_BLOCK
+    a = low_rank(*shape, 400, seed=7)
+    b = a.double() if shape[0] >= shape[1] else a.double().T
+    full = b.T @ b  # the same float64 dot products up to summation order
+    lower = _lower_gram(a if shape[0] >= shape[1] else a.T)
+    assert torch.allclose(torch.tril(lower), torch.tril(full), rtol=0, atol=1e-12 * float(full.abs().max()))
+    r, detail = rank_with_detail(a, "gram")
+    assert r == int(torch.linalg.matrix_rank(a)) == 400 and not detail["fallback"]
+    g = torch.Generator().manual_seed(3)
+    c = (torch.randn(shape[0], 500, generator=g) * torch.logspace(0, -6, 500)) @ torch.randn(500, shape[1], generator=g)
+    assert numerical_rank(c, "gram") == int(torch.linalg.matrix_rank(c))
