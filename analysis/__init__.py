@@ -8,7 +8,7 @@ from analysis.alignment import alignment_matrix, layer_alignment
 from analysis.capture import Rep, capture, feature_subset, reps_from_taps, sample_subset
 from analysis.collapse import nc1, nc2, nc3, nc4, neural_collapse
 from analysis.logits import init_norm_rows, logits_norm, softmax_ranks
-from analysis.ood import NecoFit, auroc, detection_metrics, fpr_at_tpr, ood_scores
+from analysis.ood import MahalanobisFit, NecoFit, auroc, detection_metrics, fpr_at_tpr, ood_scores
 from analysis.orthodev import orthodev, orthodev_classmean, orthodev_sample
 from analysis.probes import Probe, linear_probe_accuracies, train_probes
 from analysis.rank import numerical_rank, rank_tolerance, rank_with_detail
@@ -25,8 +25,8 @@ def solution_rank(logits, method: str = "auto") -> int:
 
 
 __all__ = [
-    "AnalysisData", "AnalysisError", "AnalysisSettings", "LayerTap", "NecoFit", "Probe", "Rep", "Split",
-    "alignment_matrix", "analyse_model", "auroc", "capture", "detection_metrics", "feature_subset",
+    "AnalysisData", "AnalysisError", "AnalysisSettings", "LayerTap", "MahalanobisFit", "NecoFit", "Probe", "Rep",
+    "Split", "alignment_matrix", "analyse_model", "auroc", "capture", "detection_metrics", "feature_subset",
     "fpr_at_tpr", "init_norm_rows", "kappa", "kappa_detail", "layer_alignment", "linear_probe_accuracies",
     "logits_norm", "nc1", "nc2", "nc3", "nc4", "neural_collapse", "numerical_rank", "ood_scores", "orthodev",
     "orthodev_classmean", "orthodev_sample", "rank_tolerance", "rank_with_detail", "reps_from_taps", "rho",

@@ -372,6 +372,7 @@ class _Analysis:
             res = detection_metrics(
                 self.logits["id_test"], self.logits[f"ood_test:{name}"], temperature=self.T,
                 id_train_features=None if feats is None else feats["id_train"],
+                id_train_labels=self.id_train.y,  # the rows of feats["id_train"], same order
                 id_features=None if feats is None else feats["id_test"],
                 ood_features=None if feats is None else feats[f"ood_test:{name}"],
                 neco_dim=self.s.neco_dim or self.num_classes)

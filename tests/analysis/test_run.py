@@ -63,8 +63,21 @@ def test_layers_and_summaries_are_all_there(trained):
     metrics = {(r["dataset"], r["metric"]) for r in rows["run_metrics"]}
     for m in ("kappa", "solution_rank", "logits_norm", "nc1", "nc2", "nc3", "nc4"):
         assert ("blobs", m) in metrics
-    for m in ("rho", "auroc_msp_T", "fpr95_energy", "auroc_neco"):
+    for m in ("rho", "auroc_msp_T", "fpr95_energy", "auroc_neco", "auroc_mahalanobis", "fpr95_mahalanobis"):
         assert ("other", m) in metrics
+    # Mahalanobis on hidden3 (ReLU: dead units make Σ singular): kept rank = the PAPER rank rule on the
+    # within-class-centred ID-train features, recomputed here from a forward hook
+    md = json.loads(next(r for r in rows["run_metrics"] if r["metric"] == "auroc_mahalanobis")["detail"])
+    got = []
+    hook = model.acts[2].register_forward_hook(lambda m, i, o: got.append(o.detach()))
+    with torch.no_grad():
+        model(data.id_train.x)
+    hook.remove()
+    h, y = got[0].double(), data.id_train.y
+    centred = h - torch.stack([h[y == c].mean(0) for c in range(3)])[y]
+    eps32 = torch.finfo(torch.float32).eps
+    assert md["num_classes"] == 3 and md["feature_layer"] == "hidden3"
+    assert md["kept_rank"] == int(torch.linalg.matrix_rank(centred, rtol=max(centred.shape) * eps32))
     sr = next(r for r in rows["run_metrics"] if r["metric"] == "solution_rank")
     assert sr["value"] == int(torch.linalg.matrix_rank(z))
     kd = json.loads(next(r for r in rows["run_metrics"] if r["metric"] == "kappa")["detail"])
