@@ -8,7 +8,8 @@ Order of work (each step's rows are kept if a later one fails, see AnalysisError
 3. per dataset (ID, then each OOD set), representations in chunks that fit `memory_budget_mb`: rank on the
    ID test split, linear probes trained together on the train split and scored on the test split, OrthoDev
    and NC per layer on ID;
-4. κ, ρ, NC at the penultimate layer, alignment.
+4. κ, ρ, NC at the penultimate layer; alignment, one forward pass per group of layers whose input Grams
+   fit `memory_budget_mb`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from analysis.alignment import layer_alignment
+from analysis.alignment import alignment_gram_mb, layers_alignment
 from analysis.capture import Rep, capture, feature_subset, layer_widths, reps_from_taps, sample_subset
 from analysis.collapse import nc3, neural_collapse
 from analysis.logits import logits_norm
@@ -96,22 +97,25 @@ class _Prepared:
         self.n = self.x.shape[0]
 
 
-def _chunks(reps: Sequence[Rep], widths: dict, n_rows: int, budget_mb: float) -> list[list[Rep]]:
-    """Consecutive groups of representations whose float32 matrices (n_rows each) fit the budget."""
-    budget = budget_mb * 2**20
-    out: list[list[Rep]] = []
-    current: list[Rep] = []
+def _group_by_budget(items: Sequence, sizes_mb: Sequence[float], budget_mb: float) -> list[list]:
+    """Consecutive groups of `items` whose sizes add up to at most `budget_mb`; a group holds at least one item."""
+    out: list[list] = []
+    current: list = []
     used = 0.0
-    for r in reps:
-        size = 4.0 * n_rows * widths[r.key]
-        if current and used + size > budget:
+    for item, size in zip(items, sizes_mb):
+        if current and used + size > budget_mb:
             out.append(current)
             current, used = [], 0.0
-        current.append(r)
+        current.append(item)
         used += size
     if current:
         out.append(current)
     return out
+
+
+def _chunks(reps: Sequence[Rep], widths: dict, n_rows: int, budget_mb: float) -> list[list[Rep]]:
+    """Consecutive groups of representations whose float32 matrices (n_rows each) fit the budget."""
+    return _group_by_budget(reps, [4.0 * n_rows * widths[r.key] / 2**20 for r in reps], budget_mb)
 
 
 def analyse_model(
@@ -385,11 +389,15 @@ class _Analysis:
         self.progress("alignment", 0, 1)
         s = self.s
         prep = _Prepared(self.data.id_test, s, shuffle=False, cap=s.alignment_samples)
-        for i, tap in enumerate(self.taps):
-            if tap.weight_module is None:
-                continue
-            res = layer_alignment(self.model, tap.weight_module, prep.x, top_k=s.alignment_top_k,
-                                            batch_size=s.forward_batch, device=self.device,
-                                            patches_per_image=s.alignment_patches_per_image, seed=s.feature_seed)
-            if res is not None:
-                self.out.alignment(i, tap.name, res)
+        measured = [(i, tap) for i, tap in enumerate(self.taps) if tap.weight_module is not None]
+        # one forward pass per group of layers whose input Grams (d × d float64 each) fit the memory budget,
+        # instead of one pass per layer: a ResNet-18 reads its inputs once instead of 18 times
+        groups = _group_by_budget(measured, [alignment_gram_mb(tap.weight_module) for _, tap in measured],
+                                  s.memory_budget_mb)
+        for group in groups:
+            results = layers_alignment(self.model, [tap.weight_module for _, tap in group], prep.x,
+                                       top_k=s.alignment_top_k, batch_size=s.forward_batch, device=self.device,
+                                       patches_per_image=s.alignment_patches_per_image, seed=s.feature_seed)
+            for (i, tap), res in zip(group, results):
+                if res is not None:
+                    self.out.alignment(i, tap.name, res)

@@ -178,6 +178,38 @@ def test_layer_alignment_on_a_conv_uses_the_unfolded_patches():
     assert layer_alignment(torch.nn.Sequential(grouped), grouped, x) is None
 
 
+def test_conv_alignment_is_one_where_the_patches_share_the_kernels_singular_vectors():
+    from analysis import layer_alignment
+
+    # a 1×1 conv reads one pixel's channel vector per patch: build pixels in the kernel's own row space
+    c_in, k = 6, 3
+    v, _ = torch.linalg.qr(torch.randn(c_in, c_in, dtype=torch.float64))
+    sig = torch.tensor([9.0, 5.0, 2.0], dtype=torch.float64)
+    conv = torch.nn.Conv2d(c_in, k, 1, bias=False)
+    u1, _ = torch.linalg.qr(torch.randn(k, k, dtype=torch.float64))
+    conv.weight.data = ((u1 * sig) @ v[:, :k].T).float().reshape(k, c_in, 1, 1)
+    pixels = (torch.randn(40 * 25, k, dtype=torch.float64) * sig) @ v[:, :k].T  # same directions, same order
+    x = pixels.float().reshape(40, 5, 5, c_in).permute(0, 3, 1, 2).contiguous()
+    a = layer_alignment(torch.nn.Sequential(conv), conv, x, top_k=k, patches_per_image=25)
+    torch.testing.assert_close(a.diagonal(), torch.ones(k, dtype=a.dtype), atol=2e-2, rtol=0)
+
+
+def test_layers_alignment_in_one_pass_equals_one_layer_at_a_time():
+    from analysis.alignment import layer_alignment, layers_alignment
+
+    torch.manual_seed(0)
+    conv1, conv2 = torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.Conv2d(8, 8, 3, stride=2)
+    grouped, lin = torch.nn.Conv2d(8, 8, 1, groups=2), torch.nn.Linear(8 * 3 * 3, 5)
+    model = torch.nn.Sequential(conv1, torch.nn.ReLU(), conv2, torch.nn.ReLU(), grouped, torch.nn.Flatten(), lin)
+    x = torch.randn(50, 3, 7, 7)
+    together = layers_alignment(model, [conv1, conv2, grouped, lin], x, top_k=4, batch_size=16)
+    alone = [layer_alignment(model, m, x, top_k=4, batch_size=16) for m in (conv1, conv2, grouped, lin)]
+    assert together[2] is None and alone[2] is None  # grouped conv: not readable
+    for a, b in zip(together, alone):
+        if a is not None:
+            assert torch.equal(a, b)
+
+
 # ---- OOD detection ----------------------------------------------------------------------------------------------
 
 def test_auroc_and_fpr_on_known_scores():

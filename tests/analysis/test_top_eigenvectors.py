@@ -19,7 +19,11 @@ def _gram(spectrum: torch.Tensor, seed: int = 0) -> torch.Tensor:
 def test_iterative_path_matches_eigh(monkeypatch, spectrum):
     monkeypatch.setattr(alignment, "EIGH_MAX_DIM", 100)  # force the iterative path on a small matrix
     gram = _gram(spectrum)
+    full_eigh_calls, eigh = [], torch.linalg.eigh
+    monkeypatch.setattr(torch.linalg, "eigh", lambda m: full_eigh_calls.append(m.shape) or eigh(m))
     fast = alignment.top_eigenvectors(gram, 15)
+    monkeypatch.undo()
+    assert (gram.shape in full_eigh_calls) == (spectrum[14] / spectrum[45] < 1.01)  # fell back iff flat
     _, evecs = torch.linalg.eigh(gram)
     ref = evecs[:, -15:].flip(1)
     assert torch.allclose((fast.T @ ref).abs(), torch.eye(15, dtype=torch.float64), atol=1e-6)
