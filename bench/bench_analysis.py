@@ -5,7 +5,10 @@
 2. linear probes: all layers in one train_probes call (one shared batch schedule, contiguous slices, written-out
    gradient), layer-major and step-major, vs the plain loop one layer after another (nn.Linear + autograd, a
    shuffled gather per batch); the same Table 5 recipe (Adam, lr 1e-3, wd 1e-3, 50 epochs, batch 4096);
-3. analyse_model on an MLP with the default memory budget vs strictly one layer at a time.
+3. analyse_model on an MLP with the default memory budget vs strictly one layer at a time;
+4. the full analysis of one ResNet-18 (CIFAR stem, 32 × 32 inputs, every layer: rank, ID and OOD probes, κ/ρ/SR,
+   alignment, OrthoDev, NC, OOD detection), the same two ways: the issue's "one ResNet-18 checkpoint on the GPU"
+   (10,000 samples per split there; 256 on a CPU, where 10,000 would take an hour).
 
 Each phase runs in its own process, so the peak memory it reports is its own (ru_maxrss on CPU,
 torch.cuda.max_memory_allocated on a GPU). Device: cuda if available, else cpu.
@@ -30,9 +33,9 @@ if str(ROOT) not in sys.path:
 
 SIZES = {
     "full": dict(rank_m=10_000, rank_n=2_048, probe_n=10_000, probe_d=1_024, probe_layers=6, probe_classes=10,
-                 probe_epochs=50, mlp_n=4_000, mlp_width=1_024, mlp_depth=6),
+                 probe_epochs=50, mlp_n=4_000, mlp_width=1_024, mlp_depth=6, resnet_n=10_000, resnet_n_cpu=256),
     "quick": dict(rank_m=1_000, rank_n=256, probe_n=2_000, probe_d=128, probe_layers=4, probe_classes=10,
-                  probe_epochs=5, mlp_n=600, mlp_width=64, mlp_depth=3),
+                  probe_epochs=5, mlp_n=600, mlp_width=64, mlp_depth=3, resnet_n=256, resnet_n_cpu=64),
 }
 
 
@@ -118,6 +121,19 @@ def _probe_data(s: dict, dev):
     return [f[:n] for f in feats], y[:n].to(dev), [f[n:] for f in feats], y[n:].to(dev)
 
 
+def _images(n: int, classes: int, seed: int):
+    """CIFAR-shaped inputs whose class shifts each channel's mean: a real signal for the probes, no download."""
+    import torch
+
+    from analysis import Split
+
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % classes
+    x = torch.randn(n, 3, 32, 32, generator=g) + 0.5 * torch.randn(classes, 3, 1, 1, generator=torch.Generator()
+                                                                     .manual_seed(0))[y]
+    return Split(x, y)
+
+
 def phase(name: str, size: str) -> dict:
     """Run one measurement in this process; returns its seconds, peak memory and result."""
     import torch
@@ -172,6 +188,28 @@ def phase(name: str, size: str) -> dict:
             accs = [float(((p.logits(x) if hasattr(p, "logits") else p(x)).argmax(1) == yte).float().mean())
                     for p, x in zip(probes, xte)]
         return dict(seconds=seconds, peak_mb=_peak_mb(dev, start), result=[round(a, 4) for a in accs])
+    if name.startswith("resnet18_"):
+        from analysis import AnalysisData, AnalysisSettings, analyse_model
+        from training.config import make_config
+        from training.models import ModelSpec, build_model
+
+        n = s["resnet_n"] if dev.type == "cuda" else s["resnet_n_cpu"]
+        model = build_model(make_config(arch="resnet18", dataset="cifar10", ood=("svhn",)),
+                            ModelSpec(10, (3, 32, 32))).to(dev).eval()
+        data = AnalysisData("cifar10-shaped", _images(n, 10, 1), _images(n, 10, 2),
+                            {"svhn-shaped": (_images(n, 10, 3), _images(n, 10, 4))})
+        budget = 0.0 if name == "resnet18_one_layer" else AnalysisSettings().memory_budget_mb
+        settings = AnalysisSettings(probe_epochs=s["probe_epochs"], memory_budget_mb=budget)
+        _warm_up(dev)
+        start = _start_mem(dev)
+        t = time.perf_counter()
+        rows = analyse_model(model, model.layer_taps(), data, run_id="bench", epoch=0, temperature=1.0,
+                             settings=settings, device=dev)
+        _sync(dev)
+        ranks = [r["value"] for r in rows["layer_metrics"]
+                 if r["metric"] == "rank" and r["dataset"] == data.id_name and r["split"] == "test"]
+        return dict(seconds=time.perf_counter() - t, peak_mb=_peak_mb(dev, start), samples=n,
+                    result=sum(ranks), rows=sum(len(v) for v in rows.values()))
     if name.startswith("analyse_"):
         from analysis import AnalysisData, AnalysisSettings, analyse_model
         from tests.analysis.helpers import TinyMLP, blobs
@@ -221,7 +259,7 @@ def main() -> None:
           f"torch {torch.__version__}, sizes: {size}")
     names = ["rank_svd_gaussian", "rank_gram_gaussian", "rank_svd_activation", "rank_gram_activation",
              "probe_plain_one_by_one", "probe_ours_layer", "probe_ours_step", "analyse_one_layer",
-             "analyse_budget"]
+             "analyse_budget", "resnet18_one_layer", "resnet18_budget"]
     repeat = args.repeat or (1 if args.quick else 2)
     runs: dict[str, list[dict]] = {n: [] for n in names}
     for _ in range(repeat):  # interleaved, so a burst of load from other users hits every phase alike
@@ -255,6 +293,10 @@ def main() -> None:
     one, budget = res["analyse_one_layer"], res["analyse_budget"]
     print(f"  analyse_model, one layer at a time vs the default memory budget: time "
           f"{one['seconds'] / budget['seconds']:.2f}x; +peak memory {one['peak_mb']:.0f} vs {budget['peak_mb']:.0f} MiB")
+    one, budget = res["resnet18_one_layer"], res["resnet18_budget"]
+    print(f"  ResNet-18 full analysis ({budget['samples']:,} samples per split, {budget['rows']:,} rows): "
+          f"{budget['seconds']:.1f} s with the default memory budget, {one['seconds']:.1f} s one layer at a time "
+          f"({one['seconds'] / budget['seconds']:.2f}x); +peak memory {budget['peak_mb']:.0f} vs {one['peak_mb']:.0f} MiB")
 
 
 if __name__ == "__main__":
