@@ -26,7 +26,7 @@ demo-run: $(VENV)/.installed
 	$(PY) -m training.launch sweeps/demo.toml --executor local --wait
 	$(PY) -m analysis theory
 	$(PY) -m training.init_norms --arch mlp --width 256 --depth 8 --dataset digits --init default,kaiming,normal
-	$(PY) -m training.init_norms --arch resnet18,resnet20,vgg19 --dataset noise-3x32x32 --init default --seeds 3
+	$(PY) -m training.init_norms --arch resnet18,resnet20,vgg19 --dataset noise-3x32x32 --init default,torchvision --seeds 3
 	$(PY) -m warehouse ingest
 
 app: $(VENV)/.installed

@@ -23,3 +23,15 @@ def test_unknown_arch_is_one_line(tmp_home, capsys):
     assert main(["--arch", "resnet99", "--home", str(tmp_home.root)]) == 2
     err = capsys.readouterr().err.strip()
     assert "unknown arch 'resnet99'" in err and "\n" not in err
+
+
+def test_torchvision_init_is_measured_and_refused_where_it_has_no_rule(tmp_home, capsys):
+    from training.init_norms import init_norms
+
+    rows = init_norms(["resnet20"], "noise-3x32x32", ["default", "torchvision"], [0.01], [0, 1], batch=8, write=False)
+    assert [(r["init"], r["seed"]) for r in rows] == [("default", 0), ("default", 1), ("torchvision", 0), ("torchvision", 1)]
+    assert all(r["logits_norm"] > 0 for r in rows)
+    assert main(["--arch", "mlp", "--width", "16", "--depth", "2", "--dataset", "noise-3x32x32", "--init", "torchvision",
+                 "--seeds", "1", "--home", str(tmp_home.root)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "init 'torchvision' does not apply to mlp" in err and "\n" not in err

@@ -24,7 +24,22 @@ ARCHITECTURES = ("mlp", "vgg19", "vgg19_bn", "resnet18", "resnet20", "resnet34",
 DATASETS = ("digits", "shapes", "cifar10", "cifar100", "svhn", "imagenet100", "imagenet1k")
 FOLDER_PREFIX = "folder:"
 LOSSES = ("ce", "mse")
-INITS = ("kaiming", "default", "normal")
+INITS = ("kaiming", "default", "normal", "torchvision")
+# init='torchvision' re-initialises a model exactly as torchvision's constructor for its family does
+# (VGG: Conv2d Kaiming-normal fan_out, Linear N(0, 0.01²), zero biases, BN 1/0; ResNet: Conv2d
+# Kaiming-normal fan_out, BN 1/0, Linear left at PyTorch's default). The model classes carry the rule
+# (`torchvision_init()`); these architectures have none and are refused here, torch-free, with the
+# reason (tests/training check that exactly these lack a rule):
+# - mlp: torchvision has no MLP model; torchvision.ops.MLP does not re-initialise (it would be 'default'
+#   under another name, a second run id for the same weights), and borrowing VGG's classifier rule
+#   would be 'normal' at 0.01 under another name.
+# - vit_b16: it is timm's ViT, which keeps timm's init or its checkpoint (build_model applies no init);
+#   torchvision's ViT init (trunc-normal patch embedding, zero head) would not be what ran.
+TORCHVISION_INIT_REFUSED: dict[str, str] = {
+    "mlp": "torchvision has no MLP constructor to copy (torchvision.ops.MLP keeps PyTorch's default: use "
+           "init='default'; VGG's classifier rule is init='normal' with init_std=0.01)",
+    "vit_b16": "vit_b16 is timm's ViT and keeps timm's init or its checkpoint; init does not apply to it",
+}
 
 
 class ConfigError(ValueError):
@@ -66,7 +81,8 @@ class RunConfig:
     batch_size: int = 128  # samples per step
     milestones: tuple[int, ...] = (82, 123)  # epochs where lr *= gamma
     gamma: float = 0.1
-    init: str = "default"  # 'kaiming' | 'default' (PyTorch's) | 'normal' (N(0, init_std^2))
+    init: str = "default"  # 'kaiming' | 'default' (PyTorch's) | 'normal' (N(0, init_std^2)) | 'torchvision'
+    # ('torchvision': the torchvision constructor's own re-initialisation for the family; VGG and ResNets only)
     init_std: float = 0.01
     layernorm: bool = False  # MLP: LayerNorm after each hidden layer (Appendix E)
     width: int = 2048  # MLP hidden width (paper: 2048)
@@ -129,6 +145,8 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"unknown loss {cfg.loss!r}; choose one of {', '.join(LOSSES)}")
     if cfg.init not in INITS:
         raise ConfigError(f"unknown init {cfg.init!r}; choose one of {', '.join(INITS)}")
+    if cfg.init == "torchvision" and cfg.arch in TORCHVISION_INIT_REFUSED:
+        raise ConfigError(f"init 'torchvision' does not apply to {cfg.arch}: {TORCHVISION_INIT_REFUSED[cfg.arch]}")
     if cfg.preset not in PRESETS:
         raise ConfigError(f"unknown preset {cfg.preset!r}; choose one of {', '.join(PRESETS)}")
     for name in ("epochs", "batch_size", "width", "depth", "probe_epochs", "analysis_samples", "max_features"):
@@ -201,6 +219,6 @@ def make_config(**values: Any) -> RunConfig:
 
 
 __all__ = [
-    "ARCHITECTURES", "DATASETS", "LOSSES", "INITS", "PRESETS", "FIELD_NAMES", "FIELD_TYPES",
+    "ARCHITECTURES", "DATASETS", "LOSSES", "INITS", "TORCHVISION_INIT_REFUSED", "PRESETS", "FIELD_NAMES", "FIELD_TYPES",
     "ConfigError", "RunConfig", "coerce", "make_config", "validate", "field",
 ]

@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for key in dict.fromkeys((r["arch"], r["init"], r["init_std"]) for r in rows):
         norms = ", ".join(f"{r['logits_norm']:.3g}" for r in rows if (r["arch"], r["init"], r["init_std"]) == key)
-        print(f"{key[0]:<9} {args.dataset:<14} {key[1]:<8} σ={key[2]:<6g} logits norm at init: {norms}")
+        print(f"{key[0]:<9} {args.dataset:<14} {key[1]:<{max(map(len, INITS))}} σ={key[2]:<6g} logits norm at init: {norms}")
     return 0
 
 

@@ -124,3 +124,108 @@ def test_vit_b16_forward_backward_taps_and_pretrained_file(tmp_path):
     torch.save({"weight": torch.zeros(3)}, bad)
     with pytest.raises(RuntimeError, match="not a ViT-B/16"):
         build_model(cfg_for("vit_b16", pretrained=str(bad)), ModelSpec(10, (3, 32, 32)))
+
+
+# --- init='torchvision': the torchvision constructors' own rule, known by construction ----------------
+
+def _std_tolerance(std: float, n: int) -> float:
+    """Six standard errors of a normal sample's std (SE ≈ σ / √(2n))."""
+    return 6 * std / (2 * n) ** 0.5
+
+
+@pytest.mark.parametrize("arch", sorted(config.ARCHITECTURES))
+@pytest.mark.parametrize("init", config.INITS)
+def test_every_architecture_builds_with_every_init_or_refuses_in_one_line(arch, init):
+    if init == "torchvision" and arch in config.TORCHVISION_INIT_REFUSED:
+        with pytest.raises(config.ConfigError) as info:
+            cfg_for(arch, init=init)
+        assert str(info.value).startswith(f"init 'torchvision' does not apply to {arch}: ")
+        assert "\n" not in str(info.value)
+        return
+    if arch == "vit_b16":
+        return  # init does not apply (timm's own); built for real in test_vit_b16_forward_backward_taps_…
+    model = build_model(cfg_for(arch, init=init), ModelSpec(10, (3, 32, 32)))
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    # the refusal list is exactly the architectures that declare no rule
+    assert hasattr(model, "torchvision_init") == (arch not in config.TORCHVISION_INIT_REFUSED)
+
+
+def test_the_refused_vit_declares_no_torchvision_rule():
+    from training.models.vit import ViTB16
+
+    assert set(config.TORCHVISION_INIT_REFUSED) <= set(config.ARCHITECTURES)
+    assert not hasattr(ViTB16, "torchvision_init")
+
+
+def _check_convs_kaiming_fan_out(model):
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs
+    for m in convs:
+        fan_out = m.out_channels * m.kernel_size[0] * m.kernel_size[1]
+        want = (2 / fan_out) ** 0.5
+        w = m.weight.detach()
+        assert abs(float(w.std()) - want) < _std_tolerance(want, w.numel()), (m, float(w.std()), want)
+        if m.bias is not None:
+            assert not m.bias.any()
+
+
+def _check_bn_one_zero(model):
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for m in bns:
+        assert (m.weight == 1).all() and not m.bias.any()
+    return len(bns)
+
+
+@pytest.mark.parametrize("arch", ["vgg19", "vgg19_bn"])
+def test_torchvision_init_vgg_rule(arch):
+    model = build_model(cfg_for(arch, init="torchvision"), ModelSpec(10, (3, 32, 32)))
+    _check_convs_kaiming_fan_out(model)
+    fc2 = model.fc2.weight.detach()
+    assert fc2.shape == (512, 512)
+    assert abs(float(fc2.std()) - 0.01) < _std_tolerance(0.01, fc2.numel())  # ±8.3e-5 on 262,144 weights
+    assert abs(float(fc2.mean())) < 6 * 0.01 / fc2.numel() ** 0.5
+    for fc in (model.fc1, model.fc2, model.head):
+        assert not fc.bias.any()
+        assert float(fc.weight.detach().abs().max()) < 0.01 * 7  # N(0, 0.01²) stays within 7σ; PyTorch's U(±1/√512) reaches 0.044
+    assert abs(float(model.fc1.weight.detach().std()) - 0.01) < _std_tolerance(0.01, model.fc1.weight.numel())
+    n_bn = _check_bn_one_zero(model)
+    assert n_bn == (16 if arch == "vgg19_bn" else 0)
+    # the rule itself resets BatchNorm (not just PyTorch's defaults happening to be 1/0)
+    if arch == "vgg19_bn":
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                torch.nn.init.constant_(m.weight, 0.5)
+                torch.nn.init.constant_(m.bias, 0.3)
+        model.torchvision_init()
+        assert _check_bn_one_zero(model) == 16
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "resnet20"])
+def test_torchvision_init_resnet_rule(arch):
+    spec = ModelSpec(10, (3, 32, 32))
+    model = build_model(cfg_for(arch, init="torchvision"), spec)
+    _check_convs_kaiming_fan_out(model)
+    assert _check_bn_one_zero(model) > 0
+    fc = model.fc
+    bound = 1 / fc.in_features ** 0.5  # PyTorch's default Linear: U(±1/√fan_in) for weight and bias
+    assert float(fc.weight.detach().abs().max()) <= bound and float(fc.bias.detach().abs().max()) <= bound
+    assert float(fc.weight.detach().abs().max()) > 0.9 * bound  # uniform over the whole range, not N(0, 0.01²)
+    # left untouched: the very values the constructor drew, as with init='default' and the same seed
+    default = build_model(cfg_for(arch, init="default"), spec)
+    torch.testing.assert_close(fc.weight, default.fc.weight, rtol=0, atol=0)
+    torch.testing.assert_close(fc.bias, default.fc.bias, rtol=0, atol=0)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            torch.nn.init.constant_(m.weight, 0.5)
+            torch.nn.init.constant_(m.bias, 0.3)
+    model.torchvision_init()
+    assert _check_bn_one_zero(model) > 0
+
+
+def test_torchvision_init_is_not_kaiming_fan_in():
+    """fan_out vs fan_in differ by √2 where a conv doubles its channels: the test above can tell them apart."""
+    model = build_model(cfg_for("resnet18", init="kaiming"), ModelSpec(10, (3, 32, 32)))
+    conv = model.stages[1][0].conv1  # 64 → 128, 3×3
+    fan_out = conv.out_channels * 9
+    want = (2 / fan_out) ** 0.5
+    assert abs(float(conv.weight.detach().std()) - want) > _std_tolerance(want, conv.weight.numel())

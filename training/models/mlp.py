@@ -12,6 +12,9 @@ from training.models.registry import ModelSpec, register_model
 
 
 class MLP(nn.Module):
+    # No torchvision_init(): torchvision has no MLP model, and torchvision.ops.MLP keeps PyTorch's default
+    # init, so init='torchvision' is refused for 'mlp' (training/config.py: TORCHVISION_INIT_REFUSED).
+
     def __init__(self, in_features: int, num_classes: int, width: int, depth: int, layernorm: bool) -> None:
         super().__init__()
         self.linears = nn.ModuleList()

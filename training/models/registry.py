@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from training.config import RunConfig
+from training.config import ConfigError, RunConfig
 from training.registry import Registry
 
 
@@ -28,9 +28,17 @@ def register_model(name: str):
 
 
 def init_weights(model: nn.Module, scheme: str, std: float) -> None:
-    """Appendix E's initialisations for Linear/Conv weights: Kaiming, PyTorch default, N(0, std²)."""
+    """Appendix E's initialisations for Linear/Conv weights: Kaiming, PyTorch default, N(0, std²);
+    and 'torchvision': the model's own `torchvision_init()`, the rule torchvision's constructor for
+    its family applies (declared beside each architecture; `std` does not apply)."""
     if scheme == "default":
         return  # PyTorch's own reset_parameters already ran in the constructors
+    if scheme == "torchvision":
+        rule = getattr(model, "torchvision_init", None)
+        if rule is None:  # validate() refuses these archs first; this guards a model built another way
+            raise ConfigError(f"init 'torchvision' does not apply to {type(model).__name__}: it declares no torchvision_init()")
+        rule()
+        return
     for m in model.modules():
         if isinstance(m, nn.Linear | nn.Conv2d):
             if scheme == "kaiming":

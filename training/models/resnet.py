@@ -123,6 +123,18 @@ class ResNet(nn.Module):
         self.flatten = nn.Flatten(1)
         self.fc = nn.Linear(cin, num_classes)
 
+    def torchvision_init(self) -> None:
+        """init='torchvision': what torchvision.models.ResNet.__init__ does (torchvision 0.29, default
+        zero_init_residual=False): Conv2d Kaiming-normal, mode fan_out, ReLU gain (projection shortcuts
+        included); BatchNorm2d/GroupNorm weight 1, bias 0; the Linear classifier keeps PyTorch's default
+        (the values its constructor drew). Option-A shortcuts (ResNet-20) have no parameters."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d | nn.GroupNorm):
+                nn.init.constant_(m.weight, 1)
+                nn.init.constant_(m.bias, 0)
+
     def forward(self, x):
         x = self.maxpool(self.act1(self.bn1(self.conv1(x))))
         for stage in self.stages:

@@ -58,6 +58,22 @@ class VGG(nn.Module):
         self.act2 = nn.ReLU()
         self.head = nn.Linear(hidden, num_classes)
 
+    def torchvision_init(self) -> None:
+        """init='torchvision': what torchvision.models.VGG.__init__ does (init_weights=True, torchvision
+        0.29): Conv2d Kaiming-normal, mode fan_out, ReLU gain, bias 0; BatchNorm2d weight 1, bias 0;
+        Linear N(0, 0.01²), bias 0 — the classifier too, whichever head size this input got."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                if m.bias is not None:
+                    nn.init.constant_(m.bias, 0)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.constant_(m.weight, 1)
+                nn.init.constant_(m.bias, 0)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0, 0.01)
+                nn.init.constant_(m.bias, 0)
+
     def forward(self, x):
         x = self.pool(self.features(x)).flatten(1)
         return self.head(self.act2(self.fc2(self.act1(self.fc1(x)))))

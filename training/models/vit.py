@@ -7,7 +7,9 @@ pretrained checkpoint (Section 4 of the paper).
 - No file and `THERMOSCOPE_TIMM_HUB=1`: timm's own pretrained loading (needs a reachable hub).
   Without either the ViT starts from timm's random init; the switch is explicit so an offline node
   never hangs on a download.
-- `cfg.init` does not apply: the ViT keeps timm's initialisation (or the checkpoint's weights).
+- `cfg.init` does not apply: the ViT keeps timm's initialisation (or the checkpoint's weights);
+  init='torchvision' is refused for it outright (training/config.py: TORCHVISION_INIT_REFUSED), since
+  torchvision's own ViT init is not what would run.
 - Images are resized to 224 (bilinear) inside the model when they arrive at another size, and
   1-channel images are repeated to 3, so any dataset in the registry can be fed; the ViT input
   pipeline (training/augment.py) already produces 224×224.
