@@ -147,6 +147,9 @@ def phase(name: str, size: str) -> dict:
         from analysis import rank_with_detail
 
         _warm_up(dev)
+        # one untimed call at full size first: MKL's first large eigvalsh/SVD in a process pays for its thread
+        # and workspace set-up (0.7 s vs 0.26 s for eigvalsh at 2,048), which an analysis of many layers pays once
+        torch.linalg.matrix_rank(a) if method == "svd" else rank_with_detail(a, "gram")
         start = _start_mem(dev)
         t = time.perf_counter()
         if method == "svd":
