@@ -76,7 +76,7 @@ TABLES: dict[str, Table] = {
             ("batch_size", pa.int32(), "training batch size [samples]"),
             ("milestones", pa.list_(pa.int32()), "epochs at which lr is multiplied by gamma [epoch]"),
             ("gamma", pa.float64(), "lr decay factor at each milestone [dimensionless]"),
-            ("init", pa.string(), "initialisation: 'kaiming', 'default' (PyTorch's) or 'normal'"),
+            ("init", pa.string(), "initialisation: 'kaiming', 'default' (PyTorch's), 'normal' or 'torchvision' (the constructors')"),
             ("init_std", pa.float64(), "sigma of the 'normal' initialisation [weight units]"),
             ("layernorm", pa.bool_(), "LayerNorm after each hidden layer (MLP)"),
             ("width", pa.int32(), "hidden width (MLP) [units]"),
