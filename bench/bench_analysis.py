@@ -134,6 +134,22 @@ def _images(n: int, classes: int, seed: int):
     return Split(x, y)
 
 
+def _timed_analysis(model, data, s: dict, dev, one_layer: bool) -> tuple[dict, dict]:
+    """analyse_model with the default memory budget (or strictly one layer at a time): timing, peak, rows."""
+    from analysis import AnalysisSettings, analyse_model
+
+    budget = 0.0 if one_layer else AnalysisSettings().memory_budget_mb
+    settings = AnalysisSettings(probe_epochs=s["probe_epochs"], memory_budget_mb=budget)
+    _warm_up(dev)
+    start = _start_mem(dev)
+    t = time.perf_counter()
+    rows = analyse_model(model, model.layer_taps(), data, run_id="bench", epoch=0, temperature=1.0,
+                         settings=settings, device=dev)
+    _sync(dev)
+    seconds = time.perf_counter() - t
+    return dict(seconds=seconds, peak_mb=_peak_mb(dev, start), rows=sum(len(v) for v in rows.values())), rows
+
+
 def phase(name: str, size: str) -> dict:
     """Run one measurement in this process; returns its seconds, peak memory and result."""
     import torch
@@ -192,7 +208,7 @@ def phase(name: str, size: str) -> dict:
                     for p, x in zip(probes, xte)]
         return dict(seconds=seconds, peak_mb=_peak_mb(dev, start), result=[round(a, 4) for a in accs])
     if name.startswith("resnet18_"):
-        from analysis import AnalysisData, AnalysisSettings, analyse_model
+        from analysis import AnalysisData
         from training.config import make_config
         from training.models import ModelSpec, build_model
 
@@ -201,37 +217,21 @@ def phase(name: str, size: str) -> dict:
                             ModelSpec(10, (3, 32, 32))).to(dev).eval()
         data = AnalysisData("cifar10-shaped", _images(n, 10, 1), _images(n, 10, 2),
                             {"svhn-shaped": (_images(n, 10, 3), _images(n, 10, 4))})
-        budget = 0.0 if name == "resnet18_one_layer" else AnalysisSettings().memory_budget_mb
-        settings = AnalysisSettings(probe_epochs=s["probe_epochs"], memory_budget_mb=budget)
-        _warm_up(dev)
-        start = _start_mem(dev)
-        t = time.perf_counter()
-        rows = analyse_model(model, model.layer_taps(), data, run_id="bench", epoch=0, temperature=1.0,
-                             settings=settings, device=dev)
-        _sync(dev)
+        out, rows = _timed_analysis(model, data, s, dev, one_layer=name == "resnet18_one_layer")
         ranks = [r["value"] for r in rows["layer_metrics"]
                  if r["metric"] == "rank" and r["dataset"] == data.id_name and r["split"] == "test"]
-        return dict(seconds=time.perf_counter() - t, peak_mb=_peak_mb(dev, start), samples=n,
-                    result=sum(ranks), rows=sum(len(v) for v in rows.values()))
+        return dict(out, samples=n, result=sum(ranks))
     if name.startswith("analyse_"):
-        from analysis import AnalysisData, AnalysisSettings, analyse_model
+        from analysis import AnalysisData
         from tests.analysis.helpers import TinyMLP, blobs
 
         torch.manual_seed(0)
         model = TinyMLP(d_in=64, width=s["mlp_width"], depth=s["mlp_depth"], classes=10).to(dev)
         data = AnalysisData("blobs", blobs(s["mlp_n"], 64, 10, 1), blobs(s["mlp_n"] // 2, 64, 10, 2),
                             {"other": (blobs(s["mlp_n"] // 2, 64, 5, 3), blobs(s["mlp_n"] // 4, 64, 5, 4))})
-        budget = 0.0 if name == "analyse_one_layer" else AnalysisSettings().memory_budget_mb
-        settings = AnalysisSettings(probe_epochs=s["probe_epochs"], memory_budget_mb=budget)
-        _warm_up(dev)
-        start = _start_mem(dev)
-        t = time.perf_counter()
-        rows = analyse_model(model, model.layer_taps(), data, run_id="bench", epoch=0, temperature=1.0,
-                             settings=settings, device=dev)
-        _sync(dev)
+        out, rows = _timed_analysis(model, data, s, dev, one_layer=name == "analyse_one_layer")
         kappa = next(r["value"] for r in rows["run_metrics"] if r["metric"] == "kappa")
-        return dict(seconds=time.perf_counter() - t, peak_mb=_peak_mb(dev, start), result=round(kappa, 3),
-                    rows=sum(len(v) for v in rows.values()))
+        return dict(out, result=round(kappa, 3))
     raise SystemExit(f"unknown phase {name!r}")
 
 
