@@ -32,7 +32,16 @@ from slurm import (
 from slurm.events import TERMINAL, last_heartbeats, latest_events, now, write_job_rows
 from slurm.manifest import Manifest, UnknownSweep, list_sweeps, load_manifest
 from slurm.reconcile import SweepStatus, cancel, reconcile
-from training.config import ARCHITECTURES, DATASETS, INITS, LOSSES, PRESETS, ConfigError, RunConfig
+from training.config import (
+    ARCHITECTURES,
+    DATASETS,
+    FIELD_NAMES,
+    INITS,
+    LOSSES,
+    PRESETS,
+    ConfigError,
+    RunConfig,
+)
 from training.job import RunJob, config_row, write_event
 from training.sweep import Sweep, load_sweep
 from warehouse import Home, home, write_shard
@@ -389,16 +398,17 @@ def main(argv: list[str] | None = None) -> int:
         # an outdated warehouse says which migration command to run; nothing was submitted
         print(f"launch: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
         return 2
+    varying = _varying([*result.runs, *result.skipped])
     for cfg in result.skipped:
         if cfg.run_id in result.live:
             print(f"skip  {cfg.run_id}  already {result.known.get(cfg.run_id)} in sweep {result.live[cfg.run_id]} "
-                  f"({_describe(cfg)}); see `python -m training.launch status {result.live[cfg.run_id]}`")
+                  f"({_describe(cfg, varying)}); see `python -m training.launch status {result.live[cfg.run_id]}`")
         else:
-            print(f"skip  {cfg.run_id}  already finished  ({_describe(cfg)}); --force runs it again")
+            print(f"skip  {cfg.run_id}  already finished  ({_describe(cfg, varying)}); --force runs it again")
     if args.dry_run:
         for cfg in result.runs:
             before = result.known.get(cfg.run_id)
-            print(f"would run  {cfg.run_id}  {_describe(cfg)}" + (f"  (last status: {before})" if before else ""))
+            print(f"would run  {cfg.run_id}  {_describe(cfg, varying)}" + (f"  (last status: {before})" if before else ""))
         print(f"{len(result.runs)} run(s) to submit, {len(result.skipped)} skipped (executor: {result.executor})")
         return 0
     if not result.runs:
@@ -425,8 +435,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if set(counts) <= {"finished", "diverged"} else 1
 
 
-def _describe(cfg: RunConfig) -> str:
-    return f"arch={cfg.arch} dataset={cfg.dataset} T={cfg.temperature:g} seed={cfg.seed} loss={cfg.loss} preset={cfg.preset}"
+_ALWAYS_SHOWN = ("arch", "dataset", "temperature", "seed", "loss", "preset")
+
+
+def _varying(configs: list[RunConfig]) -> tuple[str, ...]:
+    """Config fields, beyond the always-shown ones, whose value differs between the sweep's runs (e.g. init_std
+    and layernorm in the Appendix E grid): without them two listed runs could read the same."""
+    return tuple(name for name in FIELD_NAMES if name not in _ALWAYS_SHOWN
+                 and len({repr(getattr(c, name)) for c in configs}) > 1)
+
+
+def _describe(cfg: RunConfig, varying: tuple[str, ...] = ()) -> str:
+    extra = "".join(f" {name}={getattr(cfg, name)}" for name in varying)
+    return (f"arch={cfg.arch} dataset={cfg.dataset} T={cfg.temperature:g} seed={cfg.seed} loss={cfg.loss} "
+            f"preset={cfg.preset}{extra}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -102,14 +103,35 @@ def test_dry_run_lists_the_grid_and_writes_nothing(tmp_home):
     nothing_written(tmp_home)
 
 
+def test_dry_run_names_every_field_that_varies_so_no_two_lines_read_alike(tmp_home):
+    done = cli("-m", "training.launch", "sweeps/init-scale.toml", "--executor", "local", "--dry-run", home=tmp_home)
+    assert done.returncode == 0, done.stderr
+    would = [ln.split("  ", 2)[2] for ln in done.stdout.splitlines() if ln.startswith("would run")]
+    assert len(would) == len(set(would)) == 36  # init_std / layernorm / init shown: every run reads differently
+    assert sum("init=normal init_std=0.3 layernorm=True" in ln for ln in would) == 3
+    plain = cli("-m", "training.launch", *sets(temperature="1,10"), "--executor", "local", "--dry-run", home=tmp_home)
+    assert "init=" not in plain.stdout  # nothing varies beyond the usual fields: the usual line
+    nothing_written(tmp_home)
+
+
 def test_example_sweep_files_are_valid_and_have_the_papers_grids():
     from slurm import SlurmOptions
     from training.sweep import load_sweep
 
-    for name, runs in (("demo", 6), ("cifar", 24), ("cifar-vgg", 24), ("imagenet", 24)):
+    grids = {"demo": 6, "cifar": 24, "cifar-vgg": 24, "imagenet": 24, "cifar100": 24, "init-scale": 36, "mse": 9}
+    assert {p.stem for p in Path("sweeps").glob("*.toml")} == set(grids)  # a new file gets checked here too
+    for name, runs in grids.items():
         sweep = load_sweep(f"sweeps/{name}.toml")
         assert len(sweep.configs()) == runs, name
         SlurmOptions.from_dict(sweep.slurm)
+        if name not in ("demo", "init-scale"):  # paper-scale grids: the init that reproduces Figure 8
+            assert {c.init for c in sweep.configs()} == {"torchvision"}, name
+    c100 = load_sweep("sweeps/cifar100.toml").configs()
+    assert {(c.arch, c.temperature) for c in c100} >= {("resnet34", 200.0)} and {c.dataset for c in c100} == {"cifar100"}
+    init_scale = load_sweep("sweeps/init-scale.toml").configs()
+    assert {c.init_std for c in init_scale if c.init == "normal"} == {0.003, 0.01, 0.03, 0.1, 0.3}
+    assert {c.layernorm for c in init_scale} == {False, True} and {c.temperature for c in init_scale} == {1.0}
+    assert {c.loss for c in load_sweep("sweeps/mse.toml").configs()} == {"mse"}
     cifar = load_sweep("sweeps/cifar.toml").configs()
     assert {(c.arch, c.temperature) for c in cifar} >= {("resnet18", 1.0), ("resnet20", 1000.0)}
     assert {c.milestones for c in cifar} == {(82, 123)}  # Table 4's CIFAR ResNet recipe
