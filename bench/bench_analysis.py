@@ -251,7 +251,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes (CI smoke)")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("THERMOSCOPE_THREADS", "2")))
     parser.add_argument("--repeat", type=int, default=None,
-                        help="runs of every phase, interleaved; the fastest counts (default: 1 quick, 2 full)")
+                        help="runs of every phase, interleaved; the fastest counts (default: 1 quick or GPU, 2 full on CPU)")
     args = parser.parse_args()
     size = "quick" if args.quick else "full"
     s = SIZES[size]
@@ -263,11 +263,14 @@ def main() -> None:
     names = ["rank_svd_gaussian", "rank_gram_gaussian", "rank_svd_activation", "rank_gram_activation",
              "probe_plain_one_by_one", "probe_ours_layer", "probe_ours_step", "analyse_one_layer",
              "analyse_budget", "resnet18_one_layer", "resnet18_budget"]
-    repeat = args.repeat or (1 if args.quick else 2)
+    # a GPU is not shared and its one lent call has a time limit: one round there; two interleaved on a CPU
+    repeat = args.repeat or (1 if args.quick or dev.type == "cuda" else 2)
     runs: dict[str, list[dict]] = {n: [] for n in names}
-    for _ in range(repeat):  # interleaved, so a burst of load from other users hits every phase alike
+    for round_ in range(repeat):  # interleaved, so a burst of load from other users hits every phase alike
         for n in names:
             runs[n].append(run_phase(n, size, args.threads))
+            # printed as it comes, so a run cut short by a time limit still leaves its figures behind
+            print(f"  round {round_ + 1}: {n:<24} {runs[n][-1]['seconds']:9.3f} s  {runs[n][-1]['result']}", flush=True)
     res = {}
     for n, rs in runs.items():
         assert all(r["result"] == rs[0]["result"] for r in rs), f"{n} is not deterministic"
