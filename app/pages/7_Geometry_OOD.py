@@ -62,7 +62,7 @@ with c2:
 
 st.subheader("OOD detection")
 st.caption("High T / low logits norm: worse OOD generalisation (ρ) but better OOD detection. Scores: MSP, "
-           "energy and a feature-space score (NECO). AUROC higher = better; FPR at 95% TPR lower = better.")
+           "energy and two feature-space scores (NECO, Mahalanobis). AUROC higher = better; FPR at 95% TPR lower = better.")
 det = summaries.filter(pl.col("metric").is_in(det_names))
 if det.is_empty():
     ui.no_rows("OOD detection scores")
