@@ -262,7 +262,7 @@ def main() -> None:
           f"torch {torch.__version__}, sizes: {size}")
     names = ["rank_svd_gaussian", "rank_gram_gaussian", "rank_svd_activation", "rank_gram_activation",
              "probe_plain_one_by_one", "probe_ours_layer", "probe_ours_step", "analyse_one_layer",
-             "analyse_budget", "resnet18_one_layer", "resnet18_budget"]
+             "analyse_budget", "resnet18_budget", "resnet18_one_layer"]  # the case before its reference
     # a GPU is not shared and its one lent call has a time limit: one round there; two interleaved on a CPU
     repeat = args.repeat or (1 if args.quick or dev.type == "cuda" else 2)
     runs: dict[str, list[dict]] = {n: [] for n in names}
