@@ -30,7 +30,8 @@ else:
 st.subheader("Logits norm at initialisation")
 st.caption("One point per initialisation (seed), with the dataset its input batch came from. The paper reports "
            "VGG-19's initial norm orders of magnitude below the ResNets' — why its baseline already behaves like "
-           "a high-temperature network; compare with what these points measure.")
+           "a high-temperature network; compare with what these points measure: measured here, the gap appears "
+           "with torchvision's constructor init (`init = \"torchvision\"`) and not with PyTorch's default.")
 init = data.init_norms()
 if init.is_empty():
     st.info("No `init_norms` rows in the warehouse yet: one row per random initialisation (Figure 8, "
