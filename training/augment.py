@@ -116,6 +116,11 @@ class Augmentation:
     size: int | None = None  # output side in px (None: the stored size)
     mean: tuple[float, ...] | None = None  # overrides the dataset's statistics (ViT: 0.5)
     std: tuple[float, ...] | None = None
+    # `test` without its final bilinear resize, for a recipe whose model resizes its input itself with the same
+    # interpolation (the ViT): the analysis then holds stored-size inputs (32 px instead of 224: 49x less memory,
+    # 0.5 GB instead of 24 GB for four 10,000-image splits). Per-channel normalisation commutes with bilinear
+    # interpolation, so the model sees the same input up to float rounding (tests/training/test_data.py).
+    test_stored: Callable[..., torch.Tensor] | None = None
 
     def stats(self, bundle) -> tuple[tuple[float, ...], tuple[float, ...]]:
         return (self.mean or bundle.mean, self.std or bundle.std)
@@ -173,7 +178,8 @@ _register(Augmentation(
                                                       mode="bilinear", align_corners=False), mean, std),
     cpu=lambda bundle, split: _timm(bundle, split, scale=(0.05, 1.0), ratio=RRC_RATIO, hflip=0.5, color_jitter=None,
                                     mean=VIT_MEAN, std=VIT_STD),
-    size=VIT_SIZE, mean=VIT_MEAN, std=VIT_STD))
+    size=VIT_SIZE, mean=VIT_MEAN, std=VIT_STD,
+    test_stored=normalise))  # vit_b16 (its only user) resizes to 224 in forward, bilinear, align_corners=False
 
 # architectures whose recipe overrides the dataset's augmentation (Section 4: ViT fine-tuning)
 ARCH_AUGMENTATION = {"vit_b16": "vit"}

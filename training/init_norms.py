@@ -1,7 +1,7 @@
 """`python -m training.init_norms`: logits norm of freshly initialised models (Figure 8, Appendix E).
 
 One row per (architecture, initialisation, sigma, seed) in the warehouse table `init_norms`, measured on
-test images as the model sees them (the run's own input pipeline: a ViT gets its 224-px input). For
+test images as the model sees them (the run's own test pipeline and normalisation; a ViT resizes them to 224 px itself). For
 architectures whose input the chosen dataset cannot feed (CNNs on the 8×8 demo digits), a fixed N(0, 1)
 batch of CIFAR shape is used and named as such (`dataset = 'noise-3x32x32'`), so no row pretends to be
 what it is not. `python -m analysis init-norms` is the same measurement.

@@ -64,11 +64,14 @@ def train_run(run: PreparedRun, where: Home) -> TrainResult:
 def model_inputs(b: Bundle, split: str, cfg: RunConfig, like: Bundle) -> tuple:
     """(x, y) as the model takes them, without augmentation. OOD data goes through the ID data's
     pipeline (`like`: its test transform and its normalisation), as it would in deployment.
-    In-memory data at its stored size is passed whole (the analysis subsamples); resized or
-    streamed data is capped at cfg.analysis_samples to bound memory."""
+    In-memory data at its stored size is passed whole (the analysis subsamples), also where the model
+    resizes its input itself (the ViT: `Augmentation.test_stored`); resized or streamed data is capped at
+    cfg.analysis_samples to bound memory."""
     aug = augmentation_for(cfg.arch, like)
     if isinstance(b, DataBundle) and b.raw and like.raw:
         x, y = (b.x_train, b.y_train) if split == "train" else (b.x_test, b.y_test)
+        if aug.test_stored is not None:
+            return aug.test_stored(x, *aug.stats(like)), y
         limit = None if aug.size is None else cfg.analysis_samples
         return aug.test(x[:limit], *aug.stats(like)), y[:limit]
     limit = None if isinstance(b, DataBundle) else cfg.analysis_samples

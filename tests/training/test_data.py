@@ -193,6 +193,16 @@ def test_vit_pipeline_is_224_with_half_normalisation():
     assert out.shape == (6, 3, 224, 224) and out.min() >= -1 - 1e-5 and out.max() <= 1 + 1e-5
     test = aug.test(x, *aug.stats(b))
     assert test.shape == (6, 3, 224, 224)
+    # the analysis keeps stored-size inputs and lets the ViT resize them: the same 224-px input up to rounding
+    stored = aug.test_stored(x, *aug.stats(b))
+    assert stored.shape == (6, 3, 32, 32)
+    resized = torch.nn.functional.interpolate(stored, size=(224, 224), mode="bilinear", align_corners=False)
+    torch.testing.assert_close(resized, test, atol=1e-6, rtol=0)
+    from training.config import make_config
+    from training.pipeline import model_inputs
+
+    xs, ys = model_inputs(b, "test", make_config(arch="vit_b16", dataset="cifar10", ood=()), b)
+    assert xs.shape == (6, 3, 32, 32) and torch.equal(xs, stored) and ys.shape == (6,)
 
 
 def test_random_resized_crop_geometry():

@@ -120,6 +120,14 @@ def test_vit_b16_forward_backward_taps_and_pretrained_file(tmp_path):
     assert len(taps) == 14 and taps[-1].kind == "logits"
     assert seen[0][0].shape == (1, 197, 768) and seen[12][0].shape == (1, 768)
     assert all(p.grad is not None for p in model.parameters())
+    # its own resize in forward is the recipe's test resize: stored-size analysis inputs give the same logits
+    from training.augment import AUGMENTATIONS
+
+    aug, img = AUGMENTATIONS.get("vit"), torch.randint(0, 256, (1, 3, 32, 32), dtype=torch.uint8)
+    with torch.no_grad():
+        model.eval()
+        torch.testing.assert_close(model(aug.test_stored(img, aug.mean, aug.std)), model(aug.test(img, aug.mean, aug.std)),
+                                   atol=1e-4, rtol=1e-4)
     bad = tmp_path / "bad.pth"
     torch.save({"weight": torch.zeros(3)}, bad)
     with pytest.raises(RuntimeError, match="not a ViT-B/16"):
