@@ -127,9 +127,9 @@ class MahalanobisFit:
         self.tol = self.sigma_max * max(n, d) * self.eps
         keep = sv > self.tol
         self.kept_rank = int(keep.sum())
-        if self.kept_rank == 0:
-            raise ValueError("Mahalanobis: the ID-train features equal their class means (zero within-class "
-                             "covariance), so the distance is undefined; use another score for this model")
+        # kept_rank 0 (every ID-train sample on its class mean, e.g. a dead network's all-zero features): Σ⁺ = 0,
+        # every distance 0, AUROC 0.5 — the pseudo-inverse's own answer, with kept_rank = 0 in the row, rather than
+        # an error that would stop the rest of that checkpoint's analysis
         self.rcond = (max(n, d) * self.eps) ** 2  # the same cutoff on Σ's eigenvalues, relative to λ_max
         self.n_train, self.dim = n, d
         # Σ⁺ = W Wᵀ with W = V_r diag(√N / s_r): distances are squared Euclidean after x ↦ (x − centre) W

@@ -114,9 +114,14 @@ def test_bad_input_raises_a_one_line_message():
     fit = MahalanobisFit(h, two)
     _raises("scored features hold NaN/inf", fit.score, bad)
     _raises("fitted on 3 features", fit.score, torch.randn(4, 5))
-    # every sample on its class mean: Σ = 0, no direction to measure along
-    _raises("zero within-class", MahalanobisFit, torch.tensor([[1.0, 0], [1.0, 0], [0, 2.0], [0, 2.0]]),
-            torch.tensor([0, 0, 1, 1]))
+    # every sample on its class mean (a dead network's features): Σ = 0, so Σ⁺ = 0 and every distance is 0;
+    # recorded as kept rank 0 and scored as chance, not an error that would stop the checkpoint's analysis
+    on_means = torch.tensor([[1.0, 0], [1.0, 0], [0, 2.0], [0, 2.0]])
+    flat = MahalanobisFit(on_means, torch.tensor([0, 0, 1, 1]))
+    assert flat.kept_rank == 0 and torch.equal(flat.score(torch.randn(5, 2)), torch.zeros(5, dtype=torch.float64))
+    res = detection_metrics(torch.randn(4, 2), torch.randn(3, 2), temperature=1.0, id_train_features=on_means,
+                            id_features=on_means, ood_features=torch.randn(3, 2), id_train_labels=torch.tensor([0, 0, 1, 1]))
+    assert res["auroc_mahalanobis"][0] == 0.5 and res["auroc_mahalanobis"][1]["kept_rank"] == 0
     # through detection_metrics too (the path analyse_model takes)
     z = torch.randn(10, 2, generator=_gen(21))
     _raises("at least two classes", lambda: detection_metrics(z, z, temperature=1.0, id_train_features=h,
