@@ -132,6 +132,8 @@ def test_example_sweep_files_are_valid_and_have_the_papers_grids():
     assert {c.init_std for c in init_scale if c.init == "normal"} == {0.003, 0.01, 0.03, 0.1, 0.3}
     assert {c.layernorm for c in init_scale} == {False, True} and {c.temperature for c in init_scale} == {1.0}
     assert {c.loss for c in load_sweep("sweeps/mse.toml").configs()} == {"mse"}
+    # the demo starts from a small logits norm (README: where T = 100 still learns, and collapses)
+    assert {(c.init, c.init_std) for c in load_sweep("sweeps/demo.toml").configs()} == {("normal", 0.07)}
     cifar = load_sweep("sweeps/cifar.toml").configs()
     assert {(c.arch, c.temperature) for c in cifar} >= {("resnet18", 1.0), ("resnet20", 1000.0)}
     assert {c.milestones for c in cifar} == {(82, 123)}  # Table 4's CIFAR ResNet recipe
