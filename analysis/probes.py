@@ -7,9 +7,9 @@ Speed comes from three things (bench/bench_analysis.py measures them against one
   the end is two views whose gradients are summed (nothing is copied).
 - All layers share one batch schedule, drawn once. Adam (with L2 weight decay, torch's `weight_decay`) is
   elementwise and the layers' parameters are disjoint, so training them step by step together ('step') or
-  layer after layer ('layer') gives the same probes; on CPU 'layer' measured faster (1.3×, one layer's
-  working set at a time: its weights, Adam state and the batch in flight), so it is the CPU default. The cross-entropy gradient is written out (`ce_grad`),
-  without autograd.
+  layer after layer ('layer') gives the same probes; on CPU 'layer' measured 1.3–1.6× faster (one layer's
+  working set at a time: its weights, Adam state and the batch in flight), so it is the CPU default. The
+  cross-entropy gradient is written out (`ce_grad`), without autograd.
 - Probes start at zero (the problem is convex; no seed dependence from the initialisation).
 """
 
@@ -102,8 +102,9 @@ def train_probes(
 
     `feats` should already be in a random row order (see module doc); they are read, never copied.
     order: 'step' = every probe takes each step together (one Adam step over all of them); 'layer' = each
-    probe runs all its epochs in turn, which measured 1.3× faster on CPU (bench/bench_analysis.py); 'auto' = 'layer' on CPU, 'step' elsewhere. Both give the same probes:
-    the schedule is drawn once and the probes' optimisations are independent.
+    probe runs all its epochs in turn, which measured 1.3–1.6× faster on CPU (bench/bench_analysis.py);
+    'auto' = 'layer' on CPU, 'step' elsewhere. Both give the same probes: the schedule is drawn once and the
+    probes' optimisations are independent.
     """
     if order not in ("auto", "step", "layer"):
         raise ValueError(f"unknown probe order {order!r}; choose 'auto', 'step' or 'layer'")
