@@ -1,34 +1,48 @@
 """Thermoscope's analysis: a model plus its LayerTaps and data -> warehouse rows (see README.md here).
 
 Every measurement is a plain function importable from here, e.g. `from analysis import numerical_rank`.
-Importing this package loads torch; the warehouse and the app never import it.
+This package imports neither `training` nor `warehouse` nor `lab`: it works on any `nn.Module`.
+
+Names load lazily (PEP 562): `from analysis.settings import AnalysisSettings` is torch-free, so the
+launcher and the dashboard validate analysis settings without loading torch; any measurement loads it.
 """
 
-from analysis.alignment import alignment_matrix, layer_alignment
-from analysis.capture import Rep, capture, feature_subset, reps_from_taps, sample_subset
-from analysis.collapse import nc1, nc2, nc3, nc4, neural_collapse
-from analysis.logits import init_norm_rows, logits_norm, softmax_ranks
-from analysis.ood import MahalanobisFit, NecoFit, auroc, detection_metrics, fpr_at_tpr, ood_scores
-from analysis.orthodev import orthodev, orthodev_classmean, orthodev_sample
-from analysis.probes import Probe, linear_probe_accuracies, train_probes
-from analysis.rank import numerical_rank, rank_tolerance, rank_with_detail
-from analysis.run import analyse_model
-from analysis.taps import LayerTap
-from analysis.theory import theory_rows
-from analysis.tunnel import kappa, kappa_detail, rho, rho_detail
-from analysis.types import AnalysisData, AnalysisError, AnalysisSettings, Split
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# public name -> the module that defines it
+_EXPORTS: dict[str, str] = {
+    "alignment_matrix": "alignment", "layer_alignment": "alignment",
+    "Rep": "capture", "capture": "capture", "feature_subset": "capture", "reps_from_taps": "capture",
+    "sample_subset": "capture",
+    "nc1": "collapse", "nc2": "collapse", "nc3": "collapse", "nc4": "collapse", "neural_collapse": "collapse",
+    "init_norm_rows": "logits", "logits_norm": "logits", "softmax_ranks": "logits",
+    "MahalanobisFit": "ood", "NecoFit": "ood", "auroc": "ood", "detection_metrics": "ood", "fpr_at_tpr": "ood",
+    "ood_scores": "ood",
+    "orthodev": "orthodev", "orthodev_classmean": "orthodev", "orthodev_sample": "orthodev",
+    "Probe": "probes", "linear_probe_accuracies": "probes", "train_probes": "probes",
+    "numerical_rank": "rank", "rank_tolerance": "rank", "rank_with_detail": "rank", "solution_rank": "rank",
+    "analyse_model": "run",
+    "LayerTap": "taps",
+    "theory_rows": "theory",
+    "kappa": "tunnel", "kappa_detail": "tunnel", "rho": "tunnel", "rho_detail": "tunnel",
+    "AnalysisData": "types", "AnalysisError": "types", "Split": "types",
+    "AnalysisSettings": "settings", "SETTING_NAMES": "settings",
+}
+
+__all__ = sorted(_EXPORTS)
 
 
-def solution_rank(logits, method: str = "auto") -> int:
-    """Solution rank (SR): the numerical rank of the logits matrix (samples × classes) on the evaluation set."""
-    return numerical_rank(logits, method)
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'analysis' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"analysis.{module}"), name)
+    globals()[name] = value  # the next access is a plain attribute
+    return value
 
 
-__all__ = [
-    "AnalysisData", "AnalysisError", "AnalysisSettings", "LayerTap", "MahalanobisFit", "NecoFit", "Probe", "Rep",
-    "Split", "alignment_matrix", "analyse_model", "auroc", "capture", "detection_metrics", "feature_subset",
-    "fpr_at_tpr", "init_norm_rows", "kappa", "kappa_detail", "layer_alignment", "linear_probe_accuracies",
-    "logits_norm", "nc1", "nc2", "nc3", "nc4", "neural_collapse", "numerical_rank", "ood_scores", "orthodev",
-    "orthodev_classmean", "orthodev_sample", "rank_tolerance", "rank_with_detail", "reps_from_taps", "rho",
-    "rho_detail", "sample_subset", "softmax_ranks", "solution_rank", "theory_rows", "train_probes",
-]
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,4 +1,4 @@
-"""Neural collapse NC1–NC4 (Papyan et al. 2020; PAPER.md Appendix I), computed in float64.
+"""Neural collapse NC1–NC4 (Papyan et al. 2020; the paper's Appendix I; docs/methods.md), computed in float64.
 
 - NC1 = tr(Σ_W Σ_B⁺) / C: within-class covariance against the pseudo-inverse of the between-class covariance.
   Σ_B has rank ≤ C − 1, so Σ_B⁺ is applied through the SVD of the centred means (never a d × d inverse);

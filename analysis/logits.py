@@ -1,4 +1,4 @@
-"""Logits norm (PAPER.md, **our definition**: mean over samples of ‖z‖₂, plus the Frobenius norm), pre/post-softmax
+"""Logits norm (docs/methods.md, **our definition**: mean over samples of ‖z‖₂, plus the Frobenius norm), pre/post-softmax
 rank, and the norm of freshly initialised models (table 'init_norms', Figure 8 / Appendix E)."""
 
 from __future__ import annotations

@@ -93,7 +93,7 @@ class MahalanobisFit:
     Σ = (1/N) Σ_i (h_i − μ_{y_i})(h_i − μ_{y_i})ᵀ, in float64. `score` = −min_c (h − μ_c)ᵀ Σ⁺ (h − μ_c).
 
     Σ⁺ is the pseudo-inverse on the directions whose singular value of the within-class-centred matrix H − M_y
-    exceeds σ_max · max(N, d) · eps(feature dtype), i.e. `kept_rank` = that matrix's numerical rank as PAPER.md
+    exceeds σ_max · max(N, d) · eps(feature dtype), i.e. `kept_rank` = that matrix's numerical rank as docs/methods.md
     defines it (torch.linalg.matrix_rank's default); the other directions of h − μ_c contribute nothing.
     """
 

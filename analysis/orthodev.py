@@ -1,5 +1,5 @@
 """OrthoDev (Figure 22): deviation of a layer's representation from orthogonality. The paper gives no formula;
-both of PAPER.md's variants are stored, named (**our definition**):
+both variants of docs/methods.md are stored, named (**our definition**):
 
 - 'orthodev_sample'    ‖HHᵀ/‖H‖²_F − I/n‖_F over a fixed sample of n rows of H (Daneshmand et al.'s
                        orthogonality gap): 0 iff the n rows are orthogonal with equal norms.

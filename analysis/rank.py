@@ -1,6 +1,6 @@
 """Numerical rank, defined exactly as `torch.linalg.matrix_rank`'s default on the activation matrix.
 
-rank(A) = #{σ_i > σ_max · max(m, n) · eps(A.dtype)} (PAPER.md; never the covariance's rank).
+rank(A) = #{σ_i > σ_max · max(m, n) · eps(A.dtype)} (docs/methods.md; never the covariance's rank).
 
 Fast path ("gram"): the eigenvalues of the float64 Gram matrix on the smaller side (AᵀA or AAᵀ) are
 the squared singular values, and a k × k `eigvalsh` plus one float64 matmul is cheaper than an SVD of
@@ -117,3 +117,8 @@ def _gram_rank(a: torch.Tensor) -> tuple[int, dict]:
 def numerical_rank(a: torch.Tensor, method: str = "auto") -> int:
     """The numerical rank of `a` (samples × features): equals `torch.linalg.matrix_rank(a)`."""
     return rank_with_detail(a, method)[0]
+
+
+def solution_rank(logits: torch.Tensor, method: str = "auto") -> int:
+    """Solution rank (SR): the numerical rank of the logits matrix (samples × classes) on the evaluation set."""
+    return numerical_rank(logits, method)

@@ -1,4 +1,4 @@
-"""κ (effective depth) and ρ (OOD generalisation drop) from per-layer probe accuracy curves (PAPER.md).
+"""κ (effective depth) and ρ (OOD generalisation drop) from per-layer probe accuracy curves (docs/methods.md).
 
 κ = 100 · k / D, k the 1-based position of the first layer whose ID probe accuracy reaches τ · best
 (best over the D layers counted); ρ = 100 · (best − last) / best on an OOD accuracy curve, last = the last

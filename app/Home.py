@@ -6,13 +6,6 @@ The app never imports torch (tests/app checks it): it reads the DuckDB warehouse
 launches through the torch-free launch API.
 """
 
-import sys
-from pathlib import Path
-
-_ROOT = str(Path(__file__).resolve().parents[1])
-if _ROOT not in sys.path:  # `streamlit run app/Home.py` without PYTHONPATH=.
-    sys.path.insert(0, _ROOT)
-
 import polars as pl
 import streamlit as st
 
@@ -79,11 +72,11 @@ st.subheader("Did the runs learn?")
 acc = data.final_accuracy(filters)
 st.caption(
     "Comparing temperatures only means something for runs that learned (accuracy clearly above chance at "
-    "every T). High-T runs start on a long plateau; see PAPER.md."
+    "every T). High-T runs start on a long plateau; see docs/methods.md in the repository."
 )
 chance = 1 / data.NUM_CLASSES[filters["dataset"]] if filters["dataset"] in data.NUM_CLASSES else None
 if chance is not None:
-    # "learned" = final test accuracy clearly above chance (1.5 x), the bar PAPER.md sets for comparing temperatures
+    # "learned" = final test accuracy clearly above chance (1.5 x), the bar docs/methods.md sets for comparing temperatures
     acc = acc.with_columns(
         pl.when(pl.col("test_acc_mean").is_null()).then(pl.lit("no epochs yet"))
         .when(pl.col("test_acc_mean") > 1.5 * chance).then(pl.lit("✅ learned"))

@@ -1,41 +1,33 @@
-"""Every SQL the dashboard runs, in one place. Read-only; returns Polars frames.
+"""The dashboard's data: the warehouse's queries (warehouse/queries.py) through a Streamlit cache.
 
-Charts get aggregated rows only (mean, std and n over seeds, per temperature and layer): the
-grouping happens here in DuckDB, so a warehouse of 10,000 runs sends a few hundred rows to the
-browser. Results are cached per (database file, its modification time, query): an ingest changes
-the mtime, so new rows show up on the next rerun without a manual refresh.
-
-A seed group is every run with the same config except the seed. Pages fix the config fields that
-vary (architecture, dataset, loss, ...) with `config_where`, and the queries group the rest by
-temperature, so mean ± std is always over seeds of one config.
+Results are cached per (database file, its modification time, query): an ingest publishes a new
+snapshot (a new mtime), so new rows show up on the next rerun without a manual refresh. The SQL itself
+lives in warehouse/queries.py, testable without Streamlit; this module only caches and connects.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 import streamlit as st
 
 from warehouse.paths import Home, home
-from warehouse.read import WarehouseMissing, connect
-from warehouse.schema import RUN_STATUSES, TABLES
-
-# Config columns users filter and group by (the contract's names); the seed is what groups average over.
-CONFIG_FIELDS: tuple[str, ...] = tuple(
-    c
-    for c in TABLES["run_configs"].column_names
-    if c not in ("run_id", "sweep_id", "config_json", "code_version", "created_at")
+from warehouse.queries import (  # noqa: F401  (re-exported for the pages)
+    CONFIG_FIELDS,
+    GROUP_DEFAULT,
+    KAPPA_GROUP,
+    KIND_ORDER,
+    LIST_FIELDS,
+    NUM_CLASSES,
+    RUN_STATUSES,
+    Queries,
+    add_position,
+    config_where,
+    field_sql,
+    with_band,
 )
-LIST_FIELDS = ("ood", "milestones")  # shown and filtered as 'a+b' strings, as `--set` writes them
-GROUP_DEFAULT = tuple(f for f in CONFIG_FIELDS if f not in ("seed", "data_root"))
-
-
-def field_sql(name: str, alias: str = "") -> str:
-    """SQL for a config field as users see it (lists joined with '+', like `--set ood=svhn+cifar100`)."""
-    col = f'{alias}."{name}"' if alias else f'"{name}"'
-    return f"array_to_string({col}, '+')" if name in LIST_FIELDS else col
+from warehouse.read import WarehouseMissing, connect
 
 
 def db_version(where: Home) -> tuple[int, int]:
@@ -77,17 +69,34 @@ def _cached(db_path: str, version: tuple[int, int], sql: str, params: tuple) -> 
         con.close()
 
 
-def q(sql: str, params: list | tuple = (), where: Home | None = None) -> pl.DataFrame:
-    """Run one read-only query (cached until the next ingest)."""
-    where = where or home()
-    return _cached(str(where.database), db_version(where), sql, _freeze(params))
+def cached_run(sql: str, params: tuple, where: Home) -> pl.DataFrame:
+    """The Queries runner: one read-only query, cached until the next ingest."""
+    return _cached(str(where.database), db_version(where), sql, params)
 
 
-def _freeze(params) -> tuple:
-    return tuple(tuple(p) if isinstance(p, list) else p for p in params)
 
 
-# ---- is there anything to show? -------------------------------------------------------------------
+Q = Queries(cached_run)
+q = Q.q
+has_table = Q.has_table
+config_values = Q.config_values
+arch_datasets = Q.arch_datasets
+layer_options = Q.layer_options
+layer_curves = Q.layer_curves
+final_accuracy = Q.final_accuracy
+runs = Q.runs
+run_detail = Q.run_detail
+metric_names = Q.metric_names
+summary_by_temperature = Q.summary_by_temperature
+kappa_rho = Q.kappa_rho
+epoch_curves = Q.epoch_curves
+init_norms = Q.init_norms
+alignment_runs = Q.alignment_runs
+alignment_matrix = Q.alignment_matrix
+alignment_overview = Q.alignment_overview
+theory_rows = Q.theory_rows
+sweeps = Q.sweeps
+failures = Q.failures
 
 
 PROBLEMS: dict[str, str] = {}  # database path -> why it could not be read (shown by ui.require_runs)
@@ -106,473 +115,3 @@ def warehouse_state(where: Home | None = None) -> tuple[str, int]:
         PROBLEMS[str(where.database)] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return "unreadable", 0
     return ("ok" if n else "empty"), int(n)
-
-
-# ---- config filters ---------------------------------------------------------------------------------
-
-
-def config_where(filters: dict[str, Any], alias: str = "c") -> tuple[str, list]:
-    """A WHERE clause (always valid, 'TRUE' when empty) and its parameters for {field: value or [values]}."""
-    parts, params = ["TRUE"], []
-    for name, value in filters.items():
-        if name not in CONFIG_FIELDS and name != "sweep_id":
-            raise ValueError(f"unknown config field {name!r}")
-        values = list(value) if isinstance(value, list | tuple | set) else [value]
-        if not values:
-            continue
-        col = field_sql(name, alias)
-        present = [v for v in values if v is not None]
-        # typed comparison (a float list for a DOUBLE column), so 1e-05 never meets a text spelling
-        ors = [f"{col} IN (SELECT unnest(?))"] if present else []
-        params += [present] if present else []
-        if len(present) < len(values):
-            ors.append(f"{col} IS NULL")
-        parts.append("(" + " OR ".join(ors) + ")")
-    return " AND ".join(parts), params
-
-
-def config_values(filters: dict[str, Any], where: Home | None = None) -> pl.DataFrame:
-    """Distinct config combinations (without seed) of the runs matching `filters`, with run counts."""
-    cond, params = config_where(filters)
-    cols = ", ".join(f'{field_sql(f, "c")} AS "{f}"' for f in CONFIG_FIELDS if f != "seed")
-    return q(
-        f"SELECT {cols}, count(*) AS n_runs FROM run_configs c WHERE {cond} GROUP BY ALL ORDER BY ALL",
-        params,
-        where,
-    )
-
-
-def arch_datasets(where: Home | None = None) -> pl.DataFrame:
-    """Architecture × dataset pairs with their run counts (the first choice every page offers)."""
-    return q(
-        "SELECT arch, dataset, count(*) AS n_runs FROM run_configs GROUP BY ALL ORDER BY n_runs DESC, arch, dataset",
-        where=where,
-    )
-
-
-# ---- per-layer curves -------------------------------------------------------------------------------
-
-
-def layer_options(filters: dict[str, Any], metric: str, where: Home | None = None) -> pl.DataFrame:
-    """Which kinds, splits, datasets and epochs hold `metric` for the selected runs.
-
-    One cached query serves every metric of a selection (pages ask for several), answered from the small
-    `layer_stats` when the warehouse has it.
-    """
-    frame = _layer_options(filters, where)
-    return frame.filter(pl.col("metric") == metric).drop("metric")
-
-
-def _by_arch_dataset(filters: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """Split filters into ({arch, dataset}, the rest) when both are single values, else None.
-
-    Per-selection summaries are fetched once per (arch, dataset) for every seed group and narrowed here in
-    Polars, so changing loss, width, ... on a page runs no new query for them."""
-    head = {k: filters.get(k) for k in ("arch", "dataset")}
-    if any(v is None or isinstance(v, list | tuple | set) for v in head.values()):
-        return None
-    return head, {k: v for k, v in filters.items() if k not in head}
-
-
-def _narrow(frame: pl.DataFrame, rest: dict[str, Any]) -> pl.DataFrame:
-    for name, value in rest.items():
-        values = list(value) if isinstance(value, list | tuple | set) else [value]
-        frame = frame.filter(pl.col(name).is_in(values) | (pl.col(name).is_null() & pl.lit(None in values)))
-    return frame
-
-
-def _group_fields_sql() -> str:
-    return ", ".join(f'any_value({field_sql(f, "c")}) AS "{f}"' for f in CONFIG_FIELDS
-                     if f not in ("seed", "arch", "dataset"))
-
-
-def _layer_options(filters: dict[str, Any], where: Home | None = None) -> pl.DataFrame:
-    split = _by_arch_dataset(filters)
-    if split is not None and has_table("layer_stats", where):
-        head, rest = split
-        frame = q(
-            f"""WITH g AS (SELECT {GROUP_SQL} AS config_group, {_group_fields_sql()} FROM run_configs c
-                           WHERE c.arch = ? AND c.dataset = ? GROUP BY config_group)
-                SELECT DISTINCT g.*, m.metric, m.kind, m.split, m.eval_dataset AS dataset, m.epoch
-                FROM layer_stats m JOIN g USING (config_group)""",
-            [head["arch"], head["dataset"]], where)
-        frame = _narrow(frame, rest).select("metric", "kind", "split", "dataset", "epoch").unique().sort(pl.all())
-        if not frame.is_empty():
-            return frame
-    cond, params = config_where(filters)
-    if has_table("layer_stats", where):
-        frame = q(
-            f"""SELECT DISTINCT m.metric, m.kind, m.split, m.eval_dataset AS dataset, m.epoch FROM layer_stats m
-                WHERE m.config_group IN (SELECT {GROUP_SQL} FROM run_configs c WHERE {cond}) ORDER BY ALL""",
-            params, where)
-        if not frame.is_empty():
-            return frame
-    return q(
-        f"""SELECT DISTINCT m.metric, m.kind, m.split, m.dataset, m.epoch
-            FROM layer_metrics m JOIN run_configs c USING (run_id)
-            WHERE {cond} ORDER BY ALL""",
-        params,
-        where,
-    )
-
-
-GROUP_SQL = """md5(json_merge_patch(c.config_json, '{"seed": null, "data_root": null}'))"""
-# ^ the warehouse's `runs.config_group`: the config without seed and data_root. Computed here too, so
-# the app also reads warehouses made before that column existed.
-
-
-@st.cache_data(ttl=600, max_entries=64, show_spinner=False)
-def _tables(db_path: str, version: tuple[int, int]) -> frozenset[str]:
-    return frozenset(_cached(db_path, version, "SELECT table_name FROM duckdb_tables()", ())["table_name"])
-
-
-def has_table(name: str, where: Home | None = None) -> bool:
-    where = where or home()
-    return name in _tables(str(where.database), db_version(where))
-
-
-def layer_curves(
-    filters: dict[str, Any],
-    metric: str,
-    *,
-    kinds: list[str] | None = None,
-    split: str | None = None,
-    datasets: list[str] | None = None,
-    epoch: int | None = None,
-    use_stats: bool | None = None,
-    where: Home | None = None,
-) -> pl.DataFrame:
-    """mean/std/n over seeds of `metric` per (config group, dataset, layer), one row per point.
-
-    `epoch=None` takes each seed group's last analysed epoch (so mean ± std compares seeds at the same
-    epoch); an int takes exactly that epoch. Reads the warehouse's pre-aggregated `layer_stats` when it
-    exists (`use_stats=None`), else aggregates `layer_metrics` itself; both give the same rows.
-    Columns: config_group, temperature, dataset, layer_index, layer_name, kind, epoch, mean, std, n,
-    position, lo, hi.
-    """
-    where = where or home()
-    cond, params = config_where(filters)
-    groups = f"SELECT DISTINCT {GROUP_SQL} AS config_group, c.temperature FROM run_configs c WHERE {cond}"
-    extra, extra_params = [], []
-    if kinds:
-        extra.append("m.kind IN (SELECT unnest(?::VARCHAR[]))")
-        extra_params.append(list(kinds))
-    if split:
-        extra.append("m.split = ?")
-        extra_params.append(split)
-    if epoch is not None:
-        extra.append("m.epoch = ?")
-        extra_params.append(int(epoch))
-    if use_stats is None:
-        use_stats = has_table("layer_stats", where)
-    last = "" if epoch is not None else "QUALIFY epoch = max(epoch) OVER (PARTITION BY config_group)"
-    if use_stats:
-        if datasets:
-            extra.append("m.eval_dataset IN (SELECT unnest(?::VARCHAR[]))")
-            extra_params.append(list(datasets))
-        extra_sql = "".join(f" AND {e}" for e in extra)
-        sql = f"""
-            SELECT m.config_group, g.temperature, m.eval_dataset AS dataset, m.layer_index, m.layer_name, m.kind,
-                   m.epoch, m.mean, coalesce(m.std, 0) AS std, m.n_runs AS n
-            FROM layer_stats m JOIN ({groups}) g USING (config_group)
-            WHERE m.metric = ?{extra_sql}
-            {last}
-        """
-        args = [*params, metric, *extra_params]
-    else:
-        if datasets:
-            extra.append("m.dataset IN (SELECT unnest(?::VARCHAR[]))")
-            extra_params.append(list(datasets))
-        extra_sql = "".join(f" AND {e}" for e in extra)
-        sql = f"""
-            WITH sel AS (SELECT c.run_id, {GROUP_SQL} AS config_group, c.temperature FROM run_configs c WHERE {cond}),
-            agg AS (
-                SELECT s.config_group, any_value(s.temperature) AS temperature, m.dataset, m.layer_index,
-                       any_value(m.layer_name) AS layer_name, m.kind, m.epoch,
-                       avg(m.value) AS mean, coalesce(stddev_samp(m.value), 0) AS std, count(*) AS n
-                FROM layer_metrics m JOIN sel s USING (run_id)
-                WHERE m.metric = ?{extra_sql}
-                GROUP BY s.config_group, m.dataset, m.layer_index, m.kind, m.split, m.epoch
-            )
-            SELECT * FROM agg {last}
-        """
-        args = [*params, metric, *extra_params]
-    frame = q(f"SELECT * FROM ({sql}) ORDER BY temperature, config_group, dataset, layer_index, kind", args, where)
-    if frame.is_empty() and use_stats:
-        # layer_stats is refreshed by ingest per run folder; rows written outside that path (or an ingest
-        # killed before its refresh) would leave it short: the raw rows are the truth, so ask them too
-        return layer_curves(filters, metric, kinds=kinds, split=split, datasets=datasets, epoch=epoch,
-                            use_stats=False, where=where)
-    return with_band(add_position(frame))
-
-
-KIND_ORDER = {"preact": 0, "hidden": 1, "logits": 2, "softmax": 3}
-
-
-def add_position(frame: pl.DataFrame) -> pl.DataFrame:
-    """A left-to-right layer order for the x axis: layer index, then pre-activation < hidden < logits < softmax.
-
-    Logits and softmax may share a layer index; the layer name is what the axis shows.
-    """
-    if frame.is_empty():
-        return frame.with_columns(pl.lit(0).alias("position"))
-    order = (
-        frame.select("layer_index", "kind", "layer_name")
-        .unique()
-        .with_columns(pl.col("kind").replace_strict(KIND_ORDER, default=9).alias("_k"))
-        .sort("layer_index", "_k", "layer_name")
-        .with_row_index("position")
-        .select("layer_index", "kind", "layer_name", pl.col("position").cast(pl.Int64))
-    )
-    return frame.join(order, on=["layer_index", "kind", "layer_name"], how="left")
-
-
-def with_band(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.with_columns((pl.col("mean") - pl.col("std")).alias("lo"), (pl.col("mean") + pl.col("std")).alias("hi"))
-
-
-# Classes per known dataset (folder: sets are unknown): what "chance" means when flagging runs that did not learn.
-NUM_CLASSES = {"digits": 10, "shapes": 10, "cifar10": 10, "svhn": 10, "cifar100": 100, "imagenet100": 100,
-               "imagenet1k": 1000}
-
-
-def final_accuracy(filters: dict[str, Any], where: Home | None = None) -> pl.DataFrame:
-    """Per temperature: last test accuracy mean/std/n over seeds, and the latest status counts.
-
-    The paper's comparisons only mean something for runs that learned (PAPER.md), so pages show it.
-    Computed per seed group for the whole (arch, dataset) at once and narrowed to `filters` in Polars.
-    """
-    split = _by_arch_dataset(filters)
-    head, rest = split if split is not None else ({}, filters)
-    cond, params = config_where(head if split is not None else filters)
-    frame = q(
-        f"""WITH sel AS (SELECT c.*, {GROUP_SQL} AS config_group FROM run_configs c WHERE {cond}),
-            last AS (SELECT e.run_id, e.test_acc, e.logits_norm FROM epochs e JOIN sel USING (run_id)
-                     QUALIFY e.epoch = max(e.epoch) OVER (PARTITION BY e.run_id)),
-            status AS (SELECT v.run_id, arg_max(v.status, v.ts) AS status FROM run_events v JOIN sel USING (run_id)
-                       GROUP BY v.run_id)
-            SELECT c.config_group, any_value(c.temperature) AS temperature, {_group_fields_sql()},
-                   count(*) AS runs, count(l.run_id) AS with_epochs,
-                   avg(l.test_acc) AS test_acc_mean, coalesce(stddev_samp(l.test_acc), 0) AS test_acc_std,
-                   avg(l.logits_norm) AS logits_norm_mean,
-                   count(*) FILTER (WHERE r.status = 'finished') AS finished,
-                   count(*) FILTER (WHERE r.status IN ('failed', 'diverged', 'cancelled')) AS not_ok
-            FROM sel c LEFT JOIN last l USING (run_id) LEFT JOIN status r USING (run_id)
-            GROUP BY c.config_group ORDER BY temperature""",
-        params,
-        where,
-    )
-    frame = _narrow(frame, {k: v for k, v in rest.items() if k in frame.columns})
-    return frame.select("temperature", "runs", "with_epochs", "test_acc_mean", "test_acc_std", "logits_norm_mean",
-                        "finished", "not_ok").sort("temperature")
-
-
-# ---- runs -------------------------------------------------------------------------------------------
-
-RUN_COLUMNS = ("run_id", "sweep_id", *CONFIG_FIELDS, "status", "last_epoch", "error", "created_at", "updated_at")
-
-
-def runs(where: Home | None = None) -> pl.DataFrame:
-    """Every run with its config (lists as 'a+b' text) and latest status; the Runs page filters it in Polars."""
-    cols = ", ".join(
-        f'{field_sql(c, "r")} AS "{c}"' if c in LIST_FIELDS else f'r."{c}"' for c in RUN_COLUMNS
-    )
-    return q(f"SELECT {cols} FROM runs r ORDER BY r.created_at DESC, r.run_id", where=where)
-
-
-def run_detail(run_id: str, where: Home | None = None) -> dict[str, pl.DataFrame]:
-    """Everything about one run: config row, status events, epoch log, per-layer values, summaries."""
-    return {
-        "run": q("SELECT * FROM runs WHERE run_id = ?", [run_id], where),
-        "events": q("SELECT ts, status, host, job_id, requeues, epoch, message FROM run_events WHERE run_id = ? "
-                    "ORDER BY ts", [run_id], where),
-        "epochs": q("SELECT * EXCLUDE (_shard) FROM epochs WHERE run_id = ? ORDER BY epoch", [run_id], where),
-        "layers": q("""SELECT epoch, layer_index, layer_name, kind, dataset, split, metric, value
-                       FROM layer_metrics WHERE run_id = ? ORDER BY metric, dataset, epoch, layer_index, kind""",
-                    [run_id], where),
-        "metrics": q("SELECT epoch, dataset, metric, value, detail FROM run_metrics WHERE run_id = ? "
-                     "ORDER BY metric, dataset, epoch", [run_id], where),
-    }
-
-
-# ---- per-run summaries over temperature ------------------------------------------------------------------
-
-
-def metric_names(where: Home | None = None) -> list[str]:
-    return q("SELECT DISTINCT metric FROM run_metrics ORDER BY metric", where=where)["metric"].to_list()
-
-
-def summary_by_temperature(filters: dict[str, Any], metrics: list[str], where: Home | None = None
-                           ) -> pl.DataFrame:
-    """mean/std/n over seeds of run_metrics per (config group, measured dataset, metric), at each run's
-    latest summary epoch. Columns: config_group, temperature, dataset, metric, mean, std, n, lo, hi."""
-    cond, params = config_where(filters)
-    frame = q(
-        f"""WITH sel AS (SELECT c.run_id, {GROUP_SQL} AS config_group, c.temperature FROM run_configs c
-                         WHERE {cond}),
-            latest AS (SELECT m.* FROM run_metrics m JOIN sel USING (run_id)
-                       WHERE m.metric IN (SELECT unnest(?::VARCHAR[]))
-                       QUALIFY m.epoch = max(m.epoch) OVER (PARTITION BY m.run_id, m.metric))
-            SELECT s.config_group, any_value(s.temperature) AS temperature, l.dataset, l.metric,
-                   avg(l.value) AS mean, coalesce(stddev_samp(l.value), 0) AS std, count(*) AS n
-            FROM latest l JOIN sel s USING (run_id)
-            GROUP BY s.config_group, l.dataset, l.metric
-            ORDER BY temperature, metric, dataset""",
-        [*params, list(metrics)],
-        where,
-    )
-    return with_band(frame)
-
-
-KAPPA_GROUP = ("arch", "dataset", "loss", "preset", "init", "layernorm", "width", "depth", "epochs", "lr")
-
-
-def kappa_rho(filters: dict[str, Any], where: Home | None = None) -> pl.DataFrame:
-    """κ, ρ and solution rank per (seed group, OOD set of ρ): mean, std, n, plus the config fields that tell
-    groups apart. ρ is measured per OOD dataset, so a group with two OOD sets has two rows (`rho_ood`).
-    """
-    cond, params = config_where(filters)
-    keys = ", ".join(f"any_value(c.{k}) AS {k}" for k in KAPPA_GROUP)
-    return q(
-        f"""WITH sel AS (SELECT c.*, {GROUP_SQL} AS config_group FROM run_configs c WHERE {cond}),
-            latest AS (SELECT m.run_id, m.dataset, m.metric, m.value FROM run_metrics m JOIN sel USING (run_id)
-                       WHERE m.metric IN ('kappa', 'rho', 'solution_rank')
-                       QUALIFY m.epoch = max(m.epoch) OVER (PARTITION BY m.run_id, m.metric, m.dataset)),
-            k AS (SELECT run_id, avg(value) AS kappa FROM latest WHERE metric = 'kappa' GROUP BY run_id),
-            s AS (SELECT run_id, avg(value) AS sr FROM latest WHERE metric = 'solution_rank' GROUP BY run_id),
-            r AS (SELECT run_id, dataset AS rho_ood, value AS rho FROM latest WHERE metric = 'rho'),
-            per_run AS (SELECT c.* EXCLUDE (ood), k.kappa, s.sr, r.rho_ood, r.rho FROM sel c JOIN k USING (run_id)
-                        LEFT JOIN s USING (run_id) LEFT JOIN r USING (run_id))
-            SELECT c.config_group, c.rho_ood, any_value(c.temperature) AS temperature, {keys},
-                   avg(c.kappa) AS kappa, coalesce(stddev_samp(c.kappa), 0) AS kappa_std,
-                   avg(c.rho) AS rho, coalesce(stddev_samp(c.rho), 0) AS rho_std,
-                   avg(c.sr) AS sr, coalesce(stddev_samp(c.sr), 0) AS sr_std,
-                   count(*) AS n
-            FROM per_run c
-            GROUP BY c.config_group, c.rho_ood
-            ORDER BY arch, dataset, loss, temperature, rho_ood""",
-        params,
-        where,
-    )
-
-
-# ---- epochs and initialisation ---------------------------------------------------------------------------
-
-
-def epoch_curves(filters: dict[str, Any], columns: tuple[str, ...] = ("logits_norm", "rank_pre_softmax",
-                 "rank_post_softmax", "test_acc"), where: Home | None = None) -> pl.DataFrame:
-    """Per (config group, epoch, quantity): mean/std/n over seeds of the per-epoch log, long format."""
-    cond, params = config_where(filters)
-    unpivot = ", ".join(f'CAST("{c}" AS DOUBLE) AS "{c}"' for c in columns)
-    frame = q(
-        f"""WITH sel AS (SELECT c.run_id, {GROUP_SQL} AS config_group, c.temperature FROM run_configs c
-                         WHERE {cond}),
-            wide AS (SELECT s.config_group, s.temperature, e.run_id, e.epoch, {unpivot}
-                     FROM epochs e JOIN sel s USING (run_id)),
-            long AS (UNPIVOT wide ON {", ".join(f'"{c}"' for c in columns)} INTO NAME quantity VALUE value)
-            SELECT config_group, any_value(temperature) AS temperature, epoch, quantity,
-                   avg(value) AS mean, coalesce(stddev_samp(value), 0) AS std, count(*) AS n
-            FROM long GROUP BY config_group, epoch, quantity
-            ORDER BY temperature, config_group, quantity, epoch""",
-        params,
-        where,
-    )
-    return with_band(frame)
-
-
-def init_norms(where: Home | None = None) -> pl.DataFrame:
-    return q("SELECT arch, dataset, init, init_std, seed, logits_norm FROM init_norms ORDER BY arch, init, seed",
-             where=where)
-
-
-# ---- alignment -------------------------------------------------------------------------------------------
-
-
-def alignment_runs(filters: dict[str, Any], where: Home | None = None) -> pl.DataFrame:
-    """Runs of the selection that have alignment rows, with their temperature and seed."""
-    cond, params = config_where(filters)
-    return q(
-        f"""SELECT c.run_id, c.temperature, c.seed, {GROUP_SQL} AS config_group,
-                   list(DISTINCT a.epoch ORDER BY a.epoch) AS epochs,
-                   list(DISTINCT a.layer_index ORDER BY a.layer_index) AS layers,
-                   list(DISTINCT a.layer_index || ':' || a.layer_name) AS layer_names
-            FROM run_configs c JOIN (SELECT DISTINCT run_id, epoch, layer_index, layer_name FROM alignment) a
-              USING (run_id)
-            WHERE {cond} GROUP BY ALL ORDER BY c.temperature, c.seed""",
-        params,
-        where,
-    )
-
-
-def alignment_matrix(run_id: str, layer_index: int, epoch: int, where: Home | None = None) -> pl.DataFrame:
-    return q("""SELECT i, j, cosine, any_value(layer_name) OVER () AS layer_name FROM alignment
-                WHERE run_id = ? AND layer_index = ? AND epoch = ? ORDER BY i, j""",
-             [run_id, int(layer_index), int(epoch)], where)
-
-
-def alignment_overview(filters: dict[str, Any], temperatures: list[float], top: int = 5,
-                       where: Home | None = None) -> pl.DataFrame:
-    """Figure 10's summary: mean diagonal |cos| of the top-`top` vector pairs, per (T, epoch, layer),
-    averaged over the seeds of each group. Columns: temperature, epoch, layer_index, layer_name, value, n."""
-    cond, params = config_where(filters)
-    return q(
-        f"""WITH sel AS (SELECT c.run_id, c.temperature FROM run_configs c
-                         WHERE {cond} AND c.temperature IN (SELECT unnest(?::DOUBLE[]))),
-            per_run AS (SELECT a.run_id, a.epoch, a.layer_index, any_value(a.layer_name) AS layer_name,
-                               avg(a.cosine) AS diag
-                        FROM alignment a JOIN sel USING (run_id)
-                        WHERE a.i = a.j AND a.i < ?
-                        GROUP BY a.run_id, a.epoch, a.layer_index)
-            SELECT s.temperature, p.epoch, p.layer_index, any_value(p.layer_name) AS layer_name,
-                   avg(p.diag) AS value, count(*) AS n
-            FROM per_run p JOIN sel s USING (run_id)
-            GROUP BY s.temperature, p.epoch, p.layer_index
-            ORDER BY s.temperature, p.epoch, p.layer_index""",
-        [*params, [float(t) for t in temperatures], int(top)],
-        where,
-    )
-
-
-# ---- theory ----------------------------------------------------------------------------------------------
-
-
-def theory_rows(where: Home | None = None) -> pl.DataFrame:
-    return q("SELECT experiment, param_name, param, metric, value FROM theory ORDER BY experiment, metric, param",
-             where=where)
-
-
-# ---- jobs ------------------------------------------------------------------------------------------------
-
-
-def sweeps(limit: int = 30, where: Home | None = None) -> pl.DataFrame:
-    """The most recent sweeps in the warehouse with per-status run counts."""
-    counts = ", ".join(f"count(*) FILTER (WHERE status = '{s}') AS {s}" for s in RUN_STATUSES)
-    return q(
-        f"""SELECT sweep_id, count(*) AS runs, {counts}, min(created_at) AS created_at,
-                   max(updated_at) AS updated_at, string_agg(DISTINCT arch, ', ') AS archs
-            FROM runs GROUP BY sweep_id ORDER BY created_at DESC, sweep_id DESC LIMIT ?""",
-        [int(limit)],
-        where,
-    )
-
-
-def failures(sweep_id: str, where: Home | None = None) -> pl.DataFrame:
-    return q(
-        """SELECT r.run_id, r.status, r.arch, r.dataset, r.temperature, r.seed, r.error,
-                  coalesce(nullif(j.traceback, ''), r.error) AS traceback
-           FROM runs r LEFT JOIN (SELECT run_id, traceback FROM jobs
-                                  QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY ts DESC) = 1) j
-             USING (run_id)
-           WHERE r.sweep_id = ? AND r.status IN ('failed', 'diverged', 'cancelled') ORDER BY r.run_id""",
-        [sweep_id],
-        where,
-    )
-
-
-__all__ = [
-    "GROUP_SQL", "KAPPA_GROUP", "alignment_matrix", "alignment_overview", "alignment_runs", "epoch_curves",
-    "failures", "has_table", "init_norms", "kappa_rho", "metric_names", "run_detail", "runs", "summary_by_temperature",
-    "sweeps", "theory_rows", "CONFIG_FIELDS", "GROUP_DEFAULT", "LIST_FIELDS", "RUN_STATUSES", "add_position", "arch_datasets",
-    "config_values", "config_where", "field_sql", "final_accuracy", "layer_curves", "layer_options", "q",
-    "warehouse_state", "with_band",
-]

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import polars as pl
 
-from slurm.events import latest_statuses
+from lab.events import latest_statuses
+from thermoscope.status import ENDED_BADLY, TERMINAL, RunStatus
 from warehouse.paths import Home
-from warehouse.schema import TERMINAL_STATUSES
 
 
 @dataclass
@@ -23,7 +23,7 @@ class SweepState:
     sweep_id: str
     executor: str
     jobs: dict[str, list[str]]  # job id -> run ids
-    statuses: dict[str, str] = field(default_factory=dict)  # run id -> latest status (from shards)
+    statuses: dict[str, RunStatus] = field(default_factory=dict)  # run id -> latest status (from shards)
     epochs: dict[str, int] = field(default_factory=dict)  # run id -> last logged epoch
     planned_epochs: dict[str, int] = field(default_factory=dict)
 
@@ -35,13 +35,13 @@ class SweepState:
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for rid in self.run_ids:
-            s = self.statuses.get(rid, "queued")
+            s = self.statuses.get(rid, RunStatus.QUEUED)
             out[s] = out.get(s, 0) + 1
         return out
 
     @property
     def done(self) -> int:
-        return sum(self.statuses.get(r) in TERMINAL_STATUSES for r in self.run_ids)
+        return sum(self.statuses.get(r) in TERMINAL for r in self.run_ids)
 
     @property
     def active(self) -> bool:
@@ -52,7 +52,7 @@ class SweepState:
         """Share of the sweep's planned epochs completed (finished runs count whole)."""
         total = sum(max(1, self.planned_epochs.get(r, 1)) for r in self.run_ids) or 1
         got = sum(
-            max(1, self.planned_epochs.get(r, 1)) if self.statuses.get(r) in TERMINAL_STATUSES
+            max(1, self.planned_epochs.get(r, 1)) if self.statuses.get(r) in TERMINAL
             else min(self.epochs.get(r, 0), self.planned_epochs.get(r, 1))
             for r in self.run_ids
         )
@@ -115,9 +115,9 @@ def run_table(state: SweepState, where: Home) -> pl.DataFrame:
     events = _read_events(where, state.run_ids)
     messages = {}
     if not events.is_empty():
-        bad = events.filter(pl.col("status").is_in(["failed", "diverged", "cancelled"])).sort("ts")
+        bad = events.filter(pl.col("status").is_in([str(x) for x in ENDED_BADLY])).sort("ts")
         messages = dict(zip(bad["run_id"].to_list(), bad["message"].to_list()))
-    rows = [dict(run_id=rid, job=job, status=state.statuses.get(rid, "queued"), epoch=state.epochs.get(rid),
+    rows = [dict(run_id=rid, job=job, status=str(state.statuses.get(rid, RunStatus.QUEUED)), epoch=state.epochs.get(rid),
                  epochs=state.planned_epochs.get(rid), message=messages.get(rid, ""))
             for job, rids in state.jobs.items() for rid in rids]
     return pl.DataFrame(rows, schema={"run_id": pl.String, "job": pl.String, "status": pl.String,
@@ -133,29 +133,17 @@ def job_log_tail(where: Home, sweep_id: str, job_id: str, lines: int = 40) -> st
     return ""
 
 
-def cancel(sweep_id: str, where: Home, launched: dict) -> str:
+def cancel(sweep_id: str, where: Home) -> str:
     """Cancel a sweep's jobs and mark its unfinished runs cancelled; returns what happened, in one line.
 
-    Uses the launcher's own cancel (`python -m training.launch cancel`: scancel on Slurm, SIGINT to a local
-    submitit controller it can verify), so the app and the CLI stop sweeps the same way. Older launchers
-    lack it: then jobs this app process submitted are cancelled through their handles.
-    """
+    The launcher's own cancel (`python -m training.launch cancel`: scancel on Slurm, SIGINT to a local
+    submitit controller it can verify), so the app and the CLI stop sweeps the same way."""
+    from lab.manifest import load_manifest
+    from lab.reconcile import cancel as cancel_sweep
+
     try:
-        from slurm.manifest import load_manifest
-        from slurm.reconcile import cancel as cancel_sweep
-    except ImportError:
-        cancel_sweep = None
-    if cancel_sweep is not None:
-        try:
-            status = cancel_sweep(load_manifest(where, sweep_id), where)
-        except Exception as exc:  # scancel refused, unknown sweep: say so, keep the page alive
-            return f"could not cancel sweep {sweep_id}: {str(exc).splitlines()[0] if str(exc) else exc!r}"
-        counts = status.counts()
-        return f"cancelled sweep {sweep_id}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    jobs = launched.get(sweep_id)
-    if jobs:
-        for job in jobs:
-            job.cancel(check=False)
-        return f"cancelled {len(jobs)} job(s) of sweep {sweep_id}"
-    return (f"this launcher cannot cancel sweep {sweep_id} from here; run "
-            f"`python -m training.launch cancel {sweep_id}`")
+        status = cancel_sweep(load_manifest(where, sweep_id), where)
+    except Exception as exc:  # scancel refused, unknown sweep: say so, keep the page alive
+        return f"could not cancel sweep {sweep_id}: {str(exc).splitlines()[0] if str(exc) else exc!r}"
+    counts = status.counts()
+    return f"cancelled sweep {sweep_id}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))

@@ -1,4 +1,4 @@
-"""The paper's reported κ / ρ / SR (PAPER.md's table, copied from Masarczyk et al. 2025, Tables 1–3 and 6).
+"""The paper's reported κ / ρ / SR (docs/methods.md's table, from Masarczyk et al. 2025, Tables 1–3 and 6).
 
 Columns of the paper's table are temperature *slots*; the temperature in a slot depends on the row
 (VGG-19 used T = 50 and 100 where the others used 100 and 1000; CIFAR-100 ResNets 200 for the last).

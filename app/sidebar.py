@@ -1,8 +1,9 @@
 """The sidebar launch form: builds a sweep with the CLI's own code and submits it through the launch API.
 
-Validation is `training.sweep` / `training.config` / `slurm.SlurmOptions` itself, so the form
-says exactly what `python -m training.launch` would say ("launch: <reason>"). Nothing here
-imports torch: `training.launch` loads it only inside the submitted job.
+Validation is `lab.sweep` / `training.config` / `slurm.SlurmOptions` itself, so the form says
+exactly what `python -m training.launch` would say ("launch: <reason>"); its Slurm fields are built
+from the `SlurmOptions` declarations, like the CLI's flags. Check plans without writing anything.
+Nothing here imports torch: the launch API loads it only inside the submitted job.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class FormValues:
 
 def build_sweep(v: FormValues):
     """The sweep the form describes, as the CLI would build it from `--set` items; ConfigError if wrong."""
-    from training.sweep import Sweep
+    from lab.sweep import Sweep
 
     sets = []
     for name in ("arch", "dataset", "loss"):
@@ -47,13 +48,14 @@ def build_sweep(v: FormValues):
 
 def check(v: FormValues, where: Home | None = None) -> tuple[Any, Any, list, list]:
     """(sweep, slurm options, runs to submit, runs that already exist); raises ConfigError / OptionError."""
+    from lab.plan import plan
     from slurm import SlurmOptions
-    from training.launch import plan
 
     sweep = build_sweep(v)
+    sweep.settings()  # the [analysis] values, checked like the CLI checks them
     options = SlurmOptions.from_dict({k: val for k, val in v.slurm.items() if val not in ("", None)})
-    todo, skipped = plan(sweep, force=v.force, where=where or home())
-    return sweep, options, todo, skipped
+    p = plan(sweep, force=v.force, where=where or home())
+    return sweep, options, p.todo, p.skipped
 
 
 @st.cache_resource
@@ -67,7 +69,7 @@ def launched_jobs() -> dict[str, Any]:
 
 
 def submit(v: FormValues, where: Home | None = None):
-    from training.launch import launch
+    from lab.launch import launch
 
     where = where or home()
     sweep, options, _, _ = check(v, where)
@@ -78,8 +80,8 @@ def submit(v: FormValues, where: Home | None = None):
 
 
 def launch_form(expanded: bool = False) -> None:
-    from slurm import EXECUTORS, SlurmOptions
-    from slurm.executor import OptionError
+    from slurm import EXECUTORS, OptionError, SlurmOptions
+    from slurm.options import form_options
     from training.config import ARCHITECTURES, DATASETS, LOSSES, PRESETS, ConfigError
 
     defaults = SlurmOptions()
@@ -98,19 +100,7 @@ def launch_form(expanded: bool = False) -> None:
         executor = st.selectbox("executor", list(EXECUTORS), key="lf-executor")
         force = st.checkbox("run again what already finished (--force)", key="lf-force")
         with st.expander("Slurm options"):
-            slurm = {
-                "partition": st.text_input("partition", defaults.partition, key="lf-partition"),
-                "gpus_per_node": st.number_input("GPUs per job", 0, 64, defaults.gpus_per_node, key="lf-gpus"),
-                "cpus_per_task": st.number_input("CPUs per task", 1, 256, defaults.cpus_per_task, key="lf-cpus"),
-                "mem_gb": st.number_input("memory [GB]", 0, 4096, defaults.mem_gb, key="lf-mem"),
-                "timeout_min": st.number_input("time limit [min]", 1, 60 * 24 * 14, defaults.timeout_min,
-                                               key="lf-timeout"),
-                "account": st.text_input("account", defaults.account, key="lf-account"),
-                "qos": st.text_input("qos", defaults.qos, key="lf-qos"),
-                "constraint": st.text_input("constraint", defaults.constraint, key="lf-constraint"),
-                "array_parallelism": st.number_input("array tasks at once", 1, 10_000, defaults.array_parallelism,
-                                                     key="lf-parallel"),
-            }
+            slurm = {f.name: _slurm_field(f, getattr(defaults, f.name)) for f in form_options()}
         c1, c2 = st.columns(2)
         checking = c1.form_submit_button("Check")
         going = c2.form_submit_button("Launch", type="primary")
@@ -139,3 +129,12 @@ def launch_form(expanded: bool = False) -> None:
     st.session_state.setdefault("launched", []).append(result.sweep_id)
     box.success(f"sweep {result.sweep_id}: submitted {len(result.runs)} run(s) in {len(result.job_ids)} "
                 f"{result.executor} job(s). Follow it on the Jobs page.")
+
+
+def _slurm_field(f, default: Any) -> Any:
+    """One Slurm option's form field, from its declaration (slurm/options.py): label, bounds, help."""
+    meta = f.metadata
+    if isinstance(default, int) and not isinstance(default, bool):
+        return st.number_input(meta["label"], meta["low"], meta["high"], default, help=meta["doc"],
+                               key=f"lf-slurm-{f.name}")
+    return st.text_input(meta["label"], default, help=meta["doc"], key=f"lf-slurm-{f.name}")

@@ -28,8 +28,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 SIZES = {
     "full": dict(rank_m=10_000, rank_n=2_048, probe_n=10_000, probe_d=1_024, probe_layers=6, probe_classes=10,
@@ -236,7 +234,7 @@ def phase(name: str, size: str) -> dict:
 
 
 def run_phase(name: str, size: str, threads: int) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=str(ROOT))
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     code = (f"import json, torch; torch.set_num_threads({threads}); import bench.bench_analysis as b; "
             f"print('RESULT' + json.dumps(b.phase({name!r}, {size!r})))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)

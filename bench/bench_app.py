@@ -1,6 +1,6 @@
 """Dashboard benchmark: every page's first render and one interaction on a 10,000-run warehouse, via AppTest.
 
-    PYTHONPATH=. .venv/bin/python bench/bench_app.py [--quick] [--runs N] [--keep DIR] [--repeat K]
+    .venv/bin/python bench/bench_app.py [--quick] [--runs N] [--keep DIR] [--repeat K]
 
 The warehouse is written the way jobs write it (Parquet shards, one per table) and loaded with
 `warehouse.ingest`, so the derived tables the pages read exist as in production. Budgets from issue
@@ -26,14 +26,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+
+from warehouse import home, write_shard
+from warehouse.ingest import ingest
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
-import pyarrow as pa  # noqa: E402
-
-from warehouse import home, write_shard  # noqa: E402
-from warehouse.ingest import ingest  # noqa: E402
 
 ARCHS = ["mlp", "vgg19", "vgg19_bn", "resnet18", "resnet20", "resnet34", "resnet50", "vit_b16"]
 DATASETS = ["cifar10", "cifar100", "svhn", "imagenet100"]

@@ -1,6 +1,6 @@
 """Packing benchmark: runs per second of R runs trained packed vs the same R runs one after another.
 
-    PYTHONPATH=. .venv/bin/python bench/bench_packing.py [--quick] [--runs R] [--repeats K] [--json FILE]
+    .venv/bin/python bench/bench_packing.py [--quick] [--runs R] [--repeats K] [--json FILE]
 
 Prints one table per workload, the ratios last. Every ratio compares against a reference measured
 in this same process on this same device (never a wall-clock constant):
@@ -28,15 +28,13 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
 
-import torch  # noqa: E402
-
-from training.config import make_config  # noqa: E402
-from training.fast import Speed  # noqa: E402
-from training.losses import loss_fn  # noqa: E402
-from training.models import ModelSpec, build_model  # noqa: E402
-from training.packed.stack import resolve_engine, stack_members  # noqa: E402
+from training.config import make_config
+from training.fast import Speed
+from training.losses import loss_fn
+from training.models import ModelSpec, build_model
+from training.packed.stack import resolve_engine, stack_members
 
 TEMPS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 1000.0)
 

@@ -1,6 +1,6 @@
 """Training-throughput benchmark: the fast input path against a plain reference loop.
 
-    PYTHONPATH=. .venv/bin/python bench/bench_training.py [--quick] [--steps N] [--batch 128] [--compile]
+    .venv/bin/python bench/bench_training.py [--quick] [--steps N] [--batch 128] [--compile]
 
 Both sides train the same ResNet-18 (CIFAR stem) with the same SGD step at batch 128 on the same
 device in this run, on SYNTHETIC CIFAR-shaped data (uniform random uint8 images and labels: the
@@ -23,22 +23,18 @@ import argparse
 import os
 import platform
 import statistics
-import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
+import torch.nn.functional as F
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-from training.augment import AUGMENTATIONS  # noqa: E402
-from training.config import make_config  # noqa: E402
-from training.data.registry import DataBundle  # noqa: E402
-from training.data.torchvision_sets import CIFAR10_STATS  # noqa: E402
-from training.fast import Speed, TensorFeed  # noqa: E402
-from training.models import ModelSpec, build_model  # noqa: E402
+from training.augment import AUGMENTATIONS
+from training.config import make_config
+from training.data.registry import DataBundle
+from training.data.torchvision_sets import CIFAR10_STATS
+from training.fast import Speed, TensorFeed
+from training.models import ModelSpec, build_model
 
 
 class TransformedTensors(torch.utils.data.Dataset):

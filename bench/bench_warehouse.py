@@ -1,6 +1,6 @@
 """Warehouse benchmark: ingest rate, the dashboard's typical queries at paper scale, file size.
 
-    PYTHONPATH=. .venv/bin/python bench/bench_warehouse.py [--quick] [--runs N] [--keep DIR]
+    .venv/bin/python bench/bench_warehouse.py [--quick] [--runs N] [--keep DIR]
 
 Prints figures first, ratios last. Every ratio compares against a reference measured in this same
 run on this same machine (never a wall-clock constant):
@@ -27,15 +27,13 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import duckdb
+import pyarrow as pa
 
-import duckdb  # noqa: E402
-import pyarrow as pa  # noqa: E402
-
-from warehouse import derived, home, snapshot, write_shard  # noqa: E402
-from warehouse.ddl import create_schema  # noqa: E402
-from warehouse.ingest import ingest, rebuild  # noqa: E402
-from warehouse.read import connect  # noqa: E402
+from warehouse import derived, home, snapshot, write_shard
+from warehouse.ddl import create_schema
+from warehouse.ingest import ingest, rebuild
+from warehouse.read import connect
 
 ARCHS = ["mlp", "vgg19", "vgg19_bn", "resnet18", "resnet20", "resnet34", "resnet50", "vit_b16"]
 DATASETS = ["cifar10", "cifar100", "svhn", "imagenet100"]
@@ -116,7 +114,7 @@ def bench_ingest(root: Path, runs: int) -> dict:
             best = (took, report)
     ingest_s, report = best
     # then once more with a reader process connecting and counting all the while: does it ever wait?
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    env = dict(os.environ)
     reader = subprocess.Popen([sys.executable, "-c", _READER, str(where.root)], stdout=subprocess.PIPE, text=True,
                               stdin=subprocess.PIPE, env=env)
     time.sleep(1.0)  # let it import and start querying the published snapshot

@@ -36,7 +36,7 @@ if [ -z "$PY" ]; then
     BASE=$(command -v python3.11 || command -v python3 || true)
     if [ -n "$BASE" ] && "$BASE" -m venv .bench-venv >/dev/null 2>&1 &&
         timeout 300 .bench-venv/bin/python -m pip install --quiet --retries 0 --timeout 10 \
-            "torch==2.14.1" "torchvision==0.29.1"; then
+            -c constraints.txt torch torchvision; then
         PY=.bench-venv/bin/python
     else
         echo "gpu.sh: no Python with torch here and none could be installed; set PYTHON=/path/to/python" \
@@ -95,8 +95,15 @@ command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
 # Scratch homes for anything a benchmark writes: never the checkout's thermoscope-home.
 SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/thermoscope-bench.XXXXXX")
 trap 'rm -rf "$SCRATCH"' EXIT
-export THERMOSCOPE_HOME="$SCRATCH/home" BENCH_OUT="$OUT" PYTHONPATH="$(pwd)${PYTHONPATH:+:$PYTHONPATH}"
+export THERMOSCOPE_HOME="$SCRATCH/home" BENCH_OUT="$OUT"
 export THERMOSCOPE_DATA=${THERMOSCOPE_DATA:-$SCRATCH/data}
+# Thermoscope itself, from this checkout, unless the Python already has it (./.venv's editable install):
+# a no-deps install into a scratch target (nothing of the machine's Python changes)
+if ! "$PY" -c 'import lab, training, analysis, warehouse' >/dev/null 2>&1; then
+    "$PY" -m pip install --quiet --no-deps --no-build-isolation --target "$SCRATCH/site" . \
+        || { echo "gpu.sh: could not install this checkout (pip install --no-deps .)" | tee "$OUT/ERROR.txt"; exit 2; }
+    export PYTHONPATH="$SCRATCH/site${PYTHONPATH:+:$PYTHONPATH}"
+fi
 
 ARGS=(--out "$OUT" --timeout "${GPU_BENCH_TIMEOUT_S:-200}")
 # full sizes for what the GPU speeds up; the CPU-bound warehouse and dashboard benchmarks at --quick

@@ -1,10 +1,10 @@
 """`make bench`: run every bench/bench_*.py that exists, print each one's table, then every ratio.
 
-    PYTHONPATH=. .venv/bin/python bench/run_all.py [--quick] [--quick-for NAME ...] [--only NAME ...]
+    .venv/bin/python bench/run_all.py [--quick] [--quick-for NAME ...] [--only NAME ...]
                                                    [--out DIR] [--timeout S] [--budget S]
 
 Each benchmark runs in its own process (a crash or a hang in one costs only that one), with this
-repository on PYTHONPATH and `--quick` passed through when asked. Its output is streamed as it comes
+this interpreter (which imports the installed Thermoscope) and `--quick` passed through when asked. Its output is streamed as it comes
 and, with --out, kept in DIR/<name>.txt. At the end a summary lists each benchmark's status, time and
 its ratio lines (the lines from its last "ratio..." heading on; its last line if it has none).
 A benchmark whose imports are missing on this machine (e.g. duckdb on a bare GPU node) is reported as
@@ -71,7 +71,7 @@ def stop(proc: subprocess.Popen) -> None:
 
 def run_one(path: Path, quick: bool, timeout: float, out: Path | None) -> dict:
     cmd = [sys.executable, "-u", str(path)] + (["--quick"] if quick else [])
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    env = dict(os.environ)
     print(f"\n===== {path.stem}: {' '.join(cmd[1:])}", flush=True)
     t0 = time.perf_counter()
     lines: list[str] = []

@@ -1,5 +1,8 @@
 """`make_executor(kind, folder, options)` and `submit_array`: a submitit executor for Slurm or this machine.
 
+The job runs this interpreter (`sys.executable`, which submitit writes into the sbatch script), so
+it imports Thermoscope the way the submitter did: from the installed package, no PYTHONPATH needed.
+
 Submission is where the cluster gets its say: `submit_array` turns sbatch's refusal into an
 `OptionError` naming the option, and removes what submitit wrote for the refused array, so a
 rejected sweep leaves nothing behind.
@@ -9,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import shlex
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,7 +24,6 @@ from slurm.options import OptionError, SlurmOptions
 from slurm.sbatch_errors import explain
 
 EXECUTORS = ("auto", "slurm", "local")
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def slurm_available() -> bool:
@@ -59,9 +60,6 @@ def make_executor(kind: str, folder: Path, options: SlurmOptions | None = None) 
         signal_delay_s=min(120, options.timeout_min * 30),
         # stdout and stderr in one file: the traceback sits next to the log lines that led to it
         stderr_to_stdout=True,
-        # the job unpickles `training.job.RunJob` by reference: make this checkout importable on the
-        # node whatever the submitter's working directory or relative PYTHONPATH was (a quoted path)
-        setup=[f"export PYTHONPATH={shlex.quote(str(PROJECT_ROOT))}${{PYTHONPATH:+:$PYTHONPATH}}"],
     )
     if options.mem_gb:
         params["mem"] = f"{options.mem_gb}GB"

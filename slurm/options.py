@@ -13,8 +13,10 @@ import re
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from thermoscope.fields import ConfigError
 
-class OptionError(ValueError):
+
+class OptionError(ConfigError):
     """An executor option is wrong; the message names the option and says what to do."""
 
 
@@ -24,21 +26,32 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _RESERVED = {"array", "output", "error", "signal", "open-mode", "job-name", "wrap", "parsable"}
 
 
+def _opt(default: Any, doc: str, flag: str = "", label: str = "", low: int = 0, high: int = 0) -> Any:
+    """A Slurm option. `flag`: its launcher CLI flag ('' = none); `label`, `low`, `high`: its field in the
+    dashboard's launch form (an int option is a number box from `low` to `high`). CLI and form are built
+    from these declarations (lab/cli.py, app/sidebar.py), so the three never disagree."""
+    return field(default=default, metadata={"doc": doc, "flag": flag, "label": label, "low": low, "high": high})
+
+
 @dataclass(frozen=True)
 class SlurmOptions:
-    partition: str = "gpu"
-    gpus_per_node: int = 1  # GPUs per job (0 for CPU-only partitions)
-    cpus_per_task: int = 8
-    mem_gb: int = 32  # 0 = the partition's default
-    timeout_min: int = 24 * 60  # wall-time limit [min]; a timed-out job is requeued and resumes
-    account: str = ""
-    qos: str = ""
-    constraint: str = ""
-    array_parallelism: int = 64  # array tasks running at once
-    max_requeues: int = 3  # requeues after preemption or time-out before a run is marked failed
-    nodes: int = 1
-    tasks_per_node: int = 1  # raised to gpus_per_node: one DDP rank per GPU
-    additional: dict[str, Any] = field(default_factory=dict)  # extra sbatch flags, e.g. {"exclude": "node7"}
+    partition: str = _opt("gpu", "Slurm partition", "--partition", "partition")
+    gpus_per_node: int = _opt(1, "GPUs per job (0 on CPU partitions)", "--gpus", "GPUs per job", 0, 64)
+    cpus_per_task: int = _opt(8, "CPUs per task", "--cpus", "CPUs per task", 1, 256)
+    mem_gb: int = _opt(32, "memory per job [GB] (0: the partition's default)", "--mem-gb", "memory [GB]", 0, 4096)
+    timeout_min: int = _opt(24 * 60, "time limit per job [min]; a timed-out job is requeued and resumes",
+                            "--time-min", "time limit [min]", 1, 60 * 24 * 14)
+    account: str = _opt("", "Slurm account", "--account", "account")
+    qos: str = _opt("", "Slurm QOS", "--qos", "qos")
+    constraint: str = _opt("", "node features, e.g. a100", "--constraint", "constraint")
+    array_parallelism: int = _opt(64, "array tasks running at once", "--array-parallelism", "array tasks at once",
+                                  1, 10_000)
+    max_requeues: int = _opt(3, "requeues after preemption/time-out before a run is marked failed", "--max-requeues",
+                             "max requeues", 0, 100)
+    nodes: int = _opt(1, "nodes per job")
+    tasks_per_node: int = _opt(1, "tasks per node (raised to gpus_per_node: one DDP rank per GPU)")
+    additional: dict[str, Any] = field(default_factory=dict, metadata={
+        "doc": "extra sbatch flags, e.g. {exclude = 'node7'} (CLI: --sbatch FLAG=VALUE)", "flag": "", "label": ""})
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -104,3 +117,13 @@ def parse_flag(item: str) -> tuple[str, str | bool]:
     parsed: str | bool = value.strip() if sep else True
     check_flag(name, parsed)
     return name, parsed
+
+
+def cli_options() -> list:
+    """The options that have a launcher flag, in declaration order (dataclass fields)."""
+    return [f for f in fields(SlurmOptions) if f.metadata.get("flag")]
+
+
+def form_options() -> list:
+    """The options the dashboard's launch form shows, in declaration order (dataclass fields)."""
+    return [f for f in fields(SlurmOptions) if f.metadata.get("label")]

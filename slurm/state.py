@@ -86,7 +86,7 @@ def local_states(job_ids: list[str], folder: str) -> dict[str, JobState]:
     """Local jobs are submitit controller processes (job id = PID): alive, ended with a result, or killed."""
     states = {}
     for job_id in job_ids:
-        if _is_our_controller(job_id, folder):
+        if is_local_controller(job_id, folder):
             states[job_id] = JobState(job_id, "RUNNING", False)
         elif _has_result(folder, job_id):
             states[job_id] = JobState(job_id, "COMPLETED", True)
@@ -95,7 +95,7 @@ def local_states(job_ids: list[str], folder: str) -> dict[str, JobState]:
     return states
 
 
-def _is_our_controller(pid: str, folder: str) -> bool:
+def is_local_controller(pid: str, folder: str) -> bool:
     import psutil
 
     try:

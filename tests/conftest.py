@@ -1,5 +1,5 @@
 """Shared test set-up: every test gets its own THERMOSCOPE_HOME; torch (if a test loads it) uses one
-thread, because tests share two cores with servers, Slurm jobs and each other (TESTING.md)."""
+thread, because tests share two cores with servers, Slurm jobs and each other (docs/testing.md)."""
 
 from __future__ import annotations
 

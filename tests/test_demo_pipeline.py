@@ -12,11 +12,11 @@ import pytest
 from tests.conftest import ROOT
 
 TINY = ["--set", "preset=demo", "--set", "epochs=3", "--set", "width=32", "--set", "depth=3",
-        "--set", "probe_epochs=3", "--set", "temperature=1,100", "--set", "seed=0"]
+        "--set", "analysis.probe_epochs=3", "--set", "temperature=1,100", "--set", "seed=0"]
 
 
 def cli(*args: str, home) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), THERMOSCOPE_HOME=str(home.root), THERMOSCOPE_THREADS="1")
+    env = dict(os.environ, THERMOSCOPE_HOME=str(home.root), THERMOSCOPE_THREADS="1")
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -39,6 +39,17 @@ def test_every_run_finished_and_is_in_the_warehouse(demo_home):
     assert runs["status"].to_list() == ["finished", "finished"]
     assert runs["temperature"].to_list() == [1.0, 100.0]
     assert runs["ood"].to_list() == [["shapes"], ["shapes"]]
+
+
+def test_the_analysis_settings_of_the_sweep_are_stored_with_each_run_and_used(demo_home):
+    import json
+
+    from warehouse.read import query
+
+    stored = query("SELECT analysis_json FROM runs", where=demo_home)["analysis_json"].to_list()
+    assert [json.loads(s)["probe_epochs"] for s in stored] == [3, 3]  # --set analysis.probe_epochs=3
+    details = query("SELECT DISTINCT detail FROM layer_metrics WHERE metric = 'probe_acc'", where=demo_home)
+    assert {json.loads(d)["epochs"] for d in details["detail"].to_list()} == {3}  # and the probes used it
 
 
 def test_epoch_log_has_one_row_per_epoch_and_the_init(demo_home):
@@ -126,10 +137,10 @@ def test_launch_against_an_outdated_warehouse_says_what_to_run(tmp_home):
 
 
 def test_force_retrains_a_finished_run_from_scratch_keeping_the_old_checkpoints(tmp_home):
-    from training.launch import latest_events
+    from lab.events import latest_events
 
     one = ["--set", "preset=demo", "--set", "epochs=1", "--set", "width=8", "--set", "depth=2",
-           "--set", "probe_epochs=1", "--set", "temperature=1"]
+           "--set", "analysis.probe_epochs=1", "--set", "temperature=1"]
     first = cli("-m", "training.launch", *one, "--executor", "local", "--wait", home=tmp_home)
     assert first.returncode == 0, first.stderr
     again = cli("-m", "training.launch", *one, "--executor", "local", "--wait", "--force", home=tmp_home)

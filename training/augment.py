@@ -11,7 +11,7 @@
 The device versions (for in-memory data; `imagenet` on the device applies its colour jitter in a
 fixed order, torchvision permutes it) draw every crop and flip per sample from a `torch.Generator` on the device
 (torchvision's v2 transforms on a batched tensor would use one crop for the whole batch,
-TESTING.md). The CPU versions (torchvision/timm) serve streamed folders.
+docs/testing.md). The CPU versions (torchvision/timm) serve streamed folders.
 """
 
 from __future__ import annotations

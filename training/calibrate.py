@@ -7,17 +7,16 @@ builds (its seed fixes the init). Since softmax(z/T) only sees z/T, T = ‖z₀�
 scaled initial logits exactly the target's size. The target is a number, or another
 architecture's own initial norm at its temperature (VGG-19 calibrated to ResNet-18's norm).
 
-    python -m training.calibrate --arch vgg19 --dataset cifar10 --reference resnet18
+    thermoscope calibrate --arch vgg19 --dataset cifar10 --reference resnet18     (lab/calibrate.py)
 """
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 
 import torch
 
-from training.config import RunConfig, make_config
+from training.config import RunConfig
 from training.data import Bundle, load_dataset
 from training.fast import make_feed
 from training.loop import EVAL_BATCH, logits_summary
@@ -57,25 +56,3 @@ def calibrate(cfg: RunConfig, target_norm: float | None = None, reference: str |
         raise ValueError(f"target logits norm must be positive, got {target_norm!r}")
     norm = initial_logits_norm(cfg, data, device)
     return Calibration(norm / target_norm, norm, float(target_norm), reference or "")
-
-
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description="Temperature that matches an initial logits norm (Appendix A.8/E)")
-    p.add_argument("--arch", required=True)
-    p.add_argument("--dataset", default="cifar10")
-    p.add_argument("--preset", default="cifar_resnet")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--init", default="default")
-    group = p.add_mutually_exclusive_group(required=True)
-    group.add_argument("--target", type=float, help="logits norm to match")
-    group.add_argument("--reference", help="architecture whose initial logits norm to match")
-    p.add_argument("--reference-temperature", type=float, default=1.0)
-    a = p.parse_args(argv)
-    cfg = make_config(arch=a.arch, dataset=a.dataset, preset=a.preset, seed=a.seed, init=a.init, ood=())
-    c = calibrate(cfg, a.target, a.reference, a.reference_temperature)
-    print(f"{a.arch}: initial logits norm {c.initial_norm:.6g}, target {c.target_norm:.6g}"
-          f"{f' ({c.reference})' if c.reference else ''} -> temperature {c.temperature:.6g}")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,10 +1,12 @@
-"""Run configuration: one frozen dataclass, the paper's defaults, strict validation, a stable id.
+"""Run configuration: one frozen dataclass with the paper's defaults, strict validation, a stable id.
 
 This module is torch-free on purpose: the launcher, the dashboard's sidebar and the CLI all
 validate configs with exactly this code (same checks, same messages) without loading torch.
 
-A run is fully described by its `RunConfig`; its id is a hash of every field (the seed
-included), so the same config never trains twice by accident.
+A run is fully described by its `RunConfig` (what is trained); its id is a hash of every field
+(the seed included), so the same config never trains twice by accident. How a run is *measured*
+is not part of its identity: that is `analysis.settings.AnalysisSettings`, stored beside the
+config (lab/spec.py puts the two together), so re-analysing with new settings never retrains.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any
+
+from thermoscope import env
+from thermoscope.fields import ConfigError, check_type, field_types
+from thermoscope.fields import coerce as coerce_field
 
 # Names the registries hold. Kept here, torch-free, so the app and the launcher can list and check
 # them without importing models; tests/training check that the registries hold exactly these.
@@ -42,63 +47,62 @@ TORCHVISION_INIT_REFUSED: dict[str, str] = {
 }
 
 
-class ConfigError(ValueError):
-    """A config value is wrong; the message says which field and what to do."""
-
-
 # Table 4 of the paper (plus the embedded demo). Units: lr per step, epochs, batch in samples.
 PRESETS: dict[str, dict[str, Any]] = {
     "cifar_vgg": dict(lr=0.1, momentum=0.9, weight_decay=1e-4, epochs=160, batch_size=128, milestones=(80, 120), gamma=0.1),
     "cifar_resnet": dict(lr=0.1, momentum=0.9, weight_decay=1e-4, epochs=164, batch_size=128, milestones=(82, 123), gamma=0.1),
     "cifar_mlp": dict(lr=0.05, momentum=0.0, weight_decay=0.0, epochs=100, batch_size=128, milestones=(), gamma=0.1),
     "imagenet_resnet": dict(lr=1.6, momentum=0.9, weight_decay=1e-4, epochs=120, batch_size=1024, milestones=(30, 60, 90), gamma=0.1),
-    # The embedded demo: the paper's MLP recipe (SGD, batch 128, no weight decay) on 8x8 digits,
-    # scaled down to finish on 2 CPU cores. Kaiming init and momentum 0.9 are what make the
-    # T=10 and T=100 runs leave the high-temperature plateau within the demo's few thousand steps
-    # (with PyTorch's default init and no momentum they stay at chance; see README). sweeps/demo.toml
-    # overrides the init with N(0, 0.07²): a small initial logits norm, where T = 100 still learns and collapses.
+    # The embedded demo, exactly the recipe of sweeps/demo.toml: the paper's MLP recipe (SGD, batch 128,
+    # no weight decay) on 8x8 digits, scaled down to finish on 2 CPU cores. Momentum 0.9 and N(0, 0.07²)
+    # init: a small initial logits norm (0.2-0.4) where T = 100 still leaves the high-temperature plateau
+    # within the demo's ~1,440 steps and its deeper layers collapse (with PyTorch's default init and no
+    # momentum T = 10 and T = 100 stay at chance; with Kaiming init every T learns and nothing collapses).
     "demo": dict(
-        arch="mlp", dataset="digits", ood=("shapes",), width=256, depth=8, init="kaiming",
+        arch="mlp", dataset="digits", ood=("shapes",), width=256, depth=8, init="normal", init_std=0.07,
         lr=0.05, momentum=0.9, weight_decay=0.0, epochs=120, batch_size=128, milestones=(), gamma=0.1,
     ),
 }
 
 
+def _f(default: Any, doc: str) -> Any:
+    return field(default=default, metadata={"doc": doc})
+
+
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything that determines a run. Defaults: ResNet-18 on CIFAR-10 with Table 4's recipe."""
+    """Everything that determines a trained network. Defaults: ResNet-18 on CIFAR-10 with Table 4's recipe."""
 
-    arch: str = "resnet18"
-    dataset: str = "cifar10"
-    ood: tuple[str, ...] = ("svhn",)
-    temperature: float = 1.0  # T in softmax(z / T); > 1 behaves like shrinking the logits
-    seed: int = 0
-    loss: str = "ce"  # 'ce': cross-entropy on z/T; 'mse': MSE(softmax(z/T), one-hot)  (Table 6)
-    preset: str = "cifar_resnet"
-    epochs: int = 164
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    batch_size: int = 128  # samples per step
-    milestones: tuple[int, ...] = (82, 123)  # epochs where lr *= gamma
-    gamma: float = 0.1
-    init: str = "default"  # 'kaiming' | 'default' (PyTorch's) | 'normal' (N(0, init_std^2)) | 'torchvision'
-    # ('torchvision': the torchvision constructor's own re-initialisation for the family; VGG and ResNets only)
-    init_std: float = 0.01
-    layernorm: bool = False  # MLP: LayerNorm after each hidden layer (Appendix E)
-    width: int = 2048  # MLP hidden width (paper: 2048)
-    depth: int = 8  # MLP hidden layers (paper: 8)
-    pretrained: str = ""  # local checkpoint to start from ('' = random init)
-    data_root: str = ""  # '' = $THERMOSCOPE_DATA or ./data
-    # analysis settings (Table 5 probes; PAPER.md's feature cap)
-    probe_epochs: int = 50
-    analysis_samples: int = 10_000  # cap on samples per split used for rank and probes
-    max_features: int = 10_000  # larger layers use a fixed random subset of this many features
-    kappa_threshold: float = 0.95  # tau in kappa's definition
-    checkpoint_epochs: tuple[int, ...] = ()  # extra epochs to keep a checkpoint and analyse at
+    arch: str = _f("resnet18", "architecture (registry name, see --list)")
+    dataset: str = _f("cifar10", "in-distribution dataset: a registered name or folder:PATH")
+    ood: tuple[str, ...] = _f(("svhn",), "out-of-distribution datasets (a+b on the command line)")
+    temperature: float = _f(1.0, "T in softmax(z / T) used by the training loss; > 1 acts like shrinking the logits")
+    seed: int = _f(0, "seed of the initialisation and the data order, 0 <= seed < 2^63 [integer]")
+    loss: str = _f("ce", "'ce': cross-entropy on z/T; 'mse': MSE(softmax(z/T), one-hot) (Table 6)")
+    preset: str = _f("cifar_resnet", "hyper-parameter recipe whose values come first (Table 4, see --list)")
+    epochs: int = _f(164, "training epochs [epochs]")
+    lr: float = _f(0.1, "SGD learning rate before milestones [per step]")
+    momentum: float = _f(0.9, "SGD momentum")
+    weight_decay: float = _f(1e-4, "SGD weight decay (L2 coefficient)")
+    batch_size: int = _f(128, "training batch [samples per step]")
+    milestones: tuple[int, ...] = _f((82, 123), "epochs where lr *= gamma")
+    gamma: float = _f(0.1, "lr factor at each milestone")
+    init: str = _f("default", "'kaiming' | 'default' (PyTorch's) | 'normal' (N(0, init_std^2)) | 'torchvision' "
+                   "(the torchvision constructor's own init; VGG and ResNets only)")
+    init_std: float = _f(0.01, "sigma of init='normal' [weight units]")
+    layernorm: bool = _f(False, "MLP: LayerNorm after each hidden layer (Appendix E)")
+    width: int = _f(2048, "MLP hidden width [units] (paper: 2048)")
+    depth: int = _f(8, "MLP hidden layers (paper: 8)")
+    pretrained: str = _f("", "local checkpoint to start from ('' = random init)")
+    data_root: str = _f("", "where datasets are read ('' = $THERMOSCOPE_DATA or ./data)")
+    checkpoint_epochs: tuple[int, ...] = _f((), "extra epochs to keep a checkpoint of and analyse (0 and the last "
+                                           "are always kept)")
 
     def __post_init__(self) -> None:
         validate(self)
+        for name, kind in FIELD_TYPES.items():  # 1 and 1.0 must give one run id
+            if kind is float and isinstance(getattr(self, name), int):
+                object.__setattr__(self, name, float(getattr(self, name)))
 
     @property
     def run_id(self) -> str:
@@ -115,11 +119,12 @@ class RunConfig:
 
     @property
     def data_dir(self) -> Path:
-        return Path(self.data_root or os.environ.get("THERMOSCOPE_DATA", "data")).expanduser()
+        return Path(self.data_root or env.DATA.get()).expanduser()
 
 
-FIELD_TYPES: dict[str, Any] = get_type_hints(RunConfig)
-FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(RunConfig))
+FIELD_TYPES: dict[str, Any] = field_types(RunConfig)
+FIELD_NAMES: tuple[str, ...] = tuple(FIELD_TYPES)
+SEED_LIMIT = 2**63  # seeds are stored as BIGINT and given to torch.manual_seed
 
 
 def _dataset_ok(name: str, what: str) -> None:
@@ -134,14 +139,15 @@ def _dataset_ok(name: str, what: str) -> None:
 
 def validate(cfg: RunConfig) -> None:
     """Raise ConfigError with a one-line reason for the first wrong field."""
+    for name, kind in FIELD_TYPES.items():
+        check_type(name, kind, getattr(cfg, name))
     if cfg.arch not in ARCHITECTURES:
         raise ConfigError(f"unknown arch {cfg.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     _dataset_ok(cfg.dataset, "dataset")
     for name in cfg.ood:
         _dataset_ok(name, "ood dataset")
-    t = cfg.temperature
-    if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t) or t <= 0:
-        raise ConfigError(f"temperature must be a positive finite number, got {t!r}")
+    if not math.isfinite(cfg.temperature) or cfg.temperature <= 0:
+        raise ConfigError(f"temperature must be a positive finite number, got {cfg.temperature!r}")
     if cfg.loss not in LOSSES:
         raise ConfigError(f"unknown loss {cfg.loss!r}; choose one of {', '.join(LOSSES)}")
     if cfg.init not in INITS:
@@ -150,22 +156,19 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"init 'torchvision' does not apply to {cfg.arch}: {TORCHVISION_INIT_REFUSED[cfg.arch]}")
     if cfg.preset not in PRESETS:
         raise ConfigError(f"unknown preset {cfg.preset!r}; choose one of {', '.join(PRESETS)}")
-    for name in ("epochs", "batch_size", "width", "depth", "probe_epochs", "analysis_samples", "max_features"):
-        value = getattr(cfg, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    for name in ("epochs", "batch_size", "width", "depth"):
+        if getattr(cfg, name) < 1:
+            raise ConfigError(f"{name} must be a positive integer, got {getattr(cfg, name)!r}")
     for name in ("lr", "init_std", "gamma"):
-        value = getattr(cfg, name)
-        if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
-            raise ConfigError(f"{name} must be a positive finite number, got {value!r}")
+        if not (math.isfinite(getattr(cfg, name)) and getattr(cfg, name) > 0):
+            raise ConfigError(f"{name} must be a positive finite number, got {getattr(cfg, name)!r}")
     for name in ("momentum", "weight_decay"):
-        value = getattr(cfg, name)
-        if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-            raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
-    if not 0 < cfg.kappa_threshold <= 1:
-        raise ConfigError(f"kappa_threshold must be in (0, 1], got {cfg.kappa_threshold!r}")
-    if cfg.seed < 0:
-        raise ConfigError(f"seed must be >= 0, got {cfg.seed!r}")
+        if not (math.isfinite(getattr(cfg, name)) and getattr(cfg, name) >= 0):
+            raise ConfigError(f"{name} must be a finite number >= 0, got {getattr(cfg, name)!r}")
+    if not 0 <= cfg.seed < SEED_LIMIT:
+        raise ConfigError(f"seed must be an integer in [0, 2^63), got {cfg.seed!r}")
+    if any(e < 0 for e in (*cfg.milestones, *cfg.checkpoint_epochs)):
+        raise ConfigError("milestones and checkpoint_epochs must be epochs >= 0")
     if cfg.pretrained and not Path(cfg.pretrained).expanduser().is_file():
         raise ConfigError(f"pretrained checkpoint {cfg.pretrained!r} does not exist; give a local file path")
 
@@ -174,38 +177,7 @@ def coerce(name: str, value: Any) -> Any:
     """Turn a value from TOML or the command line into the field's type; ConfigError if it cannot."""
     if name not in FIELD_TYPES:
         raise ConfigError(f"unknown config field {name!r}; fields are: {', '.join(FIELD_NAMES)}")
-    kind = FIELD_TYPES[name]
-    try:
-        if kind is bool:
-            if isinstance(value, bool):
-                return value
-            if str(value).lower() in ("1", "true", "yes", "on"):
-                return True
-            if str(value).lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError
-        if kind is int:
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise ValueError
-            return int(value)
-        if kind is float:
-            if isinstance(value, bool):
-                raise ValueError
-            return float(value)
-        if kind is str:
-            if not isinstance(value, str | int | float) or isinstance(value, bool):
-                raise ValueError
-            return str(value)
-        if kind == tuple[str, ...]:
-            items = value if isinstance(value, list | tuple) else [v for v in str(value).split("+") if v]
-            return tuple(str(v) for v in items)
-        if kind == tuple[int, ...]:
-            items = value if isinstance(value, list | tuple) else [v for v in str(value).split("+") if v]
-            return tuple(int(v) for v in items)
-    except (TypeError, ValueError):
-        pass
-    type_name = getattr(kind, "__name__", str(kind))
-    raise ConfigError(f"field {name!r} wants {type_name}, got {value!r}")
+    return coerce_field(name, FIELD_TYPES[name], value)
 
 
 def make_config(**values: Any) -> RunConfig:
@@ -221,5 +193,5 @@ def make_config(**values: Any) -> RunConfig:
 
 __all__ = [
     "ARCHITECTURES", "DATASETS", "LOSSES", "INITS", "TORCHVISION_INIT_REFUSED", "PRESETS", "FIELD_NAMES", "FIELD_TYPES",
-    "ConfigError", "RunConfig", "coerce", "make_config", "validate", "field",
+    "ConfigError", "RunConfig", "coerce", "make_config", "validate",
 ]

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
+from thermoscope import env
 from training.augment import Augmentation, augmentation_for
 from training.data.registry import DataBundle, StreamBundle
 
@@ -48,12 +49,12 @@ class Speed:
     def for_device(cls, device: torch.device) -> Speed:
         cuda = torch.device(device).type == "cuda"
 
-        def flag(name: str, default: bool) -> bool:
-            value = os.environ.get(name, "").lower()
-            return default if value == "" else value in ("1", "true", "on", "bf16", "yes")
+        def setting(var: env.EnvVar, default: bool) -> bool:
+            value = var.get()
+            return default if value is None else value
 
-        return cls(channels_last=flag("THERMOSCOPE_CHANNELS_LAST", cuda), amp=cuda and flag("THERMOSCOPE_AMP", True),
-                   compile=flag("THERMOSCOPE_COMPILE", False) and cuda)
+        return cls(channels_last=setting(env.CHANNELS_LAST, cuda), amp=cuda and setting(env.AMP, True),
+                   compile=cuda and env.COMPILE.get())
 
     def autocast(self, device: torch.device):
         return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=self.amp)
@@ -108,8 +109,9 @@ class LoaderFeed:
         self.bundle, self.aug, self.arch = bundle, aug, arch
         self.device = torch.device(device)
         self.channels_last = channels_last
-        self.workers = workers if workers is not None else int(os.environ.get("THERMOSCOPE_WORKERS",
-                                                                               min(8, os.cpu_count() or 1)))
+        if workers is None:
+            workers = env.WORKERS.get()
+        self.workers = workers if workers is not None else min(8, os.cpu_count() or 1)
         self.train_set = bundle.dataset("train", aug.cpu(bundle, "train"))
         self.test_set = bundle.dataset("test", aug.cpu(bundle, "test"))
         self.n_train, self.n_test = len(self.train_set), len(self.test_set)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,10 +48,52 @@ class TrainResult:
     log: list[dict] = field(default_factory=list)
 
 
-def make_optimizer(cfg: RunConfig, model: nn.Module):
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+def make_optimizer(cfg: RunConfig, params: Iterable[torch.Tensor]):
+    """SGD with the config's momentum and weight decay, stepped down by gamma at each milestone.
+
+    Both loops build theirs here: the solo loop over one model's parameters, the packed loop over the
+    stacked tensors of R runs (SGD is element-wise, so each slice steps exactly as its solo run would)."""
+    opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.milestones), gamma=cfg.gamma)
     return opt, sched
+
+
+def divergence(mean_loss: float, epoch: int, cfg: RunConfig, lr: float) -> Diverged | None:
+    """The one rule for a run that blew up: a non-finite mean training loss ends it as 'diverged'."""
+    if math.isfinite(mean_loss):
+        return None
+    return Diverged(epoch, f"training loss became {mean_loss} in epoch {epoch} (T={cfg.temperature}, lr={lr}); "
+                           "lower the lr or check the temperature")
+
+
+# ---- checkpoints: one format for both loops, so a packed run can resume solo and a solo run packed ----
+
+def resume_state(checkpoint_dir: Path, cfg: RunConfig) -> dict | None:
+    """The run's `last.pt` (everything needed to resume), checked to be this run's; None for a fresh start."""
+    found = ckpt.last_checkpoint(checkpoint_dir)
+    if found is None:
+        return None
+    state = ckpt.load(found)
+    if state["run_id"] != cfg.run_id:
+        raise RuntimeError(f"checkpoint {found} belongs to run {state['run_id']}, not {cfg.run_id}; remove it")
+    return state
+
+
+def checkpoint_state(cfg: RunConfig, *, epoch: int, step: int, log: list[dict], wall_s: float, model: dict,
+                     optimizer: dict, scheduler: dict) -> dict:
+    """What `last.pt` holds: the run, where it is, its weights, optimizer, scheduler and the CPU RNG."""
+    return dict(run_id=cfg.run_id, config=cfg.to_dict(), epoch=epoch, step=step, log=log, wall_s=wall_s,
+                model=model, optimizer=optimizer, scheduler=scheduler, rng_cpu=torch.get_rng_state())
+
+
+def save_checkpoints(checkpoint_dir: Path, cfg: RunConfig, state: dict) -> None:
+    """The epoch's analysis checkpoint (when the epoch is kept) first, then `last.pt`, both atomically:
+    a kill at any moment never leaves a resume point whose analysis checkpoint is missing."""
+    epoch = state["epoch"]
+    if epoch in checkpoint_epochs(cfg):
+        ckpt.save_atomic({k: state[k] for k in ("run_id", "config", "epoch", "model")},
+                         checkpoint_dir / f"epoch{epoch:04d}.pt")
+    ckpt.save_atomic(state, checkpoint_dir / "last.pt")
 
 
 @torch.no_grad()
@@ -90,6 +132,14 @@ def logits_summary(model: nn.Module, x_eval: torch.Tensor, temperature: float) -
     )
 
 
+def epoch_row(model: nn.Module, feed, speed: Speed, device: torch.device, x_eval: torch.Tensor, cfg: RunConfig, *,
+              epoch: int, step: int, train_loss: float, train_acc: float, lr: float, wall_s: float) -> dict:
+    """One row of the run's epoch log (table `epochs`): what it did this epoch and where it stands."""
+    return dict(epoch=epoch, step=step, train_loss=train_loss, train_acc=train_acc,
+                test_acc=evaluate_feed(model, feed, speed, device), lr=lr,
+                **logits_summary(model, x_eval, cfg.temperature), wall_s=wall_s)
+
+
 def checkpoint_epochs(cfg: RunConfig) -> set[int]:
     """Epochs whose weights are kept for the analysis: the configured ones, 0 and the last."""
     return {0, cfg.epochs, *[e for e in cfg.checkpoint_epochs if 0 < e <= cfg.epochs]}
@@ -117,18 +167,15 @@ def train(
     if speed.channels_last:
         model.to(memory_format=torch.channels_last)
     feed = make_feed(data, cfg.arch, device, speed.channels_last)
-    opt, sched = make_optimizer(cfg, model)
+    opt, sched = make_optimizer(cfg, model.parameters())
     loss_of = loss_fn(cfg.loss)
     x_eval = feed.eval_batch(EVAL_BATCH)
     log: list[dict] = []
     start_epoch, step, wall_before = 0, 0, 0.0
 
-    found = ckpt.last_checkpoint(checkpoint_dir)
+    state = resume_state(checkpoint_dir, cfg)
     dist.barrier()  # every rank has looked before rank 0 may write the epoch-0 checkpoint
-    if found is not None:
-        state = ckpt.load(found)
-        if state["run_id"] != cfg.run_id:
-            raise RuntimeError(f"checkpoint {found} belongs to run {state['run_id']}, not {cfg.run_id}; remove it")
+    if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -142,9 +189,8 @@ def train(
     def record(epoch: int, train_loss: float, train_acc: float, lr: float) -> None:
         if not dist.is_main:
             return
-        row = dict(epoch=epoch, step=step, train_loss=train_loss, train_acc=train_acc,
-                   test_acc=evaluate_feed(model, feed, speed, device), lr=lr,
-                   **logits_summary(model, x_eval, cfg.temperature), wall_s=time.perf_counter() - t0)
+        row = epoch_row(model, feed, speed, device, x_eval, cfg, epoch=epoch, step=step, train_loss=train_loss,
+                        train_acc=train_acc, lr=lr, wall_s=time.perf_counter() - t0)
         log.append(row)
         if on_epoch:
             on_epoch(row)
@@ -152,13 +198,9 @@ def train(
     def save(epoch: int) -> None:
         if not dist.is_main:
             return
-        state = dict(run_id=cfg.run_id, config=cfg.to_dict(), epoch=epoch, step=step, log=log,
-                     wall_s=time.perf_counter() - t0, model=model.state_dict(), optimizer=opt.state_dict(),
-                     scheduler=sched.state_dict(), rng_cpu=torch.get_rng_state())
-        if epoch in checkpoint_epochs(cfg):
-            ckpt.save_atomic({k: state[k] for k in ("run_id", "config", "epoch", "model")},
-                             checkpoint_dir / f"epoch{epoch:04d}.pt")
-        ckpt.save_atomic(state, checkpoint_dir / "last.pt")
+        save_checkpoints(checkpoint_dir, cfg, checkpoint_state(
+            cfg, epoch=epoch, step=step, log=log, wall_s=time.perf_counter() - t0, model=model.state_dict(),
+            optimizer=opt.state_dict(), scheduler=sched.state_dict()))
 
     if start_epoch == 0 and not log:
         record(0, math.nan, math.nan, opt.param_groups[0]["lr"])  # the network at initialisation
@@ -186,9 +228,9 @@ def train(
         dist.sum_(total_loss)
         dist.sum_(correct)
         mean_loss = float(total_loss) / feed.n_train
-        if not math.isfinite(mean_loss):
-            raise Diverged(epoch, f"training loss became {mean_loss} in epoch {epoch} (T={cfg.temperature}, "
-                                  f"lr={lr}); lower the lr or check the temperature")
+        blown = divergence(mean_loss, epoch, cfg, lr)
+        if blown is not None:
+            raise blown
         record(epoch, mean_loss, int(correct) / feed.n_train, lr)
         save(epoch)
         if progress and dist.is_main:

@@ -15,6 +15,7 @@ _DUCK_TYPES = {
     "timestamp[us, tz=UTC]": "TIMESTAMPTZ",
     "list<item: string>": "VARCHAR[]",
     "list<item: int32>": "INTEGER[]",
+    "list<item: int64>": "BIGINT[]",
 }
 
 # Physical order of rows inside each ingested batch: DuckDB keeps min/max per row group, so rows

@@ -11,11 +11,11 @@ from collections.abc import Iterable
 
 import duckdb
 
-from warehouse.schema import _CONFIG_GROUP
+from warehouse.schema import CONFIG_GROUP_SQL
 
 # One row per run with the group key and the config columns layer_stats carries.
 _GROUPS = f"""
-    SELECT c.run_id, {_CONFIG_GROUP} AS config_group, c.arch, c.dataset, c.loss, c.preset, c.temperature, c.epochs
+    SELECT c.run_id, {CONFIG_GROUP_SQL} AS config_group, c.arch, c.dataset, c.loss, c.preset, c.temperature, c.epochs
     FROM run_configs c
 """
 

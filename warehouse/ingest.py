@@ -141,8 +141,12 @@ def pending_shards(where: Home, con: duckdb.DuckDBPyConnection) -> list[Shard]:
 # ---- checking and quarantining ------------------------------------------------------------------
 
 def _compatible(got: pa.DataType, want: pa.DataType) -> bool:
+    """`got` loads into a column of type `want`: equal, all-null, a number that widens (never a float into an
+    int), or a list of such (shards of older code wrote some integer columns as int32, now int64)."""
     if got == want or pa.types.is_null(got):
         return True
+    if pa.types.is_list(got) and pa.types.is_list(want):
+        return _compatible(got.value_type, want.value_type)
     numeric = (pa.types.is_integer, pa.types.is_floating)
     return any(f(got) for f in numeric) and any(f(want) for f in numeric) and not (
         pa.types.is_floating(got) and pa.types.is_integer(want)
@@ -205,8 +209,9 @@ def _insert(con: duckdb.DuckDBPyConnection, where: Home, table: str, shards: lis
     start = len(str(where.shards) + os.sep) + 1  # `_shard` is the path under shards/
     # union_by_name costs a pass over every footer; only shards not written by write_shard need it
     union = ", union_by_name = true" if not all(s.exact for s in shards) else ""
+    # columns named, not by position: a migration that added a column put it after `_shard`
     n = con.execute(
-        f'INSERT INTO "{table}" SELECT {cols}, filename[{start}:] '
+        f'INSERT INTO "{table}" ({cols}, "_shard") SELECT {cols}, filename[{start}:] '
         f"FROM read_parquet(?::VARCHAR[], filename = true{union}) {order}",
         [[str(s.path) for s in shards]],
     ).fetchall()[0][0]

@@ -52,8 +52,13 @@ def _v1(con: duckdb.DuckDBPyConnection) -> None:
     derived.refresh(con)
 
 
+def _v2(con: duckdb.DuckDBPyConnection) -> None:
+    # v3 adds columns only (run_configs.checkpoint_epochs and analysis_json): old rows get NULL.
+    _add_missing_columns(con)
+
+
 # STEPS[v] takes a file from version v to v + 1.
-STEPS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {0: _v0, 1: _v1}
+STEPS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {0: _v0, 1: _v1, 2: _v2}
 
 
 def check_known(version: int | None, path) -> None:

@@ -21,6 +21,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from thermoscope import env
+
 
 @dataclass(frozen=True)
 class Home:
@@ -60,5 +62,5 @@ class Home:
 
 def home(root: str | os.PathLike | None = None) -> Home:
     """The Thermoscope home: `root` if given, else `$THERMOSCOPE_HOME`, else `./thermoscope-home`."""
-    chosen = root if root is not None else os.environ.get("THERMOSCOPE_HOME", "thermoscope-home")
+    chosen = root if root is not None else env.HOME.get()
     return Home(Path(chosen).expanduser().resolve())

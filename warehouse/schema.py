@@ -12,10 +12,15 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from thermoscope.status import ORDER, TERMINAL, RunStatus, stage
+from warehouse.config_columns import CONFIG_COLUMNS
+
 # v0: files made before versioning (no _meta); v1: the seed layout (rows tagged with `_shard`);
-# v2: `_shards` also keys on the inode, `runs` gains config_group/ended_at rules, derived `layer_stats`.
+# v2: `_shards` also keys on the inode, `runs` gains config_group/ended_at rules, derived `layer_stats`;
+# v3: `run_configs` holds every config field (checkpoint_epochs added; its columns are derived from the
+#     run config) and the run's analysis settings (`analysis_json`).
 # Bump it whenever a stored table, column or view changes, and add the step to warehouse/migrate.py.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -43,8 +48,11 @@ class Table:
         return [c.name for c in self.columns]
 
 
-def _t(name: str, doc: str, *cols: tuple[str, pa.DataType, str]) -> Table:
+def _t(name: str, doc: str, *cols: tuple) -> Table:
     return Table(name, doc, tuple(Column(*c) for c in cols))
+
+
+STATUS_WORDS = " | ".join(ORDER)
 
 
 _RUN = ("run_id", pa.string(), "stable hash of the run's config and seed (16 hex chars)")
@@ -62,28 +70,10 @@ TABLES: dict[str, Table] = {
             "One row per run: its full config (the contract's field names), written when the run is created.",
             _RUN,
             ("sweep_id", pa.string(), "the sweep that created the run"),
-            ("arch", pa.string(), "architecture name (registry key)"),
-            ("dataset", pa.string(), "in-distribution dataset name"),
-            ("ood", pa.list_(pa.string()), "out-of-distribution dataset names"),
-            ("temperature", pa.float64(), "softmax temperature T used in the training loss [dimensionless]"),
-            ("seed", pa.int64(), "random seed [integer]"),
-            ("loss", pa.string(), "'ce' (cross-entropy on logits/T) or 'mse' (MSE of softmax(logits/T) vs one-hot)"),
-            ("preset", pa.string(), "hyper-parameter preset the run started from"),
-            ("epochs", pa.int32(), "number of training epochs [epochs]"),
-            ("lr", pa.float64(), "SGD learning rate (initial, before milestones) [dimensionless]"),
-            ("momentum", pa.float64(), "SGD momentum [dimensionless]"),
-            ("weight_decay", pa.float64(), "SGD weight decay (L2 coefficient) [dimensionless]"),
-            ("batch_size", pa.int32(), "training batch size [samples]"),
-            ("milestones", pa.list_(pa.int32()), "epochs at which lr is multiplied by gamma [epoch]"),
-            ("gamma", pa.float64(), "lr decay factor at each milestone [dimensionless]"),
-            ("init", pa.string(), "initialisation: 'kaiming', 'default' (PyTorch's), 'normal' or 'torchvision' (the constructors')"),
-            ("init_std", pa.float64(), "sigma of the 'normal' initialisation [weight units]"),
-            ("layernorm", pa.bool_(), "LayerNorm after each hidden layer (MLP)"),
-            ("width", pa.int32(), "hidden width (MLP) [units]"),
-            ("depth", pa.int32(), "number of hidden layers (MLP) [layers]"),
-            ("pretrained", pa.string(), "local checkpoint the run started from, '' if none"),
-            ("data_root", pa.string(), "where the datasets were read from"),
+            *CONFIG_COLUMNS,  # one column per run-config field (warehouse/config_columns.py)
             ("config_json", pa.string(), "the whole config as JSON (every field, including ones added later)"),
+            ("analysis_json", pa.string(), "the analysis settings the run is measured with, as JSON "
+             "(analysis/settings.py; NULL for runs made before v3)", 3),
             ("code_version", pa.string(), "git commit of the code that created the run"),
             ("created_at", pa.timestamp("us", tz="UTC"), "when the run was created [UTC]"),
         ),
@@ -93,7 +83,7 @@ TABLES: dict[str, Table] = {
             _RUN,
             ("sweep_id", pa.string(), "the sweep of the run"),
             ("ts", pa.timestamp("us", tz="UTC"), "when the status changed [UTC]"),
-            ("status", pa.string(), "queued | running | finished | diverged | failed | cancelled"),
+            ("status", pa.string(), STATUS_WORDS),
             ("host", pa.string(), "host the job ran on"),
             ("job_id", pa.string(), "executor job id (Slurm job id, array form '123_4')"),
             ("requeues", pa.int32(), "how many times the job was requeued so far [count]"),
@@ -193,8 +183,20 @@ TABLES: dict[str, Table] = {
 }
 
 # Views: computed at query time, never stored. `runs` = config + latest status, the table users query first.
-_CONFIG_GROUP = """md5(json_merge_patch(c.config_json, '{"seed": null, "data_root": null}'))"""
-_EVENT_RANK = "CASE status WHEN 'queued' THEN 0 WHEN 'running' THEN 1 ELSE 2 END"
+# The seed group of a run: its config without the seed and data_root (where the files were read from).
+# Runs that differ only by seed share it; mean ± std over seeds groups by it. The one definition: the
+# views, the derived tables and the dashboard's queries all use this expression.
+CONFIG_GROUP_SQL = """md5(json_merge_patch(c.config_json, '{"seed": null, "data_root": null}'))"""
+_EVENT_RANK = "CASE status " + " ".join(f"WHEN '{s}' THEN {stage(s)}" for s in ORDER if stage(s) < 2) + " ELSE 2 END"
+
+
+def status_list_sql(statuses) -> str:
+    """`'failed', 'diverged'`: statuses as an SQL list (for IN (…))."""
+    return ", ".join(f"'{RunStatus(s)}'" for s in statuses)
+
+
+_TERMINAL_SQL = status_list_sql(TERMINAL)
+_ERROR_SQL = status_list_sql((RunStatus.FAILED, RunStatus.DIVERGED, RunStatus.CANCELLED))
 
 VIEWS: dict[str, str] = {
     "runs": f"""
@@ -204,11 +206,11 @@ VIEWS: dict[str, str] = {
                coalesce(nullif(e.job_id, ''), j.job_id) AS job_id,
                e.requeues,
                e.epoch AS last_epoch,
-               CASE WHEN e.status IN ('failed', 'diverged', 'cancelled') THEN nullif(e.message, '') END AS error,
+               CASE WHEN e.status IN ({_ERROR_SQL}) THEN nullif(e.message, '') END AS error,
                s.started_at,
-               CASE WHEN e.status IN ('finished', 'diverged', 'failed', 'cancelled') THEN e.ts END AS ended_at,
+               CASE WHEN e.status IN ({_TERMINAL_SQL}) THEN e.ts END AS ended_at,
                e.ts AS updated_at,
-               {_CONFIG_GROUP} AS config_group,
+               {CONFIG_GROUP_SQL} AS config_group,
                c.config_json
         FROM run_configs c
         LEFT JOIN (SELECT * FROM run_events
@@ -229,8 +231,7 @@ VIEW_DOCS: dict[str, tuple[str, dict[str, str]]] = {
     "runs": (
         "One row per run: every `run_configs` column (its full config) plus its latest status from `run_events`.",
         {
-            "status": "latest status: queued | running | finished | diverged | failed | cancelled "
-            "('queued' when the run has no event yet)",
+            "status": f"latest status: {STATUS_WORDS} ('queued' when the run has no event yet)",
             "host": "host of the latest event (the node the job ran on)",
             "job_id": "executor job id: Slurm job id ('123_4' for array tasks), 'pidNNN' when run locally",
             "requeues": "how many times the job was requeued",
@@ -286,5 +287,3 @@ INTERNAL_DOCS: dict[str, str] = {
     "_dirty_runs": "run ids loaded since `layer_stats` was last refreshed (empty after every finished ingest).",
 }
 
-RUN_STATUSES = ("queued", "running", "finished", "diverged", "failed", "cancelled")
-TERMINAL_STATUSES = ("finished", "diverged", "failed", "cancelled")

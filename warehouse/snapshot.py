@@ -1,6 +1,6 @@
 """Publish the ingester's working file as `warehouse.duckdb`, atomically.
 
-DuckDB allows no read-only reader while another process holds a file read-write (TESTING.md), so
+DuckDB allows no read-only reader while another process holds a file read-write (docs/testing.md), so
 readers never open the file the ingester writes. After each ingest the working file (closed,
 checkpointed: no WAL) is copied to a temporary name beside the snapshot and renamed over it.
 A reader that opened the old snapshot keeps reading it (its inode lives until it closes); the next

@@ -1,12 +1,5 @@
 """SQL: a console over the warehouse (read-only, sandboxed back end), results as a table with download."""
 
-import sys
-from pathlib import Path
-
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:  # `streamlit run app/Home.py` without PYTHONPATH=.
-    sys.path.insert(0, _ROOT)
-
 import time
 
 import polars as pl

@@ -1,12 +1,5 @@
 """Jobs: running and recent sweeps with live progress (only that part refreshes), failure tracebacks, cancel."""
 
-import sys
-from pathlib import Path
-
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:  # `streamlit run app/Home.py` without PYTHONPATH=.
-    sys.path.insert(0, _ROOT)
-
 import polars as pl
 import streamlit as st
 
@@ -45,7 +38,7 @@ def live_sweeps() -> None:
                 st.error(f"run {row['run_id']} failed")
                 st.code(text or "(no message recorded)", language="text")
             if state.active and st.button("Cancel this sweep", key=f"cancel-{state.sweep_id}"):
-                st.warning(jobs.cancel(state.sweep_id, where, sidebar.launched_jobs()))
+                st.warning(jobs.cancel(state.sweep_id, where))
 
 
 live_sweeps()

@@ -1,12 +1,5 @@
 """One run: its config, status history, training curves, per-layer values and summaries."""
 
-import sys
-from pathlib import Path
-
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:  # `streamlit run app/Home.py` without PYTHONPATH=.
-    sys.path.insert(0, _ROOT)
-
 import json
 
 import polars as pl

@@ -1,12 +1,5 @@
 """Runs: filter by any config field, group by any set of fields (default: all but the seed), status per group."""
 
-import sys
-from pathlib import Path
-
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:  # `streamlit run app/Home.py` without PYTHONPATH=.
-    sys.path.insert(0, _ROOT)
-
 import polars as pl
 import streamlit as st
 

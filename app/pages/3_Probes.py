@@ -1,12 +1,5 @@
 """Tunnel / probes: ID and OOD linear-probe accuracy per layer, one line per temperature, seed-grouped."""
 
-import sys
-from pathlib import Path
-
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:  # `streamlit run app/Home.py` without PYTHONPATH=.
-    sys.path.insert(0, _ROOT)
-
 import streamlit as st
 
 from app import charts, data, sidebar, ui

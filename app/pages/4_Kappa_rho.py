@@ -1,12 +1,5 @@
 """κ/ρ trade-off: scatter of effective depth κ against OOD drop ρ per seed group, and the paper's table layout."""
 
-import sys
-from pathlib import Path
-
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:  # `streamlit run app/Home.py` without PYTHONPATH=.
-    sys.path.insert(0, _ROOT)
-
 import polars as pl
 import streamlit as st
 

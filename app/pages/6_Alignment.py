@@ -1,12 +1,5 @@
 """Alignment: 15×15 |cos| between weight and representation singular vectors; epoch × layer overview (Figure 10)."""
 
-import sys
-from pathlib import Path
-
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:  # `streamlit run app/Home.py` without PYTHONPATH=.
-    sys.path.insert(0, _ROOT)
-
 import polars as pl
 import streamlit as st
 

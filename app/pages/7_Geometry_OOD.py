@@ -1,12 +1,5 @@
 """Geometry and OOD: OrthoDev per layer, neural collapse NC1–NC4, OOD detection AUROC / FPR95 per temperature."""
 
-import sys
-from pathlib import Path
-
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:  # `streamlit run app/Home.py` without PYTHONPATH=.
-    sys.path.insert(0, _ROOT)
-
 import polars as pl
 import streamlit as st
 

@@ -1,12 +1,5 @@
 """Theory: the appendix demonstrations with sliders, computed live in numpy; plus the stored `theory` rows."""
 
-import sys
-from pathlib import Path
-
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:  # `streamlit run app/Home.py` without PYTHONPATH=.
-    sys.path.insert(0, _ROOT)
-
 import numpy as np
 import polars as pl
 import streamlit as st

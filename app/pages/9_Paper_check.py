@@ -1,12 +1,5 @@
 """Paper check: the paper's κ / ρ / SR beside the measured mean ± std over seeds, differences highlighted."""
 
-import sys
-from pathlib import Path
-
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:  # `streamlit run app/Home.py` without PYTHONPATH=.
-    sys.path.insert(0, _ROOT)
-
 import polars as pl
 import streamlit as st
 
@@ -15,9 +8,9 @@ from app import charts, data, paper, sidebar, ui
 ui.page("Paper check")
 sidebar.launch_form()
 st.caption(
-    "Every configuration the paper reports (PAPER.md's table and Table 6, MSE) that has runs here: the paper's "
+    "Every configuration the paper reports (the paper's Tables 1–3 and Table 6, MSE; docs/methods.md) that has runs here: the paper's "
     "κ / ρ / SR beside our mean ± std over seeds. ⚠️ = the paper's number lies more than the tolerance away "
-    "(× std, at least 5 points). Our κ and ρ follow PAPER.md's definitions (τ = 0.95, penultimate layer); ρ "
+    "(× std, at least 5 points). Our κ and ρ follow docs/methods.md's definitions (τ = 0.95, penultimate layer); ρ "
     "is compared only when measured on the paper's OOD set (SVHN for CIFAR, CIFAR-100 for ImageNet)."
 )
 with st.expander("The paper's numbers"):

@@ -9,7 +9,7 @@
 # Idempotent: when a healthy cluster already answers (node idle/mix/alloc and sacct works) it is
 # left alone and nothing is written to STATE_DIR/pids, so a later stop ends only what a start
 # here began. CI (.ci/run) and tests/slurm/conftest.py both call it.
-# Based on /work/shared/slurm/start-local-slurm.sh (seen working with Slurm 22.05.8).
+# Seen working with Slurm 22.05.8 on Debian 12 (docs/testing.md has its gotchas).
 set -euo pipefail
 dir=${1:-/tmp/slurm-local}
 healthy() {

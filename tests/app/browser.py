@@ -1,7 +1,7 @@
 """Drive the running dashboard in real headless Chromium (Debian's /usr/bin/chromium, playwright's driver).
 
 Used by test_app_browser.py, and by hand for screenshots:
-    PYTHONPATH=. .venv/bin/python -m tests.app.browser HOME OUT_DIR
+    .venv/bin/python -m tests.app.browser HOME OUT_DIR
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ class Server:
 
 def start_server(home: Path, log: Path, timeout_s: float = 90) -> Server:
     port = free_port()
-    env = dict(os.environ, THERMOSCOPE_HOME=str(home), PYTHONPATH=str(ROOT))
+    env = dict(os.environ, THERMOSCOPE_HOME=str(home))  # the installed package; no PYTHONPATH
     env.pop("CI", None)  # nothing in the app reads it; keep the server's environment plain
     out = open(log, "w")
     proc = subprocess.Popen(

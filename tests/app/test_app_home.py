@@ -105,7 +105,7 @@ def test_app_never_imports_torch(fx_home):
         "print('TORCH', bad)\n"
         "sys.exit(1 if bad else 0)\n"
     )
-    env = {"THERMOSCOPE_HOME": str(fx_home.root), "PYTHONPATH": str(APP.parent), "PATH": "/usr/bin:/bin"}
+    env = {"THERMOSCOPE_HOME": str(fx_home.root), "PATH": "/usr/bin:/bin"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     assert "TORCH []" in out.stdout

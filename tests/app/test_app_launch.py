@@ -27,8 +27,8 @@ def _press(at, label):
 
 
 def test_form_uses_the_cli_validation(tmp_home):
+    from lab.sweep import Sweep
     from training.config import ConfigError
-    from training.sweep import Sweep
 
     at = run_page("pages/11_Jobs.py")
     _press(_form(at, **{"lf-temps": "1,-3"}), "Check")
@@ -50,7 +50,7 @@ def test_sidebar_launch_runs_a_real_local_sweep(tmp_home):
 
     at = run_page("pages/11_Jobs.py")
     _form(at, **{"lf-executor": "local", "lf-temps": "1,10", "lf-seeds": "0",
-                 "lf-extra": "epochs=1\nwidth=16\ndepth=2\nprobe_epochs=1"})
+                 "lf-extra": "epochs=1\nwidth=16\ndepth=2\nanalysis.probe_epochs=1"})
     _press(at, "Launch")
     assert at.sidebar.success, [e.value for e in at.sidebar.error]
     sweep_id = at.sidebar.success[0].value.split()[1].rstrip(":")

@@ -11,14 +11,19 @@ import signal
 
 import psutil
 
-from slurm.events import latest_events, latest_statuses, run_events, write_run_event
-from slurm.manifest import load_manifest
-from slurm.reconcile import cancel, reconcile
-from tests.slurm.slurmhelp import cli, sets, until
-from training.launch import launch, plan
-from training.sweep import Sweep
+from lab.events import latest_events, latest_statuses, run_events, write_run_event
+from lab.launch import launch
+from lab.manifest import Manifest, load_manifest
+from lab.plan import plan
+from lab.reconcile import cancel, reconcile
+from lab.sweep import Sweep
+from tests.slurm.slurmhelp import TINY_ANALYSIS, cli, sets, until
 
-TINY = {"preset": "demo", "width": 32, "depth": 3, "probe_epochs": 2, "analysis_samples": 200}
+TINY = {"preset": "demo", "width": 32, "depth": 3}
+
+
+def tiny_sweep(**grid) -> Sweep:
+    return Sweep(base=TINY, grid=grid, analysis=TINY_ANALYSIS)
 
 
 def bad_checkpoint(tmp_path):
@@ -44,18 +49,38 @@ def test_a_failed_run_is_reported_failed_never_finished_and_wait_exits_nonzero(t
 
 
 def test_finished_runs_are_skipped_unless_forced_and_live_runs_never_start_twice(tmp_home):
-    sweep = Sweep(base=TINY, grid={"temperature": (1.0, 10.0, 100.0)})
+    sweep = tiny_sweep(temperature=(1.0, 10.0, 100.0))
     a, b, c = sweep.configs()
     write_run_event(tmp_home, a.run_id, "old-sweep", "finished")
     write_run_event(tmp_home, b.run_id, "live-sweep", "running")
-    todo, skipped = plan(sweep, where=tmp_home)
-    assert [x.run_id for x in todo] == [c.run_id]
-    assert {x.run_id for x in skipped} == {a.run_id, b.run_id}
-    todo, _ = plan(sweep, force=True, where=tmp_home)
-    assert [x.run_id for x in todo] == [a.run_id, c.run_id]  # --force reruns finished runs, never a live one
+    p = plan(sweep, where=tmp_home)
+    assert [x.run_id for x in p.todo] == [c.run_id]
+    assert {x.run_id for x in p.skipped} == {a.run_id, b.run_id}
+    p = plan(sweep, force=True, where=tmp_home)
+    assert [x.run_id for x in p.todo] == [a.run_id, c.run_id]  # --force reruns finished runs, never a live one
     shown = cli("-m", "training.launch", *sets(temperature="1,10,100", epochs=120), "--executor", "local",
                 "--dry-run", home=tmp_home)
     assert "already finished" in shown.stdout and "already running in sweep live-sweep" in shown.stdout, shown.stdout
+
+
+def test_planning_sees_a_dead_job_yet_writes_nothing(tmp_home):
+    """A run 'running' in a sweep whose local job is gone is planned again; only `status` records why."""
+    sweep = tiny_sweep(temperature=(1.0,), epochs=(2,))  # the run `sets(temperature="1")` describes
+    (cfg,) = sweep.configs()
+    dead = psutil.Popen(["true"])
+    dead.wait()  # a PID that is no submitit controller any more
+    folder = tmp_home.jobs / "dead-sweep"
+    Manifest("dead-sweep", "local", str(folder), {str(dead.pid): [cfg.run_id]}).save(tmp_home)
+    write_run_event(tmp_home, cfg.run_id, "dead-sweep", "running")
+    files = sorted(tmp_home.root.rglob("*"))
+    p = plan(sweep, where=tmp_home)
+    assert [x.run_id for x in p.todo] == [cfg.run_id] and p.known[cfg.run_id] == "failed"
+    dry = cli("-m", "training.launch", *sets(temperature="1"), "--executor", "local", "--dry-run", home=tmp_home)
+    assert "would run" in dry.stdout and "(last status: failed)" in dry.stdout, dry.stdout + dry.stderr
+    assert sorted(tmp_home.root.rglob("*")) == files  # neither the planner nor the dry run wrote a thing
+    assert latest_statuses([cfg.run_id], tmp_home)[cfg.run_id] == "running"
+    shown = cli("-m", "training.launch", "status", "dead-sweep", home=tmp_home)  # status records the verdict
+    assert "failed" in shown.stdout and latest_statuses([cfg.run_id], tmp_home)[cfg.run_id] == "failed"
 
 
 def _task_of(controller_pid: str) -> psutil.Process:
@@ -65,7 +90,7 @@ def _task_of(controller_pid: str) -> psutil.Process:
 
 def test_a_local_job_killed_without_reporting_is_marked_failed(tmp_home, monkeypatch):
     monkeypatch.setenv("THERMOSCOPE_THREADS", "1")
-    result = launch(Sweep(base={**TINY, "epochs": 100_000}, grid={"seed": (5,)}), executor="local", where=tmp_home)
+    result = launch(tiny_sweep(seed=(5,), epochs=(100_000,)), executor="local", where=tmp_home)
     run_id = result.runs[0].run_id
     until("the run to start", lambda: latest_statuses([run_id], tmp_home).get(run_id) == "running")
     (job_id,) = result.job_ids
@@ -84,7 +109,7 @@ def test_a_local_job_killed_without_reporting_is_marked_failed(tmp_home, monkeyp
 
 def test_cancel_stops_local_jobs_and_marks_runs_cancelled(tmp_home, monkeypatch):
     monkeypatch.setenv("THERMOSCOPE_THREADS", "1")
-    result = launch(Sweep(base={**TINY, "epochs": 100_000}, grid={"seed": (6,)}), executor="local", where=tmp_home)
+    result = launch(tiny_sweep(seed=(6,), epochs=(100_000,)), executor="local", where=tmp_home)
     run_id = result.runs[0].run_id
     until("the run to start", lambda: latest_statuses([run_id], tmp_home).get(run_id) == "running")
     task = _task_of(result.job_ids[0])

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-TINY = dict(preset="demo", epochs=3, width=32, depth=3, probe_epochs=2, analysis_samples=200)
+TINY = dict(preset="demo", epochs=3, width=32, depth=3)
+TINY_ANALYSIS = dict(probe_epochs=2, max_samples=200)  # analysis settings: what a job is given beside its runs
 
 
 def tiny_configs(**extra):
@@ -18,7 +19,7 @@ def tiny_configs(**extra):
 
 
 def train_solo(cfg, folder):
-    """The solo loop on its own member (as pipeline.train_run does): (model, log)."""
+    """The solo loop on its own member (as lab.pipeline.train_runs does for a pack of one): (model, log)."""
     import torch
 
     from training.data import load_dataset

@@ -1,6 +1,6 @@
 """`python -m training.launch ... --pack N` for real: a local sweep whose runs train packed, then ingest.
 
-launch.py turns --pack N into pack_groups(todo, N) chunks submitted as PackJob array tasks."""
+lab/launch.py turns --pack N into pack_groups(todo, N) chunks submitted as packed RunJob array tasks."""
 
 from __future__ import annotations
 
@@ -11,17 +11,17 @@ import sys
 from tests.conftest import ROOT
 
 TINY = ["--set", "preset=demo", "--set", "epochs=2", "--set", "width=32", "--set", "depth=3",
-        "--set", "probe_epochs=2", "--set", "analysis_samples=200", "--set", "temperature=1,100",
+        "--set", "analysis.probe_epochs=2", "--set", "analysis.max_samples=200", "--set", "temperature=1,100",
         "--set", "seed=0,1", "--set", "lr=0.05"]
 
 
 def test_a_sweep_launched_with_pack_trains_its_runs_packed_and_they_land_in_the_warehouse(tmp_path):
-    from slurm.events import run_events
+    from lab.events import run_events
     from warehouse import home
     from warehouse.read import query
 
     where = home(tmp_path / "home")
-    env = dict(os.environ, PYTHONPATH=str(ROOT), THERMOSCOPE_HOME=str(where.root), THERMOSCOPE_THREADS="1",
+    env = dict(os.environ, THERMOSCOPE_HOME=str(where.root), THERMOSCOPE_THREADS="1",
                THERMOSCOPE_PACK_ENGINE="grouped")  # stacked even on this CPU (its default there is solo)
     done = subprocess.run([sys.executable, "-m", "training.launch", *TINY, "--executor", "local", "--wait",
                            "--pack", "4"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)

@@ -1,9 +1,9 @@
-"""PackJob after a kill: runs left at different epochs resume (in separate packs, one per epoch) and end
-with the weights of uninterrupted solo runs; a preemption resubmits the remaining runs as a PackJob."""
+"""A packed RunJob after a kill: runs left at different epochs resume (in separate packs, one per epoch; a
+pack of one is a solo run) and end with the weights of uninterrupted solo runs; a preemption resubmits the
+remaining runs as a packed RunJob."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -35,22 +35,23 @@ def _kill_after_epoch(cfg, folder, epoch: int) -> None:
 
 
 def test_runs_at_different_epochs_resume_and_finish_as_uninterrupted_runs(tmp_home, tmp_path, monkeypatch):
-    from slurm.events import run_events
+    from lab.events import run_events
+    from lab.job import RunJob
     from training import checkpoint as ckpt
-    from training.packed import PackJob
 
     torch.set_num_threads(1)
     monkeypatch.setenv("THERMOSCOPE_PACK_ENGINE", "grouped")
     cfgs = tiny_configs()
     _kill_after_epoch(cfgs[0], tmp_home.checkpoint_dir(cfgs[0].run_id), 1)
-    _kill_after_epoch(cfgs[1], tmp_home.checkpoint_dir(cfgs[1].run_id), 2)
-    status = PackJob()([c.to_dict() for c in cfgs], "sweep-r", str(tmp_home.root))
+    _kill_after_epoch(cfgs[1], tmp_home.checkpoint_dir(cfgs[1].run_id), 1)
+    status = RunJob(pack=True)([c.to_dict() for c in cfgs], "sweep-r", str(tmp_home.root))
     assert set(status.values()) == {"finished"}
-    for cfg, resumed in zip(cfgs, (1, 2, None)):
+    # runs 0 and 1 resume together as a stacked pack of two at epoch 1; run 2 starts afresh: a pack of one
+    for cfg, resumed, mates in zip(cfgs, (1, 1, None), (1, 1, None)):
         first = run_events(cfg.run_id, tmp_home)[0]
         assert first["status"] == "running" and first["epoch"] == resumed
         assert ("resumed from its checkpoint" in first["message"]) == bool(resumed)
-        assert "packed with 0 other run(s)" in first["message"]  # one pack per resume epoch
+        assert (f"packed with {mates} other run(s)" in first["message"]) == bool(mates), first["message"]
         final = ckpt.load(tmp_home.checkpoint_dir(cfg.run_id) / "last.pt")
         straight, _ = train_solo(cfg, tmp_path / "straight" / cfg.run_id)
         for name, b in straight.state_dict().items():
@@ -58,23 +59,23 @@ def test_runs_at_different_epochs_resume_and_finish_as_uninterrupted_runs(tmp_ho
 
 
 def test_a_preempted_pack_is_resubmitted_as_a_pack_of_the_runs_not_done(tmp_home):
-    from slurm.events import run_events
-    from training.packed import PackJob
+    from lab.events import run_events
+    from lab.job import RunJob
 
     cfgs = tiny_configs()
-    job = PackJob(max_requeues=3, requeues=1)
-    job._job_id, job._current, job._done = "job7", cfgs[1], [cfgs[0].run_id]
+    job = RunJob(max_requeues=3, requeues=1, pack=True)
+    job._job_id, job._current, job._done = "job7", [cfgs[1]], [cfgs[0].run_id]
     again = job.checkpoint([c.to_dict() for c in cfgs], "sweep-p", str(tmp_home.root))
-    assert type(again.function) is PackJob and again.function.requeues == 2
+    assert type(again.function) is RunJob and again.function.requeues == 2 and again.function.pack
     assert [v["seed"] for v in again.args[0]] == [1, 2]  # run 0 was done
     assert [e["status"] for e in run_events(cfgs[2].run_id, tmp_home)] == ["queued"]
     # at max_requeues RunJob's bookkeeping marks the runs failed and ends the process (os._exit(1)):
     # in a child process, so that it is not this test's
-    code = ("import sys; from tests.packing.helpers import tiny_configs; from training.packed import PackJob; "
-            "cfgs = tiny_configs(); job = PackJob(max_requeues=3, requeues=3); "
-            "job._job_id, job._current, job._done = 'job7', cfgs[1], [cfgs[0].run_id]; "
+    code = ("import sys; from tests.packing.helpers import tiny_configs; from lab.job import RunJob; "
+            "cfgs = tiny_configs(); job = RunJob(max_requeues=3, requeues=3, pack=True); "
+            "job._job_id, job._current, job._done = 'job7', [cfgs[1]], [cfgs[0].run_id]; "
             "job.checkpoint([c.to_dict() for c in cfgs], 'sweep-p', sys.argv[1]); print('returned')")
     done = subprocess.run([sys.executable, "-c", code, str(tmp_home.root)], cwd=ROOT, capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
+                          timeout=120)
     assert done.returncode == 1 and "returned" not in done.stdout, done.stdout + done.stderr
     assert run_events(cfgs[2].run_id, tmp_home)[-1]["status"] == "failed"

@@ -12,7 +12,8 @@ from typing import Any
 from tests.conftest import ROOT
 
 # the demo MLP at its smallest: a run trains in a second or two on one core
-TINY = {"preset": "demo", "epochs": 2, "width": 32, "depth": 3, "probe_epochs": 2, "analysis_samples": 200}
+TINY = {"preset": "demo", "epochs": 2, "width": 32, "depth": 3}
+TINY_ANALYSIS = {"probe_epochs": 2, "max_samples": 200}
 # what a CPU-only test cluster can give: never ask for GPUs here
 SLURM = {"partition": "gpu", "gpus_per_node": 0, "cpus_per_task": 1, "mem_gb": 1, "timeout_min": 10}
 SLURM_FLAGS = ["--executor", "slurm", "--partition", "gpu", "--gpus", "0", "--cpus", "1", "--mem-gb", "1",
@@ -20,14 +21,15 @@ SLURM_FLAGS = ["--executor", "slurm", "--partition", "gpu", "--gpus", "0", "--cp
 
 
 def sets(**values: Any) -> list[str]:
+    """`--set` arguments for a tiny sweep: TINY's fields and analysis settings with `values` on top."""
     out = []
-    for k, v in {**TINY, **values}.items():
+    for k, v in {**TINY, **{f"analysis.{k}": v for k, v in TINY_ANALYSIS.items()}, **values}.items():
         out += ["--set", f"{k}={v}"]
     return out
 
 
 def cli(*args: str, home, timeout: float = 600) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), THERMOSCOPE_HOME=str(home.root), THERMOSCOPE_THREADS="1",
+    env = dict(os.environ, THERMOSCOPE_HOME=str(home.root), THERMOSCOPE_THREADS="1",
                THERMOSCOPE_HEARTBEAT_S="2")
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=timeout)

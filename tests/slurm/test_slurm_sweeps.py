@@ -10,13 +10,13 @@ import subprocess
 
 import pytest
 
+from lab.events import latest_events, latest_statuses, run_events
+from lab.launch import launch
+from lab.manifest import load_manifest
+from lab.reconcile import reconcile
+from lab.sweep import Sweep
 from slurm import SlurmOptions
-from slurm.events import latest_events, latest_statuses, run_events
-from slurm.manifest import load_manifest
-from slurm.reconcile import reconcile
-from tests.slurm.slurmhelp import SLURM, SLURM_FLAGS, cli, sets, squeue_ids, until
-from training.launch import launch
-from training.sweep import Sweep
+from tests.slurm.slurmhelp import SLURM, SLURM_FLAGS, TINY_ANALYSIS, cli, sets, squeue_ids, until
 
 pytestmark = pytest.mark.slurm
 
@@ -31,8 +31,7 @@ def slurm_home(slurm_cluster, tmp_home, monkeypatch):
 def submit(where, **fields):
     """One tiny run (or a grid, when a field holds a list) as a Slurm array, through the launch API."""
     grid = {k: (v if isinstance(v, list) else [v]) for k, v in fields.items()}
-    sweep = Sweep(base={"preset": "demo", "width": 32, "depth": 3, "probe_epochs": 2, "analysis_samples": 200},
-                  grid=grid)
+    sweep = Sweep(base={"preset": "demo", "width": 32, "depth": 3}, grid=grid, analysis=TINY_ANALYSIS)
     return launch(sweep, executor="slurm", slurm=SlurmOptions(**SLURM), where=where)
 
 
@@ -92,9 +91,8 @@ def test_cancel_command_stops_the_array_and_marks_every_run_cancelled(slurm_home
 def test_job_that_raises_is_failed_with_its_traceback_and_others_still_finish(slurm_home, tmp_path):
     bad = tmp_path / "not-a-checkpoint.pt"
     bad.write_text("these bytes are not a torch checkpoint")
-    sweep = Sweep(base={"preset": "demo", "width": 32, "depth": 3, "epochs": 1, "probe_epochs": 2,
-                        "analysis_samples": 200},
-                  points=({"pretrained": str(bad), "seed": 7}, {"seed": 8}))
+    sweep = Sweep(base={"preset": "demo", "width": 32, "depth": 3, "epochs": 1},
+                  points=({"pretrained": str(bad), "seed": 7}, {"seed": 8}), analysis=TINY_ANALYSIS)
     result = launch(sweep, executor="slurm", slurm=SlurmOptions(**SLURM), where=slurm_home)
     broken, fine = result.runs
     manifest = load_manifest(slurm_home, result.sweep_id)
@@ -121,7 +119,7 @@ def test_job_that_raises_is_failed_with_its_traceback_and_others_still_finish(sl
 
 
 def test_preempted_job_is_requeued_and_resumes_from_its_checkpoint(slurm_home):
-    from training.job import last_logged_epoch
+    from lab.job import last_logged_epoch
 
     result = submit(slurm_home, epochs=400)
     (job_id,) = result.job_ids

@@ -47,9 +47,24 @@ def test_a_v0_file_tells_readers_what_to_run_and_migrate_rebuilds_it_keeping_a_b
     assert "already at" in cli("migrate", where=tmp_home).stdout
 
 
+def _downgrade_to_v2(where, con=None) -> None:
+    """Turn a current file into the v2 layout: run_configs without checkpoint_epochs and analysis_json."""
+    own = con is None
+    con = con or duckdb.connect(str(where.working))
+    con.execute("DROP VIEW runs")  # it names every run_configs column
+    for column in ("checkpoint_epochs", "analysis_json"):
+        con.execute(f"ALTER TABLE run_configs DROP COLUMN {column}")
+    con.execute("UPDATE _meta SET value = '2' WHERE key = 'schema_version'")
+    if own:
+        con.close()
+        shutil.copyfile(where.working, where.database)
+        where.working.unlink()
+
+
 def _downgrade_to_v1(where) -> None:
     """Turn a current file into the seed's v1 layout: no inode, no layer_stats, one file read and written."""
     con = duckdb.connect(str(where.working))
+    _downgrade_to_v2(where, con)
     con.execute("DROP TABLE layer_stats")
     con.execute("ALTER TABLE _shards DROP COLUMN inode")
     con.execute("UPDATE _meta SET value = '1' WHERE key = 'schema_version'")
@@ -68,11 +83,38 @@ def test_a_v1_file_is_migrated_in_place_by_ingest_without_losing_or_doubling_row
         connect(tmp_home)
     write_run(tmp_home, "r2", seed=2)
     report = ingest(tmp_home)
-    assert report.migrated == ["v1 -> v2"]
+    assert report.migrated == ["v1 -> v2", "v2 -> v3"]
     after = query("SELECT run_id, layer_index, value FROM layer_metrics ORDER BY ALL", where=tmp_home)
     assert after.height == before.height + 3 and after.unique().height == after.height
     stats = query("SELECT n_runs FROM layer_stats", where=tmp_home)
     assert stats["n_runs"].to_list() == [3, 3, 3]
+
+
+def test_a_v2_file_gains_the_v3_columns_old_rows_null_new_rows_filled(tmp_home):
+    import json
+
+    from analysis.settings import AnalysisSettings
+    from lab.launch import config_row
+    from training.config import make_config
+    from warehouse import write_shard
+
+    def launch_row(seed: int) -> str:
+        cfg = make_config(preset="demo", seed=seed, checkpoint_epochs=(2,))
+        write_shard("run_configs", [config_row(cfg, "s", "", AnalysisSettings(max_samples=99))], owner=cfg.run_id,
+                    name="config", where=tmp_home)
+        return cfg.run_id
+
+    old = launch_row(0)
+    ingest(tmp_home)
+    _downgrade_to_v2(tmp_home)
+    with pytest.raises(WarehouseOutdated, match="schema v2"):
+        connect(tmp_home)
+    new = launch_row(1)
+    assert ingest(tmp_home).migrated == ["v2 -> v3"]
+    rows = {r["run_id"]: r for r in query("SELECT run_id, checkpoint_epochs, analysis_json FROM runs",
+                                           where=tmp_home).to_dicts()}
+    assert rows[old]["analysis_json"] is None and rows[old]["checkpoint_epochs"] is None  # migrated: NULL
+    assert json.loads(rows[new]["analysis_json"])["max_samples"] == 99 and rows[new]["checkpoint_epochs"] == [2]
 
 
 def test_a_newer_file_says_update_the_code(tmp_home):

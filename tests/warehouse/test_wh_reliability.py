@@ -76,7 +76,7 @@ def test_an_ingester_killed_mid_ingest_leaves_no_stuck_lock_and_a_consistent_fil
     for r in range(1500):
         write_shard("layer_metrics", [dict(run_id=f"k{r}", epoch=1, layer_index=i, metric="rank", value=1.0)
                                       for i in range(ROWS)], owner=f"k{r}", name="analysis-e0001", where=tmp_home)
-    env = dict(os.environ, PYTHONPATH=str(PROCS.parents[2]))
+    env = dict(os.environ)
     victim = subprocess.Popen([sys.executable, "-m", "warehouse", "--home", str(tmp_home.root), "ingest",
                                "--batch", "100"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     marker = tmp_home.working.parent / "unpublished"

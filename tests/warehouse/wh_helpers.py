@@ -43,6 +43,6 @@ def write_run(where: Home, run_id: str, *, temperature=1.0, seed=0, layers=3, ep
 
 
 def cli(*args: str, where: Home, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), THERMOSCOPE_HOME=str(where.root))
+    env = dict(os.environ, THERMOSCOPE_HOME=str(where.root))
     return subprocess.run([sys.executable, "-m", "warehouse", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=timeout)

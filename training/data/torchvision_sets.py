@@ -8,12 +8,13 @@ torchvision's dataset class downloads them into `root` (`download=True`); with n
 
 from __future__ import annotations
 
-import os
 import pickle
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from thermoscope import env
 
 from training.data.registry import DataBundle, register_dataset
 
@@ -28,7 +29,7 @@ def ensure_files(root: Path, needed: list[Path], download, what: str, hint: str 
     if all(p.exists() for p in needed):
         return
     try:
-        if os.environ.get("THERMOSCOPE_OFFLINE") == "1":  # compute nodes without a network: fail at once
+        if env.OFFLINE.get():  # compute nodes without a network: fail at once
             raise ConnectionError("THERMOSCOPE_OFFLINE=1")
         root.mkdir(parents=True, exist_ok=True)
         download(str(root))

@@ -2,7 +2,7 @@
 
 The head is sized by the input: for small images (CIFAR, 32×32 → a 1×1×512 map after five pools)
 FC1 and FC2 are 512 wide, as in the CIFAR VGGs the paper follows; torchvision's 25,088→4,096 head
-would be 140 M parameters on a 1×1 map (TESTING.md). For large images (≥ 128 px) it is the
+would be 140 M parameters on a 1×1 map (docs/testing.md). For large images (≥ 128 px) it is the
 ImageNet head: 7×7 adaptive pool, FC 25,088→4,096→4,096. Max-pools use ceil_mode so tiny inputs
 (the embedded 8×8 digits) keep a 1×1 map instead of failing; for even sizes this changes nothing.
 No dropout: the appendix does not use it and it would make representations depend on RNG.

@@ -21,13 +21,12 @@ output and their first weight reads LayerNorm(x), not x, so no pre_module/weight
 
 from __future__ import annotations
 
-import os
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from analysis.taps import LayerTap
+from thermoscope import env
 from training.config import RunConfig
 from training.models.registry import ModelSpec, register_model
 
@@ -64,7 +63,7 @@ class ViTB16(nn.Module):
         super().__init__()
         import timm
 
-        hub = not pretrained and os.environ.get("THERMOSCOPE_TIMM_HUB") == "1"
+        hub = not pretrained and env.TIMM_HUB.get()
         self.vit = timm.create_model(TIMM_NAME, pretrained=hub, num_classes=num_classes)
         if pretrained:
             load_pretrained_file(self.vit, pretrained)

@@ -25,7 +25,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from training import checkpoint as ckpt
 from training.config import RunConfig
 from training.data import DataBundle
 from training.fast import Speed, TensorFeed, make_feed
@@ -33,10 +32,12 @@ from training.loop import (
     EVAL_BATCH,
     Diverged,
     TrainResult,
-    checkpoint_epochs,
-    evaluate_feed,
-    logits_summary,
+    checkpoint_state,
+    divergence,
+    epoch_row,
     make_optimizer,
+    resume_state,
+    save_checkpoints,
 )
 from training.packed.stack import (  # noqa: F401 (stacked_loss: re-exported)
     MemberLoop,
@@ -58,7 +59,7 @@ def _solo_states(cfgs, members, opt, sched, stack: Stacked | MemberLoop) -> list
     """Each run's (optimizer, scheduler) state_dict exactly as its solo loop would save them."""
     out = []
     for r, (cfg, m) in enumerate(zip(cfgs, members)):
-        solo_opt, solo_sched = make_optimizer(cfg, m)
+        solo_opt, solo_sched = make_optimizer(cfg, m.parameters())
         for p_solo, (key, row) in zip(m.parameters(), stack.slots(r)):
             state = opt.state.get(key)
             if state:
@@ -126,23 +127,17 @@ def train_packed(
     for m in members:
         m.to(device)
     R, lead = len(cfgs), cfgs[0]
-    states = []
-    for cfg, m, folder in zip(cfgs, members, checkpoint_dirs):
-        found = ckpt.last_checkpoint(folder)
-        state = ckpt.load(found) if found is not None else None
+    states = [resume_state(folder, cfg) for cfg, folder in zip(cfgs, checkpoint_dirs)]
+    for m, state in zip(members, states):
         if state is not None:
-            if state["run_id"] != cfg.run_id:
-                raise RuntimeError(f"checkpoint {found} belongs to run {state['run_id']}, not {cfg.run_id}; remove it")
             m.load_state_dict(state["model"])
-        states.append(state)
     epochs_at = {s["epoch"] if s else 0 for s in states}
     if len(epochs_at) != 1:
         raise RuntimeError(f"packed runs resume from different epochs {sorted(epochs_at)}; pack them by epoch")
     start_epoch = epochs_at.pop()
 
     stack = stack_members(members, engine)
-    opt = torch.optim.SGD(stack.parameters(), lr=lead.lr, momentum=lead.momentum, weight_decay=lead.weight_decay)
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(lead.milestones), gamma=lead.gamma)
+    opt, sched = make_optimizer(lead, stack.parameters())  # the solo loop's, over the stacked tensors
     logs: list[list[dict]] = [[] for _ in cfgs]
     steps, walls = [0] * R, [0.0] * R
     if start_epoch:
@@ -159,24 +154,15 @@ def train_packed(
     def record(epoch: int, r: int, train_loss: float, train_acc: float, lr: float, solo) -> Callable[[], None]:
         """Run r's row (written at once, as the solo loop does) and the writer of its checkpoints."""
         cfg, m = cfgs[r], members[r]
-        row = dict(epoch=epoch, step=steps[r], train_loss=train_loss, train_acc=train_acc,
-                   test_acc=evaluate_feed(m, feed, speed, device), lr=lr,
-                   **logits_summary(m, x_eval, cfg.temperature), wall_s=time.perf_counter() - t0)
+        row = epoch_row(m, feed, speed, device, x_eval, cfg, epoch=epoch, step=steps[r], train_loss=train_loss,
+                        train_acc=train_acc, lr=lr, wall_s=time.perf_counter() - t0)
         logs[r].append(row)
         if on_epoch:
             on_epoch(r, row)
         opt_state, sched_state = solo
-        state = dict(run_id=cfg.run_id, config=cfg.to_dict(), epoch=epoch, step=steps[r], log=logs[r],
-                     wall_s=time.perf_counter() - t0, model=m.state_dict(), optimizer=opt_state,
-                     scheduler=sched_state, rng_cpu=torch.get_rng_state())
-
-        def write() -> None:
-            if epoch in checkpoint_epochs(cfg):  # before last.pt, as the solo loop: never a resume point
-                ckpt.save_atomic({k: state[k] for k in ("run_id", "config", "epoch", "model")},  # without it
-                                 checkpoint_dirs[r] / f"epoch{epoch:04d}.pt")
-            ckpt.save_atomic(state, checkpoint_dirs[r] / "last.pt")
-
-        return write
+        state = checkpoint_state(cfg, epoch=epoch, step=steps[r], log=logs[r], wall_s=time.perf_counter() - t0,
+                                 model=m.state_dict(), optimizer=opt_state, scheduler=sched_state)
+        return lambda: save_checkpoints(checkpoint_dirs[r], cfg, state)
 
     def end_of_epoch(epoch: int, losses: list[float], accs: list[float], lr: float) -> None:
         stack.write_back([members[r] for r in live])
@@ -216,12 +202,10 @@ def train_packed(
         sched.step()
         mean_losses = [float(t) / n for t in total_loss.tolist()]  # the solo loop's float64 sum / n
         accs = [int(c) / n for c in correct.tolist()]
-        diverged = [k for k, v in enumerate(mean_losses) if not math.isfinite(v)]
+        blown = {k: divergence(v, epoch, cfgs[live[k]], lr) for k, v in enumerate(mean_losses)}
+        diverged = [k for k, d in blown.items() if d is not None]
         for k in diverged:
-            r = live[k]
-            # the solo loop's message, word for word (tests/packing compares them)
-            outcome[r] = Diverged(epoch, f"training loss became {mean_losses[k]} in epoch {epoch} "
-                                         f"(T={cfgs[r].temperature}, lr={lr}); lower the lr or check the temperature")
+            outcome[live[k]] = blown[k]  # the solo loop's own verdict and message
         if diverged:
             keep = [k for k in range(len(live)) if k not in diverged]
             _drop(stack, opt, keep)

@@ -4,7 +4,7 @@ Three engines share one interface (`parameters`, `forward_backward`, `slots`, `w
 
 - `GroupedMLP`: the paper's MLP as grouped matmuls (`torch.baddbmm` over stacked weights). Exact
   (each run's slice is the same matmul the solo run does) and, unlike torch.func's vmap, not slower
-  than R sequential models on a CPU (TESTING.md measured vmap ~2x slower there).
+  than R sequential models on a CPU (docs/testing.md: vmap measured ~2x slower there).
 - `VmapStack`: any module through torch.func (`stack_module_state` + `functional_call` + `vmap`); used
   for the ResNet-18 benchmark on a GPU. Buffers (BatchNorm running statistics) are stacked too, so
   every run keeps its own statistics; batch statistics are per run because vmap gives each slice its
@@ -222,12 +222,11 @@ def resolve_engine(engine: str, members: list[nn.Module], device: torch.device) 
     solo run has to itself; bench_packing measured all three engines at 0.8-1.2x of sequential on the
     2-core machine (noisy), so the only way never to be slower there is not to pack.
     """
-    import os
-
+    from thermoscope import env
     from training.models.mlp import MLP
 
     if engine == "auto":
-        engine = os.environ.get("THERMOSCOPE_PACK_ENGINE", "") or "auto"
+        engine = env.PACK_ENGINE.get()
     if engine == "auto":
         if torch.device(device).type == "cpu":
             return "solo"

@@ -7,19 +7,16 @@ row, not thousands. Interval: `THERMOSCOPE_HEARTBEAT_S` (default 60 s).
 
 from __future__ import annotations
 
-import os
 import threading
 from typing import Any
 
-from slurm.events import write_job_rows
+from lab.events import write_job_rows
+from thermoscope import env
 from warehouse import Home
 
 
 def interval_s() -> float:
-    try:
-        return max(0.5, float(os.environ.get("THERMOSCOPE_HEARTBEAT_S", "60")))
-    except ValueError:
-        return 60.0
+    return env.HEARTBEAT_S.get()
 
 
 class Heartbeat:

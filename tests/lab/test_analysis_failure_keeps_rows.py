@@ -5,24 +5,25 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from analysis import AnalysisError
+from analysis import AnalysisError, AnalysisSettings
+from lab.pipeline import analyse_run, prepare_run, train_runs
 from training import checkpoint as ckpt
 from training.config import make_config
-from training.pipeline import analyse_run, prepare_run, train_run
 
 
 def test_nan_in_the_head_keeps_the_hidden_layers_rows(tmp_home):
     torch.set_num_threads(1)
-    cfg = make_config(preset="demo", epochs=1, width=16, depth=3, probe_epochs=1, analysis_samples=200)
-    run = prepare_run(cfg, tmp_home, device=torch.device("cpu"))
-    train_run(run, tmp_home)
+    cfg = make_config(preset="demo", epochs=1, width=16, depth=3)
+    settings = AnalysisSettings(probe_epochs=1, max_samples=200)
+    run = prepare_run(cfg, device=torch.device("cpu"))
+    train_runs([run], tmp_home)
     last = tmp_home.checkpoint_dir(cfg.run_id) / "epoch0001.pt"
     state = ckpt.load(last)
     state["model"]["head.weight"].fill_(float("nan"))  # the logits become NaN; hidden layers stay finite
     ckpt.save_atomic(state, last)
 
     with pytest.raises(AnalysisError) as info:
-        analyse_run(run, tmp_home)
+        analyse_run(run, tmp_home, settings)
     message = str(info.value)
     assert cfg.run_id in message and "logits" in message and "\n" not in message
 

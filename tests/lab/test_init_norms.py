@@ -1,6 +1,10 @@
-"""`python -m training.init_norms`: one row per initialisation, real models, a real warehouse."""
+"""`thermoscope init-norms`: one row per initialisation, real models, a real warehouse."""
 
-from training.init_norms import main
+from lab.cli import main as thermoscope
+
+
+def main(argv: list[str]) -> int:
+    return thermoscope(["init-norms", *argv])
 
 
 def test_one_row_per_seed_and_init_and_scale_follows_sigma(tmp_home):
@@ -26,7 +30,7 @@ def test_unknown_arch_is_one_line(tmp_home, capsys):
 
 
 def test_torchvision_init_is_measured_and_refused_where_it_has_no_rule(tmp_home, capsys):
-    from training.init_norms import init_norms
+    from lab.init_norms import init_norms
 
     rows = init_norms(["resnet20"], "noise-3x32x32", ["default", "torchvision"], [0.01], [0, 1], batch=8, write=False)
     assert [(r["init"], r["seed"]) for r in rows] == [("default", 0), ("default", 1), ("torchvision", 0), ("torchvision", 1)]

@@ -1,0 +1,271 @@
+"""The commands: `thermoscope …` (console script) and `python -m training.launch …` (the launcher's own).
+
+    thermoscope launch [SWEEP.toml] [--set FIELD=V1,V2 …] [--executor …] [--dry-run] [--wait] [--pack N] …
+    thermoscope status [SWEEP_ID] | cancel [SWEEP_ID] | list
+    thermoscope analyse CHECKPOINT … | theory | init-norms … | calibrate … | settings
+    thermoscope ingest | rebuild | migrate | export | sql "SELECT …" | schema-doc      (the warehouse's)
+    thermoscope app [--port N]                                                         (the dashboard)
+
+`python -m training.launch ARGS` is `thermoscope launch ARGS` (and its `status`, `cancel`, `--list`);
+`python -m analysis ARGS` is `thermoscope ARGS` for the analysis commands; `python -m warehouse ARGS`
+is the warehouse's own CLI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from analysis.settings import AnalysisSettings
+from lab.launch import LaunchResult, launch
+from lab.manifest import UnknownSweep, list_sweeps, load_manifest
+from lab.sweep import Sweep, load_sweep
+from slurm import EXECUTORS, OptionError, SlurmOptions, slurm_available
+from slurm.options import cli_options, parse_flag
+from thermoscope import env
+from thermoscope import fields as tfields
+from thermoscope.status import ENDED_OK
+from training.config import (
+    ARCHITECTURES,
+    DATASETS,
+    FIELD_NAMES,
+    INITS,
+    LOSSES,
+    PRESETS,
+    ConfigError,
+    RunConfig,
+)
+from warehouse import home
+from warehouse.migrate import WarehouseTooNew
+from warehouse.read import WarehouseOutdated
+
+LAUNCH = "python -m training.launch"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line (what was wrong, what to do) instead of usage + error."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"launch: {message}; see `{self.prog} --help`\n")
+
+
+def list_registered() -> str:
+    lines = [
+        f"architectures : {', '.join(ARCHITECTURES)}",
+        f"datasets      : {', '.join(DATASETS)}, folder:PATH",
+        f"presets       : {', '.join(PRESETS)}",
+        f"losses        : {', '.join(LOSSES)}",
+        f"inits         : {', '.join(INITS)}",
+        f"executors     : {', '.join(EXECUTORS)} (auto = slurm when sbatch exists: {'yes' if slurm_available() else 'no'})",
+        "",
+        "config fields (--set FIELD=V1,V2, sweep [base]/[grid]/[[points]]):",
+        *(f"  {line}" for line in tfields.describe(RunConfig)),
+        "",
+        "analysis settings (--set analysis.NAME=V, sweep [analysis]; one value per sweep):",
+        *(f"  {line}" for line in tfields.describe(AnalysisSettings)),
+        "",
+        "slurm options (flag, sweep [slurm]):",
+        *(f"  {f.metadata['flag'] or '(sweep file only)':<22} {f.name}: {f.metadata['doc']}" for f in fields(SlurmOptions)),
+        "",
+        "environment:",
+        *(f"  {line}" for line in env.describe().splitlines()),
+    ]
+    return "\n".join(lines)
+
+
+def build_parser(prog: str = LAUNCH) -> argparse.ArgumentParser:
+    p = _Parser(
+        prog=prog,
+        description="Build a sweep (a grid over config fields, on top of an optional TOML file) and submit it "
+        "to Slurm (one job array) or to this machine. Also: `status SWEEP_ID`, `cancel SWEEP_ID`.",
+        epilog="Config fields, analysis settings, Slurm options and environment variables: `--list`. Sweep files: "
+        "sweeps/README.md. Results land in $THERMOSCOPE_HOME (default ./thermoscope-home); `--wait` ingests them.",
+    )
+    p.add_argument("sweep", nargs="?", help="sweep TOML file ([base], [grid], [[points]], [slurm], [analysis])")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=V1,V2",
+                   help="grid values for a config field (repeatable; replaces the file's value), or "
+                   "analysis.NAME=V for an analysis setting")
+    p.add_argument("--executor", choices=EXECUTORS, default="auto", help="where to run (default: auto = slurm "
+                   "when sbatch exists)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the runs and what already finished; submit and write nothing")
+    p.add_argument("--wait", action="store_true", help="wait with a progress bar, then ingest the results")
+    p.add_argument("--force", action="store_true",
+                   help="train finished configs again from scratch (their old checkpoints are kept, renamed "
+                   "<run_id>.superseded-<time>)")
+    p.add_argument("--pack", type=int, default=0, metavar="N",
+                   help="train up to N compatible runs (differing only in temperature, seed, init) as one "
+                   "stacked model per job (default: no packing)")
+    p.add_argument("--runs-per-job", type=int, default=0, metavar="N",
+                   help="runs trained one after another in one job (default: 1 on Slurm, runs/cores locally)")
+    p.add_argument("--list", action="store_true",
+                   help="list architectures, datasets, presets, config fields, settings, options, environment")
+    p.add_argument("--home", help="Thermoscope home (default: $THERMOSCOPE_HOME or ./thermoscope-home)")
+    g = p.add_argument_group("Slurm options (override the sweep file's [slurm] section)")
+    kinds = tfields.field_types(SlurmOptions)
+    for f in cli_options():
+        g.add_argument(f.metadata["flag"], dest=f.name, type=kinds[f.name], default=None, help=f.metadata["doc"])
+    g.add_argument("--sbatch", action="append", default=[], metavar="FLAG=VALUE",
+                   help="any other sbatch flag, e.g. --sbatch exclude=node7 (repeatable)")
+    return p
+
+
+def slurm_options(sweep: Sweep, args: argparse.Namespace) -> SlurmOptions:
+    """The sweep file's [slurm] section with the CLI's Slurm flags on top."""
+    overrides = {f.name: getattr(args, f.name) for f in cli_options() if getattr(args, f.name) is not None}
+    if args.sbatch:
+        overrides["additional"] = dict(parse_flag(item) for item in args.sbatch)
+    return SlurmOptions.from_dict(sweep.slurm).merged(overrides)
+
+
+_ALWAYS_SHOWN = ("arch", "dataset", "temperature", "seed", "loss", "preset")
+
+
+def _varying(configs: list[RunConfig]) -> tuple[str, ...]:
+    """Config fields, beyond the always-shown ones, whose value differs between the sweep's runs (e.g. init_std
+    and layernorm in the Appendix E grid): without them two listed runs could read the same."""
+    return tuple(name for name in FIELD_NAMES if name not in _ALWAYS_SHOWN
+                 and len({repr(getattr(c, name)) for c in configs}) > 1)
+
+
+def _describe(cfg: RunConfig, varying: tuple[str, ...] = ()) -> str:
+    extra = "".join(f" {name}={getattr(cfg, name)}" for name in varying)
+    return (f"arch={cfg.arch} dataset={cfg.dataset} T={cfg.temperature:g} seed={cfg.seed} loss={cfg.loss} "
+            f"preset={cfg.preset}{extra}")
+
+
+def _follow(argv: list[str], prog: str) -> int:
+    from lab.follow import cancel_sweep, show_status
+
+    sub = _Parser(prog=f"{prog} {argv[0]}")
+    sub.add_argument("sweep_id", nargs="?", help="the sweep id that launching printed (default: the latest)")
+    sub.add_argument("--home")
+    args = sub.parse_args(argv[1:])
+    where = home(args.home)
+    sweep_id = args.sweep_id or (list_sweeps(where) or [""])[-1]
+    try:
+        (show_status if argv[0] == "status" else cancel_sweep)(sweep_id, where)
+    except (UnknownSweep, RuntimeError) as exc:
+        print(f"launch: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _report_plan(result: LaunchResult, dry_run: bool) -> None:
+    varying = _varying([*result.runs, *result.skipped])
+    for cfg in result.skipped:
+        if cfg.run_id in result.live:
+            print(f"skip  {cfg.run_id}  already {result.known.get(cfg.run_id)} in sweep {result.live[cfg.run_id]} "
+                  f"({_describe(cfg, varying)}); see `{LAUNCH} status {result.live[cfg.run_id]}`")
+        else:
+            print(f"skip  {cfg.run_id}  already finished  ({_describe(cfg, varying)}); --force runs it again")
+    if dry_run:
+        for cfg in result.runs:
+            before = result.known.get(cfg.run_id)
+            print(f"would run  {cfg.run_id}  {_describe(cfg, varying)}" + (f"  (last status: {before})" if before else ""))
+        print(f"{len(result.runs)} run(s) to submit, {len(result.skipped)} skipped (executor: {result.executor})")
+
+
+def launch_main(argv: list[str] | None = None, prog: str = LAUNCH) -> int:
+    """`python -m training.launch`: launch a sweep, or `status` / `cancel` one, or `--list`."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("status", "cancel"):
+        return _follow(argv, prog)
+    args = build_parser(prog).parse_args(argv)
+    if args.list:
+        print(list_registered())
+        return 0
+    where = home(args.home)
+    try:
+        sweep = load_sweep(args.sweep) if args.sweep else Sweep()
+        sweep = sweep.with_overrides(args.set)
+        options = slurm_options(sweep, args)
+        result = launch(sweep, executor=args.executor, slurm=options, force=args.force, dry_run=args.dry_run,
+                        runs_per_job=args.runs_per_job, pack=args.pack, where=where)
+    except (ConfigError, OptionError, WarehouseOutdated, WarehouseTooNew) as exc:
+        # an outdated warehouse says which migration command to run; nothing was submitted
+        print(f"launch: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
+        return 2
+    _report_plan(result, args.dry_run)
+    if args.dry_run:
+        return 0
+    if not result.runs:
+        print("nothing to run: every run of the sweep already finished or is running (--force runs finished ones again)")
+        return 0
+    print(f"sweep {result.sweep_id}: submitted {len(result.runs)} run(s) in {len(result.jobs)} {result.executor} "
+          f"job(s) ({', '.join(result.job_ids[:3])}{', ...' if len(result.job_ids) > 3 else ''})")
+    if not args.wait:
+        print(f"follow it with: {LAUNCH} status {result.sweep_id}")
+        return 0
+    return _wait_and_ingest(result, where)
+
+
+def _wait_and_ingest(result: LaunchResult, where) -> int:
+    from lab.follow import print_status, wait
+    from lab.reconcile import reconcile
+    from warehouse.ingest import IngestBusy, ingest
+
+    manifest = load_manifest(where, result.sweep_id)
+    local = result.executor == "local"
+    status = wait(manifest, where, jobs=result.jobs if local else None)
+    if local:  # every run reported; let the job processes exit so their states read COMPLETED
+        for job in result.jobs:
+            job.wait()
+        status = reconcile(manifest, where)
+    try:
+        print(ingest(where))
+    except IngestBusy as exc:  # the shards are safe on disk; the next ingest loads them
+        print(f"launch: not ingested now ({exc}); run `python -m warehouse ingest` later", file=sys.stderr)
+    print_status(status)
+    return 0 if set(status.counts()) <= ENDED_OK else 1
+
+
+def _app(argv: list[str]) -> int:
+    import subprocess
+
+    parser = argparse.ArgumentParser(prog="thermoscope app", description="start the dashboard on this home")
+    parser.add_argument("--port", type=int, default=8501)
+    parser.add_argument("--address", default="127.0.0.1")
+    args = parser.parse_args(argv)
+    script = Path(__import__("app").__file__).resolve().parent / "Home.py"
+    print(f"Thermoscope dashboard: http://{args.address}:{args.port}  (warehouse: {home().database})")
+    return subprocess.call([sys.executable, "-m", "streamlit", "run", str(script), "--server.address", args.address,
+                            "--server.port", str(args.port), "--server.headless", "true",
+                            "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"])
+
+
+ANALYSIS_COMMANDS = ("analyse", "analyze", "theory", "init-norms", "settings")
+WAREHOUSE_COMMANDS = ("ingest", "rebuild", "migrate", "export", "sql", "schema-doc")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`thermoscope COMMAND …`: one entry point for every command (see the module docstring)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command, rest = (argv[0], argv[1:]) if argv else ("--help", [])
+    if command == "launch":
+        return launch_main(rest, prog="thermoscope launch")
+    if command in ("status", "cancel"):
+        return _follow([command, *rest], "thermoscope")
+    if command == "list":
+        print(list_registered())
+        return 0
+    if command in ANALYSIS_COMMANDS:
+        from lab.analyse_cli import main as analysis_main
+
+        return analysis_main([command, *rest])
+    if command == "calibrate":
+        from lab.calibrate import main as calibrate_main
+
+        return calibrate_main(rest)
+    if command in WAREHOUSE_COMMANDS:
+        from warehouse.__main__ import main as warehouse_main
+
+        return warehouse_main([command, *rest])
+    if command == "app":
+        return _app(rest)
+    print(__doc__.split("\n\n")[1] if command in ("-h", "--help", "help") else
+          f"thermoscope: unknown command {command!r}; see `thermoscope --help`",
+          file=sys.stdout if command in ("-h", "--help", "help") else sys.stderr)
+    return 0 if command in ("-h", "--help", "help") else 2

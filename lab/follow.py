@@ -1,0 +1,90 @@
+"""Following a sweep: its state in one line per run (`status`), a progress bar until it ends (`--wait`), `cancel`.
+
+These are the only places besides the job itself that write status rows: each reading reconciles with the
+executor (lab/reconcile.py), so a job killed from outside shows as ended, with the executor's reason.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from lab.events import last_heartbeats, now
+from lab.manifest import Manifest, load_manifest
+from lab.reconcile import SweepStatus, cancel, reconcile
+from thermoscope.status import TERMINAL, RunStatus
+from warehouse import Home
+
+SHOWN_MESSAGE = (RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.DIVERGED, RunStatus.QUEUED)
+
+
+def wait(manifest: Manifest, where: Home, jobs: list | None = None, poll_s: float = 2.0) -> SweepStatus:
+    """Show a progress bar of finished / running / failed runs until every run has ended.
+
+    Each poll reconciles with the executor, so a job killed from outside ends the wait too. `jobs`: the
+    submitit handles of local jobs, polled so that ended controllers are reaped and read right."""
+    from tqdm import tqdm
+
+    warned = ""
+    # on a terminal the bar redraws in place; in a log (make, CI) one line every 30 s is plenty
+    quiet = 2.0 if sys.stderr.isatty() else 30.0
+    with tqdm(total=len(manifest.run_ids), desc=f"sweep {manifest.sweep_id}", unit="run", file=sys.stderr,
+              mininterval=quiet, maxinterval=quiet) as bar:
+        while True:
+            for job in jobs or []:
+                job.done()
+            status = reconcile(manifest, where)
+            if status.warning and status.warning != warned:
+                warned = status.warning
+                print(f"launch: {warned}; statuses are the runs' own reports only", file=sys.stderr)
+            counts = status.counts()
+            bar.set_postfix({str(k): counts[k] for k in (RunStatus.RUNNING, *TERMINAL) if counts.get(k)},
+                            refresh=False)
+            bar.update(sum(counts.get(s, 0) for s in TERMINAL) - bar.n)  # redraws at most every `quiet` s
+            if status.done:
+                return status
+            time.sleep(poll_s)
+
+
+def _last_line(text: str | None) -> str:
+    lines = [ln for ln in (text or "").strip().splitlines() if ln.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+def print_status(status: SweepStatus) -> None:
+    m = status.manifest
+    counts = status.counts()
+    print(f"sweep {m.sweep_id} ({m.executor}, {len(m.jobs)} job(s)): {len(m.run_ids)} run(s): "
+          + ", ".join(f"{counts[s]} {s}" for s in (RunStatus.QUEUED, RunStatus.RUNNING, *TERMINAL) if counts.get(s)))
+    if status.warning:
+        print(f"  warning: {status.warning}; statuses are the runs' own reports only")
+    beats = last_heartbeats(status.where, m.sweep_id) if status.where else {}
+    for job_id, run_ids in m.jobs.items():
+        job = status.jobs.get(job_id)
+        executor_word = f" [{job.describe()}]" if job else ""
+        if job_id in beats and (job is None or not job.ended):
+            # a job Slurm calls RUNNING whose heartbeat is old is hung, not slow
+            executor_word += f" (heartbeat {(now() - beats[job_id]).total_seconds():.0f} s ago)"
+        for rid in run_ids:
+            ev = status.runs.get(rid) or {}
+            extra = []
+            if ev.get("epoch") is not None:
+                extra.append(f"epoch {ev['epoch']}")
+            if ev.get("requeues"):
+                extra.append(f"requeues {ev['requeues']}")
+            note = _last_line(ev.get("message")) if ev.get("status") in SHOWN_MESSAGE else ""
+            print(f"  job {job_id}{executor_word}  run {rid}  {status.status_of(rid)}"
+                  + (f" ({', '.join(extra)})" if extra else "") + (f"  {note}" if note else ""))
+
+
+def show_status(sweep_id: str, where: Home) -> SweepStatus:
+    status = reconcile(load_manifest(where, sweep_id), where)
+    print_status(status)
+    return status
+
+
+def cancel_sweep(sweep_id: str, where: Home) -> SweepStatus:
+    status = cancel(load_manifest(where, sweep_id), where)
+    counts = status.counts()
+    print(f"cancelled sweep {sweep_id}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    return status

@@ -1,0 +1,154 @@
+"""The launch API: `launch(sweep, ...) -> LaunchResult` validates, plans and submits a sweep as one job array.
+
+Torch-free: the dashboard's sidebar calls it too (`python -m training.launch` is lab/cli.py).
+Nothing the user typed is passed through a shell: submitit writes sbatch files from typed values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from analysis.settings import AnalysisSettings
+from lab.events import now, write_job_rows, write_run_event
+from lab.job import RunJob
+from lab.manifest import Manifest
+from lab.plan import plan
+from lab.sweep import Sweep
+from slurm import OptionError, SlurmOptions, make_executor, resolve_kind, submit_array
+from thermoscope.status import RunStatus
+from training.config import RunConfig
+from warehouse import Home, home, write_shard
+
+
+@dataclass
+class LaunchResult:
+    sweep_id: str
+    executor: str
+    runs: list[RunConfig]
+    skipped: list[RunConfig] = field(default_factory=list)
+    job_ids: list[str] = field(default_factory=list)
+    jobs: list = field(default_factory=list)  # submitit Job objects (not for the app)
+    live: dict[str, str] = field(default_factory=dict)  # skipped run id -> the sweep it is queued/running in
+    known: dict[str, RunStatus] = field(default_factory=dict)  # run id -> its latest status anywhere
+
+
+def code_version() -> str:
+    """The git commit of this checkout ('' for an installed copy outside git), read without running a shell."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        ref = (root / ".git" / "HEAD").read_text().strip()
+        if ref.startswith("ref: "):
+            ref_path = root / ".git" / ref[5:]
+            if ref_path.exists():
+                return ref_path.read_text().strip()[:12]
+            packed = (root / ".git" / "packed-refs").read_text().splitlines()
+            return next(line.split()[0][:12] for line in packed if line.endswith(ref[5:]))
+        return ref[:12]
+    except (OSError, StopIteration):
+        return ""
+
+
+def config_row(cfg: RunConfig, sweep_id: str, version: str, settings: AnalysisSettings) -> dict[str, Any]:
+    """The run's `run_configs` row: every config field as its column, the whole config and settings as JSON."""
+    row = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.to_dict().items()}
+    row.update(run_id=cfg.run_id, sweep_id=sweep_id, config_json=cfg.to_json(), analysis_json=settings.to_json(),
+               code_version=version, created_at=datetime.now(UTC))
+    return row
+
+
+def new_sweep_id(configs: list[RunConfig]) -> str:
+    """'YYYYmmdd-HHMMSS-xxxxxx': sortable by time; the suffix mixes in randomness so that the same
+    sweep launched twice in one second still gets two ids (and two manifests)."""
+    seed = "".join(sorted(c.run_id for c in configs)) + secrets.token_hex(8)
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{hashlib.sha256(seed.encode()).hexdigest()[:6]}"
+
+
+def _chunks(todo: list[RunConfig], kind: str, runs_per_job: int, pack: int) -> tuple[list[list[RunConfig]], bool]:
+    """The runs of each job, and whether a job's runs train as one pack."""
+    if pack > 1:
+        # --pack N: up to N compatible runs train as one stacked model in one array task
+        from training.packed import PackError, pack_groups
+
+        try:
+            return pack_groups(todo, pack), True
+        except PackError as exc:
+            raise OptionError(str(exc)) from None
+    # local: one job per core, runs in sequence inside it; Slurm: one run per array task
+    per_job = runs_per_job or (max(1, -(-len(todo) // (os.cpu_count() or 1))) if kind == "local" else 1)
+    return [todo[i : i + per_job] for i in range(0, len(todo), per_job)], False
+
+
+def launch(sweep: Sweep, *, executor: str = "auto", slurm: SlurmOptions | None = None, force: bool = False,
+           dry_run: bool = False, runs_per_job: int = 0, pack: int = 0, where: Home | None = None) -> LaunchResult:
+    """Validate, plan and submit a sweep as one job array; returns at once with the sweep id.
+
+    Raises ConfigError / OptionError (one line naming the field or option) before anything is
+    written: a sweep that Slurm refuses leaves no shard, no manifest and no job folder behind.
+    """
+    where = where or home()
+    slurm = slurm or SlurmOptions.from_dict(sweep.slurm)
+    settings = sweep.settings()
+    kind = resolve_kind(executor)
+    for name, value in (("--runs-per-job", runs_per_job), ("--pack", pack)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise OptionError(f"{name} must be an integer >= 0, got {value!r}")
+    p = plan(sweep, force=force, where=where)
+    sweep_id = new_sweep_id(p.todo + p.skipped)
+    result = LaunchResult(sweep_id, kind, p.todo, p.skipped, live=p.live, known=p.known)
+    if dry_run or not p.todo:
+        return result
+    chunks, packed = _chunks(p.todo, kind, runs_per_job, pack)
+    # local jobs share this machine's cores: each gets its share of threads instead of all of them
+    threads = max(1, (os.cpu_count() or 1) // len(chunks)) if kind == "local" else 0
+    job_fn = RunJob(max_requeues=slurm.max_requeues, pack=packed, threads=threads)
+    folder = where.jobs / sweep_id
+    ex = make_executor(kind, folder, slurm)
+    # --force on a finished run means train it again, not resume at its last epoch: its checkpoints are
+    # moved aside (kept, not deleted) before a job can start, and moved back if the submission fails
+    finished_before = [c for c in p.todo if p.known.get(c.run_id) == RunStatus.FINISHED]
+    moved = _supersede_checkpoints(finished_before, where) if force else []
+    # taken before submission: a job can only start after it, so its 'running' event is always later
+    queued_at = now()
+    args = [([c.to_dict() for c in chunk], sweep_id, str(where.root), settings.to_dict()) for chunk in chunks]
+    try:
+        jobs = submit_array(ex, job_fn, args, slurm)
+    except OptionError:
+        shutil.rmtree(folder, ignore_errors=True)  # only this sweep's own, just-made folder
+        for original, aside in moved:
+            os.replace(aside, original)
+        raise
+    result.jobs, result.job_ids = jobs, [str(j.job_id) for j in jobs]
+    manifest = Manifest(sweep_id, kind, str(folder), {str(j.job_id): [c.run_id for c in chunk]
+                                                      for j, chunk in zip(jobs, chunks)}, slurm.max_requeues,
+                        queued_at.timestamp())
+    manifest.save(where)
+    version = code_version()
+    for job_id, chunk in zip(result.job_ids, chunks):
+        for cfg in chunk:
+            write_shard("run_configs", [config_row(cfg, sweep_id, version, settings)], owner=cfg.run_id,
+                        name="config", where=where)
+            write_run_event(where, cfg.run_id, sweep_id, RunStatus.QUEUED, job_id=job_id, ts=queued_at)
+    write_job_rows(where, sweep_id, "submitted",
+                   [dict(run_id=c.run_id, job_id=j, executor=kind, state="SUBMITTED", ts=queued_at)
+                    for j, chunk in zip(result.job_ids, chunks) for c in chunk])
+    return result
+
+
+def _supersede_checkpoints(runs: list[RunConfig], where: Home) -> list[tuple[Path, Path]]:
+    """Rename each run's checkpoint folder to `<run_id>.superseded-<UTC time>`; returns (original, aside)."""
+    stamp = f"{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    moved = []
+    for cfg in runs:
+        original = where.checkpoint_dir(cfg.run_id)
+        if original.is_dir():
+            aside = original.with_name(f"{cfg.run_id}.superseded-{stamp}")
+            os.replace(original, aside)
+            moved.append((original, aside))
+    return moved

@@ -1,0 +1,111 @@
+"""Every environment variable Thermoscope reads, declared once: name, meaning, default, parser.
+
+Code reads a variable through its declaration (`env.HOME.get()`), never through `os.environ`
+directly, so this module is the complete list; `python -m training.launch --list` prints it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def flag(text: str) -> bool:
+    """'1'/'true'/'yes'/'on' → True, '0'/'false'/'no'/'off' → False (case-insensitive)."""
+    value = text.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"want one of {'/'.join(_TRUE + _FALSE)}")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError("want a positive integer")
+    return value
+
+
+def _seconds(text: str) -> float:
+    return max(0.5, float(text))
+
+
+def _amp(text: str) -> bool:
+    value = text.strip().lower()
+    return True if value == "bf16" else False if value == "off" else flag(value)
+
+
+def _engine(text: str) -> str:
+    value = text.strip().lower()
+    choices = ("auto", "solo", "grouped", "vmap", "loop")
+    if value not in choices:
+        raise ValueError(f"want one of {', '.join(choices)}")
+    return value
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    name: str
+    default: str  # as the user would write it; '' = unset
+    meaning: str
+    parse: Callable[[str], Any] = str
+
+    def raw(self) -> str:
+        return os.environ.get(self.name, "")
+
+    def is_set(self) -> bool:
+        return self.raw() != ""
+
+    def get(self) -> Any:
+        """The parsed value: the variable's if set, else the default ('' default: None when unset)."""
+        text = self.raw() or self.default
+        if text == "":
+            return None
+        try:
+            return self.parse(text)
+        except ValueError as exc:
+            raise ValueError(f"{self.name}={text!r}: {exc}") from None
+
+
+HOME = EnvVar("THERMOSCOPE_HOME", "thermoscope-home",
+              "where shards, checkpoints, job folders and the DuckDB warehouse live (relative: to the working "
+              "directory)")
+DATA = EnvVar("THERMOSCOPE_DATA", "data",
+              "where datasets are looked for and downloaded to; a run's data_root field overrides it")
+OFFLINE = EnvVar("THERMOSCOPE_OFFLINE", "0",
+                 "1: never try to download a missing dataset (compute nodes without a network fail at once)", flag)
+THREADS = EnvVar("THERMOSCOPE_THREADS", "",
+                 "torch threads inside a job (unset: torch's default; local sweeps set cores / jobs)", _positive_int)
+WORKERS = EnvVar("THERMOSCOPE_WORKERS", "",
+                 "DataLoader workers for streamed (class-folder) data (unset: min(8, CPU cores))", int)
+HEARTBEAT_S = EnvVar("THERMOSCOPE_HEARTBEAT_S", "60",
+                     "seconds between a running job's heartbeat rows (tells a hung job from a slow one)", _seconds)
+PACK_ENGINE = EnvVar("THERMOSCOPE_PACK_ENGINE", "auto",
+                     "engine for --pack: auto (solo on a CPU, stacked on a GPU), solo, grouped, vmap or loop", _engine)
+AMP = EnvVar("THERMOSCOPE_AMP", "",
+             "bf16 autocast on CUDA: off or bf16/1 (unset: on for CUDA, never on the CPU)", _amp)
+CHANNELS_LAST = EnvVar("THERMOSCOPE_CHANNELS_LAST", "",
+                       "channels_last memory layout: 0 or 1 (unset: on for CUDA, off on the CPU)", flag)
+COMPILE = EnvVar("THERMOSCOPE_COMPILE", "0",
+                 "1: torch.compile the model on CUDA (the first compile takes minutes; for long runs)", flag)
+TIMM_HUB = EnvVar("THERMOSCOPE_TIMM_HUB", "0",
+                  "1: vit_b16 without a pretrained file loads timm's pretrained weights from the hub", flag)
+
+VARIABLES: tuple[EnvVar, ...] = (HOME, DATA, OFFLINE, THREADS, WORKERS, HEARTBEAT_S, PACK_ENGINE, AMP,
+                                 CHANNELS_LAST, COMPILE, TIMM_HUB)
+
+
+def describe() -> str:
+    """One line per variable: name, default, meaning, and the value set now (for --list)."""
+    width = max(len(v.name) for v in VARIABLES)
+    lines = []
+    for v in VARIABLES:
+        now = f"  [set: {v.raw()!r}]" if v.is_set() else ""
+        lines.append(f"{v.name:<{width}}  default {v.default or '(unset)'!s:<18} {v.meaning}{now}")
+    return "\n".join(lines)
