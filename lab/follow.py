@@ -12,6 +12,7 @@ import time
 from lab.events import last_heartbeats, now
 from lab.manifest import Manifest, load_manifest
 from lab.reconcile import SweepStatus, cancel, reconcile
+from lab.verdict import WHAT_HELPS
 from thermoscope.status import TERMINAL, RunStatus
 from warehouse import Home
 
@@ -75,6 +76,36 @@ def print_status(status: SweepStatus) -> None:
             note = _last_line(ev.get("message")) if ev.get("status") in SHOWN_MESSAGE else ""
             print(f"  job {job_id}{executor_word}  run {rid}  {status.status_of(rid)}"
                   + (f" ({', '.join(extra)})" if extra else "") + (f"  {note}" if note else ""))
+    warning = learn_warning(status)
+    if warning:
+        print(f"  {warning}")
+
+
+def did_not_learn(run_ids: list[str], where: Home) -> list[str]:
+    """Runs whose stored verdict (lab/verdict.py) says they did not learn, read from their shards."""
+    import pyarrow.parquet as pq
+
+    stuck = []
+    for rid in run_ids:
+        path = where.shards / "run_metrics" / rid / "verdict.parquet"
+        try:
+            values = pq.read_table(path, columns=["value"]).column("value").to_pylist()
+        except (OSError, ValueError):
+            continue
+        if values and values[0] == 0.0:
+            stuck.append(rid)
+    return stuck
+
+
+def learn_warning(status: SweepStatus) -> str:
+    """One line naming the runs that ended without learning ('' when every ended run learned)."""
+    if status.where is None:
+        return ""
+    stuck = did_not_learn(status.manifest.run_ids, status.where)
+    if not stuck:
+        return ""
+    return (f"warning: {len(stuck)} run(s) did not learn (near chance: {', '.join(stuck)}); their ranks and "
+            f"probes describe an untrained network, not the temperature. What usually helps: {WHAT_HELPS}")
 
 
 def show_status(sweep_id: str, where: Home) -> SweepStatus:

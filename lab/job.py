@@ -191,16 +191,24 @@ class RunJob:
                            ) -> dict[str, Outcome]:
         import torch
 
-        from lab.pipeline import analyse_run, prepare_runs, train_runs
+        from lab.pipeline import analyse_run, prepare_runs, train_runs, write_datasets, write_verdict
         from training.loop import Diverged
 
         threads = self.threads or env.THREADS.get()
         if threads:
             torch.set_num_threads(threads)
         runs = prepare_runs(cfgs)
+        lead = runs[0].dist.is_main
+        if lead:
+            for run in runs:
+                write_datasets(run, where)
         ends: dict[str, Outcome] = {}
         for run, result in zip(runs, train_runs(runs, where)):
             rid = run.cfg.run_id
+            if lead:
+                verdict = write_verdict(run, result, where)
+                if not verdict.learned:
+                    print(f"run {rid}: did not learn ({verdict.reason})", flush=True)
             if isinstance(result, Diverged):
                 ends[rid] = (RunStatus.DIVERGED, result.epoch, str(result))
                 continue

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from analysis import AnalysisData, AnalysisError, AnalysisSettings, Split, analyse_model
+from lab.verdict import Verdict, judge
 from training import checkpoint as ckpt
 from training.augment import augmentation_for
 from training.config import RunConfig
@@ -91,6 +92,30 @@ def train_runs(runs: list[PreparedRun], where: Home) -> list[TrainResult | Diver
             write_shard("epochs", [dict(row, run_id=cfgs[r].run_id) for row in result.log], owner=cfgs[r].run_id,
                         name="epochs", where=where)
     return results
+
+
+def _sizes(b: Bundle) -> tuple[int | None, int | None]:
+    """(train, test) sample counts of an in-memory bundle; None for streamed folders (not counted up front)."""
+    return (len(b.y_train), len(b.y_test)) if isinstance(b, DataBundle) else (None, None)
+
+
+def write_datasets(run: PreparedRun, where: Home) -> None:
+    """`run_datasets`: what the run's data is (classes and sizes, from the data itself, ID and each OOD set)."""
+    rows = [dict(run_id=run.cfg.run_id, dataset=name, role=role, num_classes=b.num_classes, n_train=n_tr, n_test=n_te)
+            for role, name, b in (("id", run.cfg.dataset, run.data), *(("ood", n, b) for n, b in run.ood.items()))
+            for n_tr, n_te in [_sizes(b)]]
+    write_shard("run_datasets", rows, owner=run.cfg.run_id, name="datasets", where=where)
+
+
+def write_verdict(run: PreparedRun, result: TrainResult | Diverged, where: Home) -> Verdict:
+    """Judge whether the run learned (lab/verdict.py) and store it as its `learned` row."""
+    diverged = isinstance(result, Diverged)
+    last = None if diverged or not result.log else result.log[-1]
+    verdict = judge(last, run.data.num_classes, run.cfg.loss, diverged=diverged)
+    epoch = result.epoch if diverged else result.epochs_done
+    write_shard("run_metrics", [verdict.row(run.cfg.run_id, epoch, run.cfg.dataset)], owner=run.cfg.run_id,
+                name="verdict", where=where)
+    return verdict
 
 
 def model_inputs(b: Bundle, split: str, cfg: RunConfig, like: Bundle, max_samples: int) -> tuple:

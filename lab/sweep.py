@@ -37,13 +37,14 @@ from __future__ import annotations
 
 import itertools
 import tomllib
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from analysis.settings import SETTING_NAMES, AnalysisSettings
 from slurm.options import OptionError, SlurmOptions
-from training.config import ConfigError, RunConfig, coerce, make_config
+from training.config import FIELD_TYPES, ConfigError, RunConfig, coerce, make_config
 
 SECTIONS = ("base", "grid", "points", "slurm", "analysis")
 ANALYSIS_PREFIX = "analysis."
@@ -104,6 +105,8 @@ def parse_set(item: str) -> tuple[str, tuple[Any, ...]]:
         raise ConfigError(f"--set wants FIELD=V1,V2,..., got {item!r}")
     name, _, raw = item.partition("=")
     name = name.strip()
+    if raw.strip() == "" and typing.get_origin(FIELD_TYPES.get(name)) is tuple:
+        return name, ((),)  # a list field given nothing: the empty list (`--set ood=`: no OOD sets)
     parts = [v.strip() for v in raw.split(",")]
     if any(p == "" for p in parts) and any(p != "" for p in parts):
         raise ConfigError(f"--set {name}={raw} has an empty value between commas; give V1,V2,... without gaps")

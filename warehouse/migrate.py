@@ -57,8 +57,13 @@ def _v2(con: duckdb.DuckDBPyConnection) -> None:
     _add_missing_columns(con)
 
 
+def _v3(con: duckdb.DuckDBPyConnection) -> None:
+    # v4 adds the run_datasets table and two `runs` columns: create_schema (run after every step) makes both.
+    pass
+
+
 # STEPS[v] takes a file from version v to v + 1.
-STEPS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {0: _v0, 1: _v1, 2: _v2}
+STEPS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {0: _v0, 1: _v1, 2: _v2, 3: _v3}
 
 
 def check_known(version: int | None, path) -> None:

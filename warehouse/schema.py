@@ -12,15 +12,16 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from thermoscope.status import ORDER, TERMINAL, RunStatus, stage
+from thermoscope.status import ENDED_OK, ORDER, TERMINAL, RunStatus, stage
 from warehouse.config_columns import CONFIG_COLUMNS
 
 # v0: files made before versioning (no _meta); v1: the seed layout (rows tagged with `_shard`);
 # v2: `_shards` also keys on the inode, `runs` gains config_group/ended_at rules, derived `layer_stats`;
 # v3: `run_configs` holds every config field (checkpoint_epochs added; its columns are derived from the
-#     run config) and the run's analysis settings (`analysis_json`).
+#     run config) and the run's analysis settings (`analysis_json`);
+# v4: `run_datasets` (classes and sizes of each run's data) and `runs.learned` / `runs.num_classes`.
 # Bump it whenever a stored table, column or view changes, and add the step to warehouse/migrate.py.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,16 @@ TABLES: dict[str, Table] = {
             ("requeues", pa.int32(), "how many times the job was requeued so far [count]"),
             ("epoch", pa.int32(), "last completed epoch at the time of the event [epoch]"),
             ("message", pa.string(), "error message or traceback; reason for divergence; '' otherwise"),
+        ),
+        _t(
+            "run_datasets",
+            "The data each run was trained and measured on, as the job found it: one row per (run, dataset).",
+            _RUN,
+            ("dataset", pa.string(), "dataset name (the config's `dataset` or one of its `ood`)"),
+            ("role", pa.string(), "'id' (trained on) or 'ood' (out of distribution)"),
+            ("num_classes", pa.int64(), "classes in the data itself (class folders for folder: sets) [count]"),
+            ("n_train", pa.int64(), "training split size; NULL for streamed folders [samples]"),
+            ("n_test", pa.int64(), "test split size; NULL for streamed folders [samples]"),
         ),
         _t(
             "epochs",
@@ -196,6 +207,7 @@ def status_list_sql(statuses) -> str:
 
 
 _TERMINAL_SQL = status_list_sql(TERMINAL)
+_ENDED_OK_SQL = status_list_sql(sorted(ENDED_OK))
 _ERROR_SQL = status_list_sql((RunStatus.FAILED, RunStatus.DIVERGED, RunStatus.CANCELLED))
 
 VIEWS: dict[str, str] = {
@@ -211,6 +223,8 @@ VIEWS: dict[str, str] = {
                CASE WHEN e.status IN ({_TERMINAL_SQL}) THEN e.ts END AS ended_at,
                e.ts AS updated_at,
                {CONFIG_GROUP_SQL} AS config_group,
+               d.num_classes,
+               CASE WHEN e.status IN ({_ENDED_OK_SQL}) THEN v.value = 1 END AS learned,
                c.config_json
         FROM run_configs c
         LEFT JOIN (SELECT * FROM run_events
@@ -220,6 +234,12 @@ VIEWS: dict[str, str] = {
           USING (run_id)
         LEFT JOIN (SELECT run_id, job_id FROM jobs
                    QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY ts DESC) = 1) j
+          USING (run_id)
+        LEFT JOIN (SELECT run_id, any_value(num_classes) AS num_classes FROM run_datasets WHERE role = 'id'
+                   GROUP BY run_id) d
+          USING (run_id)
+        LEFT JOIN (SELECT run_id, value FROM run_metrics WHERE metric = 'learned'
+                   QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY epoch DESC) = 1) v
           USING (run_id)
     """,
     "jobs_latest": """
@@ -242,6 +262,10 @@ VIEW_DOCS: dict[str, tuple[str, dict[str, str]]] = {
             "updated_at": "time of the latest event [UTC]",
             "config_group": "md5 of the config without seed and data_root: runs that differ only by seed "
             "share it (what 'mean ± std over seeds' groups by)",
+            "num_classes": "classes of the run's in-distribution data, as its job found them (`run_datasets`)",
+            "learned": "whether the run learned (lab/verdict.py: final test accuracy a tenth of the way from chance "
+            "to perfect and train loss below 0.95 x the uniform prediction's); NULL until it finished or "
+            "diverged. Compare temperatures between runs that learned",
         },
     ),
     "jobs_latest": ("The newest `jobs` row per (job, run).", {}),

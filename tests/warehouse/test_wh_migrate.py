@@ -47,11 +47,17 @@ def test_a_v0_file_tells_readers_what_to_run_and_migrate_rebuilds_it_keeping_a_b
     assert "already at" in cli("migrate", where=tmp_home).stdout
 
 
+def _steps(since: int) -> list[str]:
+    return [f"v{v} -> v{v + 1}" for v in range(since, SCHEMA_VERSION)]
+
+
 def _downgrade_to_v2(where, con=None) -> None:
-    """Turn a current file into the v2 layout: run_configs without checkpoint_epochs and analysis_json."""
+    """Turn a current file into the v2 layout: run_configs without checkpoint_epochs and analysis_json, no
+    run_datasets (v4)."""
     own = con is None
     con = con or duckdb.connect(str(where.working))
     con.execute("DROP VIEW runs")  # it names every run_configs column
+    con.execute("DROP TABLE run_datasets")
     for column in ("checkpoint_epochs", "analysis_json"):
         con.execute(f"ALTER TABLE run_configs DROP COLUMN {column}")
     con.execute("UPDATE _meta SET value = '2' WHERE key = 'schema_version'")
@@ -83,7 +89,7 @@ def test_a_v1_file_is_migrated_in_place_by_ingest_without_losing_or_doubling_row
         connect(tmp_home)
     write_run(tmp_home, "r2", seed=2)
     report = ingest(tmp_home)
-    assert report.migrated == ["v1 -> v2", "v2 -> v3"]
+    assert report.migrated == _steps(1)
     after = query("SELECT run_id, layer_index, value FROM layer_metrics ORDER BY ALL", where=tmp_home)
     assert after.height == before.height + 3 and after.unique().height == after.height
     stats = query("SELECT n_runs FROM layer_stats", where=tmp_home)
@@ -110,7 +116,7 @@ def test_a_v2_file_gains_the_v3_columns_old_rows_null_new_rows_filled(tmp_home):
     with pytest.raises(WarehouseOutdated, match="schema v2"):
         connect(tmp_home)
     new = launch_row(1)
-    assert ingest(tmp_home).migrated == ["v2 -> v3"]
+    assert ingest(tmp_home).migrated == _steps(2)
     rows = {r["run_id"]: r for r in query("SELECT run_id, checkpoint_epochs, analysis_json FROM runs",
                                            where=tmp_home).to_dicts()}
     assert rows[old]["analysis_json"] is None and rows[old]["checkpoint_epochs"] is None  # migrated: NULL
