@@ -55,11 +55,22 @@ def code_version() -> str:
         return ""
 
 
-def config_row(cfg: RunConfig, sweep_id: str, version: str, settings: AnalysisSettings) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RunLabels:
+    """What a person calls a run: not part of its identity (the same config keeps its id whatever its name)."""
+
+    name: str = ""
+    tags: tuple[str, ...] = ()
+    note: str = ""
+
+
+def config_row(cfg: RunConfig, sweep_id: str, version: str, settings: AnalysisSettings,
+               labels: RunLabels = RunLabels(), source: str = "trained") -> dict[str, Any]:
     """The run's `run_configs` row: every config field as its column, the whole config and settings as JSON."""
     row = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.to_dict().items()}
     row.update(run_id=cfg.run_id, sweep_id=sweep_id, config_json=cfg.to_json(), analysis_json=settings.to_json(),
-               code_version=version, created_at=datetime.now(UTC))
+               code_version=version, created_at=datetime.now(UTC), source=source, name=labels.name,
+               tags=list(labels.tags), note=labels.note)
     return row
 
 

@@ -62,8 +62,13 @@ def _v3(con: duckdb.DuckDBPyConnection) -> None:
     pass
 
 
+def _v4(con: duckdb.DuckDBPyConnection) -> None:
+    # v5 adds run_configs.source, name, tags and note: old rows get NULL.
+    _add_missing_columns(con)
+
+
 # STEPS[v] takes a file from version v to v + 1.
-STEPS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {0: _v0, 1: _v1, 2: _v2, 3: _v3}
+STEPS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {0: _v0, 1: _v1, 2: _v2, 3: _v3, 4: _v4}
 
 
 def check_known(version: int | None, path) -> None:

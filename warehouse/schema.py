@@ -19,9 +19,10 @@ from warehouse.config_columns import CONFIG_COLUMNS
 # v2: `_shards` also keys on the inode, `runs` gains config_group/ended_at rules, derived `layer_stats`;
 # v3: `run_configs` holds every config field (checkpoint_epochs added; its columns are derived from the
 #     run config) and the run's analysis settings (`analysis_json`);
-# v4: `run_datasets` (classes and sizes of each run's data) and `runs.learned` / `runs.num_classes`.
+# v4: `run_datasets` (classes and sizes of each run's data) and `runs.learned` / `runs.num_classes`;
+# v5: `run_configs.source` (trained here or analysed from elsewhere) and the run's `name`, `tags`, `note`.
 # Bump it whenever a stored table, column or view changes, and add the step to warehouse/migrate.py.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,11 @@ TABLES: dict[str, Table] = {
             ("config_json", pa.string(), "the whole config as JSON (every field, including ones added later)"),
             ("analysis_json", pa.string(), "the analysis settings the run is measured with, as JSON "
              "(analysis/settings.py; NULL for runs made before v3)", 3),
+            ("source", pa.string(), "'trained' (trained by Thermoscope) or 'analysed' (a network trained elsewhere, "
+             "measured here; config fields it does not know are NULL); NULL for runs made before v5", 5),
+            ("name", pa.string(), "the run's human name ('' when none was given)", 5),
+            ("tags", pa.list_(pa.string()), "free labels to find and group runs by", 5),
+            ("note", pa.string(), "free text about the run ('' when none)", 5),
             ("code_version", pa.string(), "git commit of the code that created the run"),
             ("created_at", pa.timestamp("us", tz="UTC"), "when the run was created [UTC]"),
         ),

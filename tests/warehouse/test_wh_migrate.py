@@ -58,7 +58,7 @@ def _downgrade_to_v2(where, con=None) -> None:
     con = con or duckdb.connect(str(where.working))
     con.execute("DROP VIEW runs")  # it names every run_configs column
     con.execute("DROP TABLE run_datasets")
-    for column in ("checkpoint_epochs", "analysis_json"):
+    for column in ("checkpoint_epochs", "analysis_json", "source", "name", "tags", "note"):  # v3 and v5 columns
         con.execute(f"ALTER TABLE run_configs DROP COLUMN {column}")
     con.execute("UPDATE _meta SET value = '2' WHERE key = 'schema_version'")
     if own:
