@@ -4,14 +4,11 @@ thread, because tests share two cores with servers, Slurm jobs and each other (d
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parent.parent  # pyproject's pytest `pythonpath` makes `tests.*` importable
 os.environ.setdefault("THERMOSCOPE_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 

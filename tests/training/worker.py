@@ -12,15 +12,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+import torch
 
-import torch  # noqa: E402
-
-from training import distributed  # noqa: E402
-from training.config import make_config  # noqa: E402
-from training.data import load_dataset  # noqa: E402
-from training.loop import train  # noqa: E402
-from training.models import ModelSpec, build_model  # noqa: E402
+from training import distributed  # the installed package: no path set-up
+from training.config import make_config
+from training.data import load_dataset
+from training.loop import train
+from training.models import ModelSpec, build_model
 
 
 def config(epochs: int, width: int, batch: int = 128):

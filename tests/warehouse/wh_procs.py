@@ -8,10 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from warehouse import home, write_shard  # noqa: E402
+from warehouse import home, write_shard  # the installed package: no path set-up
 
 ROWS_PER_RUN = 2
 
