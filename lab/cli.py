@@ -155,6 +155,8 @@ def _follow(argv: list[str], prog: str) -> int:
 
 def _report_plan(result: LaunchResult, dry_run: bool) -> None:
     varying = _varying([*result.runs, *result.skipped])
+    for warning in result.warnings:
+        print(f"launch: warning: {warning}", file=sys.stderr)
     for cfg in result.skipped:
         if cfg.run_id in result.live:
             print(f"skip  {cfg.run_id}  already {result.known.get(cfg.run_id)} in sweep {result.live[cfg.run_id]} "

@@ -22,6 +22,7 @@ from lab.manifest import Manifest
 from lab.plan import plan
 from lab.sweep import Sweep
 from slurm import OptionError, SlurmOptions, make_executor, resolve_kind, submit_array
+from slurm.fit import misfit
 from thermoscope.status import RunStatus
 from training.config import RunConfig
 from warehouse import Home, home, write_shard
@@ -37,6 +38,7 @@ class LaunchResult:
     jobs: list = field(default_factory=list)  # submitit Job objects (not for the app)
     live: dict[str, str] = field(default_factory=dict)  # skipped run id -> the sweep it is queued/running in
     known: dict[str, RunStatus] = field(default_factory=dict)  # run id -> its latest status anywhere
+    warnings: list[str] = field(default_factory=list)  # one line each, e.g. a request the partition cannot fit
 
 
 def code_version() -> str:
@@ -113,6 +115,8 @@ def launch(sweep: Sweep, *, executor: str = "auto", slurm: SlurmOptions | None =
     p = plan(sweep, force=force, where=where)
     sweep_id = new_sweep_id(p.todo + p.skipped)
     result = LaunchResult(sweep_id, kind, p.todo, p.skipped, live=p.live, known=p.known)
+    if kind == "slurm" and p.todo:
+        result.warnings += [w for w in (misfit(slurm),) if w]
     if dry_run or not p.todo:
         return result
     chunks, packed = _chunks(p.todo, kind, runs_per_job, pack)
