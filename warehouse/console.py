@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from warehouse import sandbox
+from warehouse import read, sandbox
 from warehouse.paths import Home, home
 from warehouse.read import WarehouseMissing
 
@@ -64,10 +64,12 @@ def answer(sql: str, *, row_cap: int = ROW_CAP, timeout_s: float = TIMEOUT_S, by
     if bad:
         return Answer(None, bad)
     where = where or home()
-    if not where.database.exists():
-        return Answer(None, str(WarehouseMissing(f"no warehouse at {where.database}; run `python -m warehouse ingest`")))
-    request = json.dumps(dict(sql=sql, database=str(where.database), home=str(where.root), row_cap=row_cap,
-                              byte_cap=byte_cap, memory_bytes=MEMORY_BYTES))
+    try:  # a missing, outdated or too new file is said here, in this process's words
+        read.connect(where).close()
+    except Exception as exc:
+        return Answer(None, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    request = json.dumps(dict(sql=sql, database=str(where.database), row_cap=row_cap, byte_cap=byte_cap,
+                              memory_bytes=MEMORY_BYTES))
     # glibc gives every thread its own 64 MB malloc arena; two keep the address-space limit for the data
     env = dict(os.environ, MALLOC_ARENA_MAX="2")
     worker = subprocess.Popen([sys.executable, "-m", "warehouse.sandbox"], stdin=subprocess.PIPE,
