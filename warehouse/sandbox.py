@@ -99,7 +99,10 @@ def limit_memory(extra_bytes: int) -> None:
     import psutil
 
     limit = psutil.Process().memory_info().vms + extra_bytes
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (ValueError, OSError):  # a platform without RLIMIT_AS (macOS): the byte cap and max_memory remain
+        pass
 
 
 def fetch(con: duckdb.DuckDBPyConnection, sql: str, row_cap: int, byte_cap: int):
