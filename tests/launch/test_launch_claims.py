@@ -74,3 +74,22 @@ def test_a_claim_held_by_a_live_launcher_skips_the_run_and_a_dead_holders_claim_
     done = cli("-m", "training.launch", *sets(**FIELDS), "--executor", "local", "--wait", home=tmp_home)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "submitted 1 run" in done.stdout and latest_statuses([run_id], tmp_home)[run_id] == "finished"
+
+
+def test_a_claim_whose_submission_went_through_is_stale_even_while_its_holder_lives(tmp_home):
+    """The holder wrote the manifest and the run's 'queued' event, then hung before removing its claim: the events
+    speak for the run now, so the claim blocks nothing (and the next launcher skips the run as queued)."""
+    from lab.claims import _read, claim_runs, is_stale
+    from lab.events import write_run_event
+    from lab.manifest import Manifest
+
+    run_id, sweep_id = "a" * 16, "20990101-000000-submitted"
+    held, _ = claim_runs(tmp_home, [run_id], sweep_id)
+    claim = _read(tmp_home.root / "claims" / run_id)
+    assert held == [run_id] and not is_stale(claim, tmp_home)  # this process holds it and lives
+    Manifest(sweep_id, "local", str(tmp_home.jobs / sweep_id), {"1": [run_id]}).save(tmp_home)
+    assert not is_stale(claim, tmp_home)  # a manifest alone: its events may still be being written
+    write_run_event(tmp_home, run_id, sweep_id, "queued", job_id="1")
+    assert is_stale(claim, tmp_home)
+    again, others = claim_runs(tmp_home, [run_id], "20990101-000001-next")
+    assert again == [run_id] and not others  # taken over
