@@ -124,6 +124,18 @@ def run_table(state: SweepState, where: Home) -> pl.DataFrame:
                                       "epoch": pl.Int64, "epochs": pl.Int64, "message": pl.String})
 
 
+def waiting_notes(sweep_id: str, where: Home) -> list[str]:
+    """Why the sweep's pending Slurm jobs will not start on their own, in words (the lines `status` prints)."""
+    from lab.follow import waiting_notes as notes
+    from lab.manifest import load_manifest
+    from lab.reconcile import assess
+
+    try:
+        return notes(assess(load_manifest(where, sweep_id), where))
+    except Exception:  # sacct unreachable, manifest being written: the next refresh tries again
+        return []
+
+
 def job_log_tail(where: Home, sweep_id: str, job_id: str, lines: int = 40) -> str:
     """The end of a job's stderr (submitit's `<job>_0_log.err`): where a crash before any event shows."""
     folder = where.jobs / sweep_id

@@ -129,6 +129,8 @@ def launch_form(expanded: bool = False) -> None:
     st.session_state.setdefault("launched", []).append(result.sweep_id)
     box.success(f"sweep {result.sweep_id}: submitted {len(result.runs)} run(s) in {len(result.job_ids)} "
                 f"{result.executor} job(s). Follow it on the Jobs page.")
+    for warning in result.warnings:  # e.g. a request larger than the partition's nodes (slurm/fit.py)
+        box.warning(f"launch: warning: {warning}")
 
 
 def _slurm_field(f, default: Any) -> Any:

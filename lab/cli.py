@@ -155,8 +155,13 @@ def _follow(argv: list[str], prog: str) -> int:
 
 def _report_plan(result: LaunchResult, dry_run: bool) -> None:
     varying = _varying([*result.runs, *result.skipped])
+    for warning in result.warnings:
+        print(f"launch: warning: {warning}", file=sys.stderr)
     for cfg in result.skipped:
-        if cfg.run_id in result.live:
+        if cfg.run_id in result.claimed:
+            print(f"skip  {cfg.run_id}  being submitted right now by {result.claimed[cfg.run_id]} "
+                  f"({_describe(cfg, varying)})")
+        elif cfg.run_id in result.live:
             print(f"skip  {cfg.run_id}  already {result.known.get(cfg.run_id)} in sweep {result.live[cfg.run_id]} "
                   f"({_describe(cfg, varying)}); see `{LAUNCH} status {result.live[cfg.run_id]}`")
         else:

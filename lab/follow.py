@@ -13,6 +13,7 @@ from lab.events import last_heartbeats, now
 from lab.manifest import Manifest, load_manifest
 from lab.reconcile import SweepStatus, cancel, reconcile
 from lab.verdict import WHAT_HELPS
+from slurm.pending import explain_pending
 from thermoscope.status import TERMINAL, RunStatus
 from warehouse import Home
 
@@ -76,9 +77,21 @@ def print_status(status: SweepStatus) -> None:
             note = _last_line(ev.get("message")) if ev.get("status") in SHOWN_MESSAGE else ""
             print(f"  job {job_id}{executor_word}  run {rid}  {status.status_of(rid)}"
                   + (f" ({', '.join(extra)})" if extra else "") + (f"  {note}" if note else ""))
+    for note in waiting_notes(status):
+        print(f"  {note}")
     warning = learn_warning(status)
     if warning:
         print(f"  {warning}")
+
+
+def waiting_notes(status: SweepStatus) -> list[str]:
+    """One line per pending reason that will not resolve on its own (slurm/pending.py), naming its jobs."""
+    jobs: dict[str, list[str]] = {}
+    for job_id, job in status.jobs.items():
+        if job.state == "PENDING" and explain_pending(job.reason):
+            jobs.setdefault(job.reason, []).append(job_id)
+    return [f"waiting: job(s) {', '.join(ids[:4])}{', ...' if len(ids) > 4 else ''} pend with reason {reason}: "
+            f"{explain_pending(reason)}" for reason, ids in jobs.items()]
 
 
 def did_not_learn(run_ids: list[str], where: Home) -> list[str]:

@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from analysis.settings import AnalysisSettings
+from lab.claims import Claim, claim_runs, release
 from lab.events import now, write_job_rows, write_run_event
 from lab.job import RunJob
 from lab.manifest import Manifest
 from lab.plan import plan
 from lab.sweep import Sweep
 from slurm import OptionError, SlurmOptions, make_executor, resolve_kind, submit_array
+from slurm.fit import misfit
 from thermoscope.status import RunStatus
 from training.config import RunConfig
 from warehouse import Home, home, write_shard
@@ -37,6 +39,8 @@ class LaunchResult:
     jobs: list = field(default_factory=list)  # submitit Job objects (not for the app)
     live: dict[str, str] = field(default_factory=dict)  # skipped run id -> the sweep it is queued/running in
     known: dict[str, RunStatus] = field(default_factory=dict)  # run id -> its latest status anywhere
+    claimed: dict[str, str] = field(default_factory=dict)  # skipped run id -> who is submitting it right now
+    warnings: list[str] = field(default_factory=list)  # one line each, e.g. a request the partition cannot fit
 
 
 def code_version() -> str:
@@ -113,9 +117,30 @@ def launch(sweep: Sweep, *, executor: str = "auto", slurm: SlurmOptions | None =
     p = plan(sweep, force=force, where=where)
     sweep_id = new_sweep_id(p.todo + p.skipped)
     result = LaunchResult(sweep_id, kind, p.todo, p.skipped, live=p.live, known=p.known)
+    if kind == "slurm" and p.todo:
+        result.warnings += [w for w in (misfit(slurm),) if w]
     if dry_run or not p.todo:
         return result
-    chunks, packed = _chunks(p.todo, kind, runs_per_job, pack)
+    held, others = claim_runs(where, [c.run_id for c in p.todo], sweep_id)
+    try:
+        return _submit(sweep, result, held, others, slurm, settings, force, runs_per_job, pack, where)
+    finally:
+        release(where, held, sweep_id)
+
+
+def _submit(sweep: Sweep, result: LaunchResult, held: list[str], others: dict[str, Claim], slurm: SlurmOptions,
+            settings: AnalysisSettings, force: bool, runs_per_job: int, pack: int, where: Home) -> LaunchResult:
+    """Submit the runs this launcher holds the claims of (lab/claims.py), planned again now that they are ours:
+    another launcher may have submitted some between the first plan and the claims."""
+    p = plan(sweep, force=force, where=where)
+    todo = [c for c in p.todo if c.run_id in held]
+    result.claimed = {rid: claim.describe() for rid, claim in others.items()}
+    result.skipped += [c for c in result.runs if c.run_id not in {t.run_id for t in todo}]
+    result.runs, result.live, result.known = todo, {**result.live, **p.live}, {**result.known, **p.known}
+    sweep_id, kind = result.sweep_id, result.executor
+    if not todo:
+        return result
+    chunks, packed = _chunks(todo, kind, runs_per_job, pack)
     # local jobs share this machine's cores: each gets its share of threads instead of all of them
     threads = max(1, (os.cpu_count() or 1) // len(chunks)) if kind == "local" else 0
     job_fn = RunJob(max_requeues=slurm.max_requeues, pack=packed, threads=threads)
@@ -123,7 +148,7 @@ def launch(sweep: Sweep, *, executor: str = "auto", slurm: SlurmOptions | None =
     ex = make_executor(kind, folder, slurm)
     # --force on a finished run means train it again, not resume at its last epoch: its checkpoints are
     # moved aside (kept, not deleted) before a job can start, and moved back if the submission fails
-    finished_before = [c for c in p.todo if p.known.get(c.run_id) == RunStatus.FINISHED]
+    finished_before = [c for c in todo if p.known.get(c.run_id) == RunStatus.FINISHED]
     moved = _supersede_checkpoints(finished_before, where) if force else []
     # taken before submission: a job can only start after it, so its 'running' event is always later
     queued_at = now()

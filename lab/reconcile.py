@@ -2,7 +2,8 @@
 
 A job killed from outside (scancel, OOM killer, node failure, a killed local process) cannot write
 its own end. `assess` asks the executor (sacct through `slurm.state`) about the sweep's jobs and
-works out, for each such run, the executor's verdict: 'cancelled' for CANCELLED, 'failed' for every
+works out, for each such run, the executor's verdict: 'cancelled' for CANCELLED (and for an array task
+cancelled while pending, which Slurm then lists nowhere: `slurm.state.lost_tasks`), 'failed' for every
 other end, with the job's state, exit code and reason as the message. A job that ended COMPLETED
 while its run never reported an end is also 'failed': a run is never shown finished unless it said so.
 
@@ -22,9 +23,12 @@ from dataclasses import dataclass, field
 
 from lab.events import latest_events, write_job_rows, write_run_event
 from lab.manifest import Manifest
-from slurm.state import JobState, SlurmUnavailable, is_local_controller, job_states
+from slurm.state import LOST, LOST_REASON, JobState, SlurmUnavailable, is_local_controller, job_states
 from thermoscope.status import TERMINAL, RunStatus
 from warehouse import Home
+
+# executor states that mean the job was stopped from outside, not that it broke: its runs are 'cancelled'
+CANCELLED_STATES = ("CANCELLED", LOST)
 
 
 @dataclass(frozen=True)
@@ -81,11 +85,15 @@ def assess(manifest: Manifest, where: Home) -> SweepStatus:
             continue
         for run_id in manifest.jobs[job_id]:
             last = events.get(run_id)
-            if last is not None and last["status"] in TERMINAL:
-                continue
-            verdict = RunStatus.CANCELLED if job.state == "CANCELLED" else RunStatus.FAILED
-            log = f"; log: {manifest.folder}/{job_id}_0_log.out" if manifest.executor == "slurm" else ""
-            message = f"{manifest.executor} job {job_id} ended {job.describe()} before the run reported an end{log}"
+            if last is not None and (last["status"] in TERMINAL or last["sweep_id"] != manifest.sweep_id):
+                continue  # it reported its end, or it was relaunched since: another sweep speaks for it now
+            verdict = RunStatus.CANCELLED if job.state in CANCELLED_STATES else RunStatus.FAILED
+            if job.state == LOST:  # it never started: no log to point to, and relaunching runs it
+                message = (f"slurm array task {job_id} was {LOST_REASON} (e.g. scancel of a pending task); "
+                           "relaunch the sweep to run it")
+            else:
+                log = f"; log: {manifest.folder}/{job_id}_0_log.out" if manifest.executor == "slurm" else ""
+                message = f"{manifest.executor} job {job_id} ended {job.describe()} before the run reported an end{log}"
             v = Verdict(run_id, job_id, verdict, message, job, (last or {}).get("epoch"),
                         (last or {}).get("requeues") or 0)
             status.verdicts.append(v)
@@ -132,8 +140,8 @@ def cancel(manifest: Manifest, where: Home) -> SweepStatus:
     for job_id, run_ids in manifest.jobs.items():
         for run_id in run_ids:
             last = events.get(run_id)
-            if last is not None and last["status"] in TERMINAL:
-                continue
+            if last is not None and (last["status"] in TERMINAL or last["sweep_id"] != manifest.sweep_id):
+                continue  # ended, or relaunched in another sweep since (cancelling this one must not touch it)
             write_run_event(where, run_id, manifest.sweep_id, RunStatus.CANCELLED,
                             message="cancelled by the user (python -m training.launch cancel)", job_id=job_id,
                             epoch=(last or {}).get("epoch"), requeues=(last or {}).get("requeues") or 0)

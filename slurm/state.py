@@ -17,6 +17,11 @@ SLURM_ENDED = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "
                "DEADLINE", "PREEMPTED", "REVOKED")
 
 
+# Our word (not Slurm's) for an array task that Slurm lists nowhere after its array stopped pending
+LOST = "LOST"
+LOST_REASON = "listed by neither squeue nor sacct after its array stopped pending: cancelled before it started"
+
+
 class SlurmUnavailable(RuntimeError):
     pass
 
@@ -69,7 +74,35 @@ def slurm_states(job_ids: list[str], not_before: float = 0.0) -> dict[str, JobSt
         word = (row.get("State") or "UNKNOWN").split()[0].rstrip("+")
         states[job_id] = JobState(job_id, word, word in SLURM_ENDED, row.get("ExitCode", ""), row.get("Reason", ""),
                                   row.get("NodeList", ""))
+    states.update(lost_tasks([j for j in job_ids if j not in states], states))
     return states
+
+
+def lost_tasks(missing: list[str], known: dict[str, JobState]) -> dict[str, JobState]:
+    """Array tasks Slurm lists nowhere although their array has stopped pending: state LOST (ended).
+
+    A task cancelled while still pending never gets a record of its own: sacct keeps showing it inside
+    the array's pending range (`12_[1-3%1]`) and, once that range is gone, lists it nowhere, and squeue
+    has dropped it. Without this it would look queued for ever. Only declared when sacct knows the array
+    (some task of it is listed), none of its tasks is pending, and squeue does not list the task either
+    (sacct learns of a task that just started a few seconds after squeue does)."""
+    by_array: dict[str, list[JobState]] = {}
+    for job_id, state in known.items():
+        by_array.setdefault(job_id.split("_")[0], []).append(state)
+    candidates = [j for j in missing if "_" in j and j.split("_")[0] in by_array
+                  and not any(s.state == "PENDING" for s in by_array[j.split("_")[0]])]
+    if not candidates:
+        return {}
+    bases = sorted({j.split("_")[0] for j in candidates})
+    try:
+        out = subprocess.run(["squeue", "-h", "-r", "-o", "%i", "-j", ",".join(bases)], capture_output=True,
+                             text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    if out.returncode != 0 and "Invalid job id" not in out.stderr:  # squeue refuses ids it has forgotten
+        return {}
+    listed = set(out.stdout.split())
+    return {j: JobState(j, LOST, True, reason=LOST_REASON) for j in candidates if j not in listed}
 
 
 def _submitted(text: str) -> float:

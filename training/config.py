@@ -125,16 +125,58 @@ class RunConfig:
 FIELD_TYPES: dict[str, Any] = field_types(RunConfig)
 FIELD_NAMES: tuple[str, ...] = tuple(FIELD_TYPES)
 SEED_LIMIT = 2**63  # seeds are stored as BIGINT and given to torch.manual_seed
+FLOAT32_TINY = 1.1754943508222875e-38  # the smallest normal float32 (torch.finfo(torch.float32).tiny)
 
 
 def _dataset_ok(name: str, what: str) -> None:
     if name.startswith(FOLDER_PREFIX):
-        path = Path(name[len(FOLDER_PREFIX) :]).expanduser()
-        if not path.is_dir():
-            raise ConfigError(f"{what} folder {str(path)!r} does not exist; give a folder with train/<class>/* and test/<class>/*")
+        _folder_ok(Path(name[len(FOLDER_PREFIX) :]).expanduser(), what)
         return
     if name not in DATASETS:
         raise ConfigError(f"unknown {what} {name!r}; choose one of {', '.join(DATASETS)} or folder:PATH")
+
+
+def _folder_ok(path: Path, what: str) -> None:
+    """A class-folder set: train/ and test/ (or val/), and at least two classes (cheap: two directory listings,
+    no image is opened; unreadable images are named when the job decodes them, training/data/folders.py)."""
+    layout = "give a folder with train/<class>/* and test/<class>/* (or val/<class>/*)"
+    if not path.is_dir():
+        raise ConfigError(f"{what} folder {str(path)!r} does not exist; {layout}")
+    if not (path / "train").is_dir() or not any((path / s).is_dir() for s in ("test", "val")):
+        raise ConfigError(f"{what} folder {str(path)!r} has no train/ and test/ (or val/) folders; {layout}")
+    classes = sorted(d.name for d in (path / "train").iterdir() if d.is_dir())
+    if len(classes) < 2:
+        found = f"only {classes[0]!r}" if classes else "none"
+        raise ConfigError(f"{what} folder {str(path)!r} has {len(classes)} class folder(s) in train/ ({found}); "
+                          "a classifier needs at least 2: put one folder of images per class there")
+
+
+# What a torch checkpoint file starts with: torch.save's zip archive, its legacy pickle (protocol 2 and
+# torch's magic number), or a safetensors file (an 8-byte header length, then the JSON header's '{').
+_LEGACY_TORCH = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+
+
+def _checkpoint_ok(text: str) -> None:
+    """Refuse a `pretrained` file that is no torch checkpoint before anything could unpickle it: a look at its
+    first bytes (and at a zip's member names), never a load."""
+    import zipfile
+
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"pretrained checkpoint {text!r} does not exist; give a local file path")
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(16)
+        if head.startswith(b"PK\x03\x04"):
+            with zipfile.ZipFile(path) as archive:
+                if any(n.endswith("/data.pkl") or n == "data.pkl" for n in archive.namelist()):
+                    return
+        elif head.startswith(_LEGACY_TORCH) or (len(head) > 8 and head[8:9] == b"{" and path.suffix == ".safetensors"):
+            return
+    except (OSError, zipfile.BadZipFile):
+        pass
+    raise ConfigError(f"pretrained {text!r} is not a PyTorch checkpoint (a torch.save file or .safetensors); give "
+                      "the state-dict file of a model (torch.save(model.state_dict(), PATH))")
 
 
 def validate(cfg: RunConfig) -> None:
@@ -148,6 +190,9 @@ def validate(cfg: RunConfig) -> None:
         _dataset_ok(name, "ood dataset")
     if not math.isfinite(cfg.temperature) or cfg.temperature <= 0:
         raise ConfigError(f"temperature must be a positive finite number, got {cfg.temperature!r}")
+    if cfg.temperature < FLOAT32_TINY:
+        raise ConfigError(f"temperature {cfg.temperature!r} is below {FLOAT32_TINY:.3g}, the smallest normal float32: "
+                          "the loss divides float32 logits by T, which would be 0 or lose its digits; give T >= 1.2e-38")
     if cfg.loss not in LOSSES:
         raise ConfigError(f"unknown loss {cfg.loss!r}; choose one of {', '.join(LOSSES)}")
     if cfg.init not in INITS:
@@ -169,8 +214,8 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"seed must be an integer in [0, 2^63), got {cfg.seed!r}")
     if any(e < 0 for e in (*cfg.milestones, *cfg.checkpoint_epochs)):
         raise ConfigError("milestones and checkpoint_epochs must be epochs >= 0")
-    if cfg.pretrained and not Path(cfg.pretrained).expanduser().is_file():
-        raise ConfigError(f"pretrained checkpoint {cfg.pretrained!r} does not exist; give a local file path")
+    if cfg.pretrained:
+        _checkpoint_ok(cfg.pretrained)
 
 
 def coerce(name: str, value: Any) -> Any:

@@ -1,14 +1,21 @@
-"""`python -m warehouse ingest | rebuild | migrate | export | sql "SELECT …" | schema-doc` — see --help."""
+"""`python -m warehouse ingest | rebuild | migrate | export | sql "SELECT …" | schema-doc` — see --help.
+
+`sql` runs one read-only statement (SELECT, EXPLAIN and the SELECT-like DESCRIBE / SHOW / SUMMARIZE) on a
+read-only connection: COPY, EXPORT, ATTACH, INSTALL/LOAD, SET, PRAGMA, CALL, DDL and DML are refused by
+their statement type before anything runs, so it writes nothing but what --out asks for. Unlike `--safe`
+it may read files (read_parquet of your own exports) and has no row, byte, memory or time limit.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
 import polars as pl
 
-from warehouse import console, docs, read
+from warehouse import console, docs, read, sandbox
 from warehouse import ingest as ingest_mod
 from warehouse.migrate import WarehouseTooNew
 from warehouse.paths import home
@@ -16,8 +23,35 @@ from warehouse.paths import home
 _USER_ERRORS = (read.WarehouseMissing, read.WarehouseOutdated, ingest_mod.IngestBusy, WarehouseTooNew)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line (what was wrong, what to do) instead of usage + error."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"warehouse: {message}; see `{self.prog} --help`\n")
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m warehouse",
         description="Thermoscope's DuckDB warehouse. Jobs write Parquet shards under "
         "$THERMOSCOPE_HOME/shards; these commands load, rebuild, query and export them. "
@@ -36,14 +70,23 @@ def build_parser() -> argparse.ArgumentParser:
     exp = sub.add_parser("export", help="write tables and views to Parquet files")
     exp.add_argument("--out", default=None, help="folder to write to (default: $THERMOSCOPE_HOME/export)")
     exp.add_argument("tables", nargs="*", help="tables/views to export (default: all)")
-    sql = sub.add_parser("sql", help="run a SQL query against the warehouse (read-only)")
-    sql.add_argument("query", help='e.g. "SELECT arch, temperature, count(*) FROM runs GROUP BY ALL"')
+    sql = sub.add_parser("sql", help="run one read-only query against the warehouse (SELECT, EXPLAIN, DESCRIBE, "
+                         "SHOW, SUMMARIZE; statements that write or change settings are refused)")
+    sql.add_argument("query", nargs="?", help='e.g. "SELECT arch, temperature, count(*) FROM runs GROUP BY ALL"; '
+                     "- reads it from standard input")
+    sql.add_argument("-f", "--file", help="read the query from FILE (- = standard input), e.g. one too long for the "
+                     "command line")
     sql.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
     sql.add_argument("--out", help="file to write for csv/json/parquet (default: standard output; parquet needs it)")
     sql.add_argument("--safe", action="store_true",
-                     help="the dashboard console's sandbox: one SELECT, no file/network access, row cap, time limit")
-    sql.add_argument("--row-cap", type=int, default=10_000, help="--safe: most rows returned (default 10000)")
-    sql.add_argument("--timeout", type=float, default=10.0, help="--safe: seconds before the query is stopped")
+                     help="the dashboard console's sandbox: one SELECT, no file/network access, row and byte caps, "
+                     "memory and time limits")
+    sql.add_argument("--row-cap", type=_at_least_one, default=console.ROW_CAP,
+                     help=f"--safe: most rows returned (default {console.ROW_CAP})")
+    sql.add_argument("--byte-cap-mb", type=_at_least_one, default=console.BYTE_CAP // 2**20,
+                     help=f"--safe: largest result in MB, refused beyond (default {console.BYTE_CAP // 2**20})")
+    sql.add_argument("--timeout", type=_seconds, default=console.TIMEOUT_S,
+                     help=f"--safe: seconds for the whole answer before it is stopped (default {console.TIMEOUT_S:g})")
     doc = sub.add_parser("schema-doc", help="write warehouse/SCHEMA.md from warehouse/schema.py")
     doc.add_argument("--check", action="store_true", help="exit 1 if SCHEMA.md is out of date instead of writing")
     return parser
@@ -102,6 +145,28 @@ def _emit(frame: pl.DataFrame, fmt: str, out: str | None) -> None:
             sys.stdout.write(text + ("" if text.endswith("\n") else "\n"))
 
 
+class QueryInput(ValueError):
+    """The query could not be read: no query, two queries, a missing or unreadable file."""
+
+
+def _query_text(args: argparse.Namespace) -> str:
+    """The query from the argument, `-` (standard input) or --file FILE."""
+    if (args.query is None) == (args.file is None):
+        raise QueryInput("give the query as one argument, as - (standard input) or with --file FILE, not "
+                         + ("none" if args.query is None else "both"))
+    source = args.file if args.file is not None else args.query
+    if args.file is None and source != "-":
+        return source
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else (exc.strerror or str(exc))
+        raise QueryInput(f"cannot read the query from {source!r} ({reason}); give a readable UTF-8 .sql file") from None
+    if not text.strip():
+        raise QueryInput(f"the query from {'standard input' if source == '-' else repr(source)} is empty")
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     where = home(args.home)
@@ -124,8 +189,10 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print(f"wrote {docs.write()}")
         elif args.command == "sql":
+            text = _query_text(args)
             if args.safe:
-                answer = console.answer(args.query, row_cap=args.row_cap, timeout_s=args.timeout, where=where)
+                answer = console.answer(text, row_cap=args.row_cap, timeout_s=args.timeout,
+                                        byte_cap=args.byte_cap_mb * 2**20, where=where)
                 if answer.refusal is not None:
                     print(f"warehouse: {answer.refusal}", file=sys.stderr)
                     return 2
@@ -133,8 +200,16 @@ def main(argv: list[str] | None = None) -> int:
                 if answer.truncated:
                     print(f"warehouse: showing the first {args.row_cap} rows only (--row-cap)", file=sys.stderr)
             else:
-                frame = read.query(args.query, where=where)
+                refusal = sandbox.refuse_statement(text)
+                if refusal:
+                    print(f"warehouse: {refusal} (sql is read-only; write a result with --format csv|json|parquet "
+                          "--out FILE)", file=sys.stderr)
+                    return 2
+                frame = read.query(text, where=where)
             _emit(frame, args.format, args.out)
+    except QueryInput as exc:
+        print(f"warehouse: {exc}", file=sys.stderr)
+        return 2
     except _USER_ERRORS as exc:
         print(f"warehouse: {exc}", file=sys.stderr)
         return 2

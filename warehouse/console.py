@@ -1,41 +1,33 @@
-"""The SQL console's back end (the app's console and `python -m warehouse sql --safe`).
+"""The SQL console's front end (the app's console and `python -m warehouse sql --safe`): limits and the clock.
 
-Layers of the sandbox, each enough on its own for what it covers:
-- the statement must be one SELECT (or EXPLAIN of one): COPY, ATTACH, INSTALL/LOAD, SET, PRAGMA,
-  DDL and DML are refused before anything runs;
-- the snapshot is attached read-only to a private in-memory DuckDB instance whose extension
-  auto-loading is off from the start; then, before any user statement runs,
-  `enable_external_access = false` (no file or network access from SQL: read_csv('/etc/passwd'),
-  ATTACH and glob fail) and `lock_configuration = true` (no statement can turn them back on).
-  Why attach instead of connect(config=...): DuckDB shares one instance per file inside a process
-  and refuses a second connection with a different configuration, so the app's ordinary read-only
-  connections and the console's sandbox could not coexist;
-- a row cap (row_cap + 1 rows are fetched to tell the user it was capped) and a time limit: a
-  timer interrupts the connection when it runs over.
+Each query is answered by a worker process of its own (`python -m warehouse.sandbox`, which holds the
+sandbox's layers: one SELECT, a locked-down read-only instance, row and byte caps, a memory limit). This
+side starts it, gives it the query, and kills it when the time limit is up, so `timeout_s` covers the
+whole answer: the worker's start, parsing, planning, running and fetching. What comes back is a Polars
+frame or one line saying why not; nothing here raises for a bad query.
 """
 
 from __future__ import annotations
 
-import threading
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 
-import duckdb
 import polars as pl
 
+from warehouse import read, sandbox
 from warehouse.paths import Home, home
-from warehouse.read import WarehouseMissing, check_version
+from warehouse.read import WarehouseMissing
 
-# Set when the private instance is created (before the snapshot is attached).
-_INSTANCE = {
-    "autoinstall_known_extensions": False,
-    "autoload_known_extensions": False,
-    "allow_community_extensions": False,
-    "max_memory": "2GB",
-}
-# Set after the attach, before any user statement; lock_configuration last.
-_LOCKDOWN = ("SET enable_external_access = false", "SET lock_configuration = true")
-_ALLOWED = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
+ROW_CAP = 10_000  # rows returned at most
+BYTE_CAP = 256 * 2**20  # bytes of result at most (Arrow buffers): a few wide rows can be gigabytes
+MEMORY_BYTES = 2 * 2**30  # what the worker may map beyond its start-up size; DuckDB's max_memory is 3/4 of it
+TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -46,78 +38,64 @@ class Answer:
     seconds: float = 0.0
 
 
-def _refuse_statement(sql: str) -> str | None:
-    try:
-        statements = duckdb.connect(":memory:", config={"enable_external_access": False}).extract_statements(sql)
-    except duckdb.Error as exc:
-        return f"not valid SQL: {str(exc).splitlines()[0]}"
-    if len(statements) != 1:
-        return f"one statement at a time, got {len(statements)}"
-    kind = statements[0].type
-    if kind == duckdb.StatementType.MULTI:  # e.g. PIVOT without IN: it runs a hidden query first
-        return "only single SELECT queries run here; give PIVOT its values (PIVOT … ON j IN (0, 1, 2) …)"
-    if kind not in _ALLOWED:
-        name = "INSTALL/LOAD" if kind.name == "LOAD" else kind.name
-        return f"only SELECT queries run here; {name} statements are refused"
+def open_sandbox(where: Home):
+    """The sandbox's locked-down read-only connection in this process (for inspecting the lockdown itself)."""
+    if not where.database.exists():
+        raise WarehouseMissing(f"no warehouse at {where.database}; run `python -m warehouse ingest`")
+    return sandbox.open_sandbox(str(where.database))
+
+
+def check_limits(row_cap: object, timeout_s: object, byte_cap: object) -> str | None:
+    """Why the limits themselves are wrong (one line), or None."""
+    for name, value in (("row cap", row_cap), ("byte cap", byte_cap)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            return f"the {name} must be a whole number >= 1, got {value!r}"
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or not (
+            math.isfinite(timeout_s) and timeout_s > 0):
+        return f"the time limit must be a number of seconds > 0, got {timeout_s!r}"
     return None
 
 
-def open_sandbox(where: Home, retry_s: float = 10.0) -> duckdb.DuckDBPyConnection:
-    """A locked-down connection whose only database is the snapshot, read-only."""
-    if not where.database.exists():
-        raise WarehouseMissing(f"no warehouse at {where.database}; run `python -m warehouse ingest`")
-    path = str(where.database).replace("'", "''")
-    deadline = time.monotonic() + retry_s
-    con = duckdb.connect(":memory:", config=_INSTANCE)
-    try:
-        while True:
-            try:
-                con.execute(f"ATTACH '{path}' AS warehouse (READ_ONLY)")
-                break
-            except duckdb.IOException:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        con.execute("USE warehouse")
-        for statement in _LOCKDOWN:
-            con.execute(statement)
-    except Exception:
-        con.close()
-        raise
-    return con
-
-
-def answer(sql: str, *, row_cap: int = 10_000, timeout_s: float = 10.0, where: Home | None = None) -> Answer:
-    """Run one sandboxed read-only SELECT; a refusal or error comes back as one line, never raised."""
+def answer(sql: str, *, row_cap: int = ROW_CAP, timeout_s: float = TIMEOUT_S, byte_cap: int = BYTE_CAP,
+           where: Home | None = None) -> Answer:
+    """Run one sandboxed read-only SELECT in a worker process; a refusal or error comes back as one line."""
     t0 = time.perf_counter()
-    refusal = _refuse_statement(sql)
-    if refusal:
-        return Answer(None, refusal)
+    bad = check_limits(row_cap, timeout_s, byte_cap)
+    if bad:
+        return Answer(None, bad)
     where = where or home()
-    try:
-        con = open_sandbox(where)
+    try:  # a missing, outdated or too new file is said here, in this process's words
+        read.connect(where).close()
     except Exception as exc:
-        return Answer(None, str(exc).splitlines()[0])
-    timer = threading.Timer(timeout_s, con.interrupt)
+        return Answer(None, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    request = json.dumps(dict(sql=sql, database=str(where.database), row_cap=row_cap, byte_cap=byte_cap,
+                              memory_bytes=MEMORY_BYTES))
+    # glibc gives every thread its own 64 MB malloc arena; two keep the address-space limit for the data
+    env = dict(os.environ, MALLOC_ARENA_MAX="2")
+    worker = subprocess.Popen([sys.executable, "-m", "warehouse.sandbox"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
     try:
-        check_version(con, where)
-        timer.start()
-        frame = con.sql(sql).limit(row_cap + 1).pl()
-    except duckdb.InterruptException:
+        out, err = worker.communicate(request.encode(), timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(worker.pid, signal.SIGKILL)  # its own session: the worker and anything it started
+        worker.communicate()
         return Answer(None, f"stopped after {timeout_s:g} s; narrow the query (WHERE, LIMIT) or aggregate",
                       seconds=time.perf_counter() - t0)
-    except Exception as exc:  # permission errors, unknown columns, ...: one line for the console
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return Answer(None, f"refused: {msg}" if "disabled" in msg or "Permission" in msg else msg,
-                      seconds=time.perf_counter() - t0)
-    finally:
-        timer.cancel()
-        con.close()
-    truncated = frame.height > row_cap
-    return Answer(frame.head(row_cap), None, truncated, time.perf_counter() - t0)
+    seconds = time.perf_counter() - t0
+    if worker.returncode != 0:
+        lines = err.decode(errors="replace").strip().splitlines()
+        if worker.returncode == sandbox.REFUSED and lines:
+            return Answer(None, lines[-1], seconds=seconds)
+        return Answer(None, f"the query's worker ended with status {worker.returncode} (killed for memory?); narrow "
+                      "the query (WHERE, LIMIT) or aggregate", seconds=seconds)
+    import pyarrow as pa
+
+    table = pa.ipc.open_stream(out).read_all()
+    truncated = (table.schema.metadata or {}).get(b"truncated") == b"1"
+    return Answer(pl.from_arrow(table.replace_schema_metadata(None)), None, truncated, seconds)
 
 
-def run_safe(sql: str, *, row_cap: int = 10_000, timeout_s: float = 10.0, where: Home | None = None
+def run_safe(sql: str, *, row_cap: int = ROW_CAP, timeout_s: float = TIMEOUT_S, where: Home | None = None
              ) -> pl.DataFrame | str:
     """The app's console: a Polars frame (at most `row_cap` rows), or a one-line refusal string."""
     result = answer(sql, row_cap=row_cap, timeout_s=timeout_s, where=where)

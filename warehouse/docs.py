@@ -87,8 +87,11 @@ def render() -> str:
         "from the shards with the old file kept as `warehouse-vN-backup.duckdb`); readers of an older "
         "file are told to run `python -m warehouse migrate`; a file newer than the code says to update it.",
         "- The SQL console (`warehouse.console.run_safe`, `python -m warehouse sql --safe`): one SELECT "
-        "per call, the snapshot attached read-only to a private DuckDB with `enable_external_access` off "
-        "and `lock_configuration` on, a row cap and a time limit (the query is interrupted).",
+        "per call, answered by a worker process of its own (`warehouse/sandbox.py`): the snapshot attached "
+        "read-only to a private DuckDB with `enable_external_access` off and `lock_configuration` on, a row "
+        "cap, a byte cap on the result, a memory limit on the process and a time limit on the whole answer "
+        "(the worker is killed when it is up, parsing and planning included). Plain `python -m warehouse "
+        "sql` is read-only too: statements other than SELECT / EXPLAIN (COPY, ATTACH, SET, ...) are refused.",
         "",
         "## Tables written by jobs",
         "",

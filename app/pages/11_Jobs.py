@@ -29,6 +29,8 @@ def live_sweeps() -> None:
         with st.expander(head, expanded=state.active):
             st.progress(state.progress, text=f"{state.done}/{len(state.run_ids)} runs ended · "
                                              f"{state.progress:.0%} of planned epochs")
+            for note in jobs.waiting_notes(state.sweep_id, where) if state.active and state.executor == "slurm" else []:
+                st.warning(note)
             table = jobs.run_table(state, where)
             st.dataframe(table.with_columns(pl.col("status").map_elements(ui.badge, return_dtype=pl.String)),
                          hide_index=True, width="stretch", key=f"jobs-table-{state.sweep_id}")

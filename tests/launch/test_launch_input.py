@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.images import write_learnable_folders
 from tests.slurm.slurmhelp import cli, sets
 
 
@@ -75,6 +76,56 @@ def test_bad_flags_are_one_line_and_submit_nothing(tmp_home, args, names):
     for name in names:
         assert name in line, line
     nothing_written(tmp_home)
+
+
+def _latin1_sweep(tmp_path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes('[base]\npreset = "demo"\n# température\n[grid]\nseed = [0]\n'.encode("latin-1"))
+    return [str(path)], [str(path), "not UTF-8", "save it as UTF-8"]
+
+
+def _directory_sweep(tmp_path):
+    return [str(tmp_path)], [str(tmp_path), "is a directory"]
+
+
+def _single_class_folder(tmp_path):
+    data = write_learnable_folders(tmp_path / "one", classes=1, train=4, test=2)
+    return ["--set", "preset=demo", "--set", f"dataset=folder:{data}", "--set", "ood="], \
+        [str(data), "1 class folder", "class_0", "at least 2"]
+
+
+def _passwd_checkpoint(tmp_path):
+    return ["--set", "preset=demo", "--set", "pretrained=/etc/passwd"], ["pretrained", "/etc/passwd", "torch.save"]
+
+
+def _huge_seed(tmp_path):
+    return ["--set", "preset=demo", "--set", "seed=99999999999999999999"], ["seed", "2^63"]
+
+
+def _subnormal_temperature(tmp_path):
+    return ["--set", "preset=demo", "--set", "temperature=1e-320"], ["temperature", "1e-320", "float32"]
+
+
+@pytest.mark.parametrize("build", [_latin1_sweep, _directory_sweep, _single_class_folder, _passwd_checkpoint,
+                                   _huge_seed, _subnormal_temperature])
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_bad_input_of_the_issue_list_is_one_line_before_anything_is_submitted(tmp_path, tmp_home, build, dry_run):
+    """Each of these once escaped as a traceback or only failed in the job; --dry-run refuses them alike."""
+    args, names = build(tmp_path)
+    done = cli("-m", "training.launch", *args, "--executor", "local", *(["--dry-run"] if dry_run else []),
+               home=tmp_home)
+    line = one_line(done)
+    for name in names:
+        assert name in line, line
+    nothing_written(tmp_home)
+
+
+def test_a_tiny_temperature_that_float32_holds_is_still_accepted(tmp_home):
+    """1e-8 is how tests make a run diverge on purpose (NaN loss in epoch 1): it stays a valid temperature."""
+    done = cli("-m", "training.launch", "--set", "preset=demo", "--set", "temperature=1e-8", "--executor", "local",
+               "--dry-run", home=tmp_home)
+    assert done.returncode == 0, done.stderr
+    assert "1 run(s) to submit" in done.stdout
 
 
 def test_no_file_and_no_set_is_an_error_not_a_default_run(tmp_home):

@@ -1,7 +1,7 @@
 """The local executor and the planner, for real: subprocess jobs, event shards, reconcile, cancel.
 
-Runs here are the demo MLP at its smallest, or runs that fail at once (a `pretrained` file that is
-not a checkpoint), so each test takes seconds on a shared CPU.
+Runs here are the demo MLP at its smallest, or runs that fail at once (a `pretrained` checkpoint of
+another model), so each test takes seconds on a shared CPU.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from lab.manifest import Manifest, load_manifest
 from lab.plan import plan
 from lab.reconcile import cancel, reconcile
 from lab.sweep import Sweep
-from tests.slurm.slurmhelp import TINY_ANALYSIS, cli, sets, until
+from tests.slurm.slurmhelp import TINY_ANALYSIS, cli, foreign_checkpoint, sets, until
 
 TINY = {"preset": "demo", "width": 32, "depth": 3}
 
@@ -27,9 +27,7 @@ def tiny_sweep(**grid) -> Sweep:
 
 
 def bad_checkpoint(tmp_path):
-    path = tmp_path / "garbage.pt"
-    path.write_text("not a checkpoint")
-    return str(path)
+    return foreign_checkpoint(tmp_path / "other-model.pt")
 
 
 def test_a_failed_run_is_reported_failed_never_finished_and_wait_exits_nonzero(tmp_path, tmp_home):

@@ -28,6 +28,15 @@ def sets(**values: Any) -> list[str]:
     return out
 
 
+def foreign_checkpoint(path) -> str:
+    """A real torch checkpoint of some other model: it passes the launcher's check of `pretrained` (a torch.save
+    file) and makes the run fail in its job, when the state dict does not fit the model."""
+    import torch
+
+    torch.save({"weight": torch.zeros(3)}, path)
+    return str(path)
+
+
 def cli(*args: str, home, timeout: float = 600) -> subprocess.CompletedProcess:
     env = dict(os.environ, THERMOSCOPE_HOME=str(home.root), THERMOSCOPE_THREADS="1",
                THERMOSCOPE_HEARTBEAT_S="2")

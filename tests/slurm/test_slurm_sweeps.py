@@ -16,7 +16,16 @@ from lab.manifest import load_manifest
 from lab.reconcile import reconcile
 from lab.sweep import Sweep
 from slurm import SlurmOptions
-from tests.slurm.slurmhelp import SLURM, SLURM_FLAGS, TINY_ANALYSIS, cli, sets, squeue_ids, until
+from tests.slurm.slurmhelp import (
+    SLURM,
+    SLURM_FLAGS,
+    TINY_ANALYSIS,
+    cli,
+    foreign_checkpoint,
+    sets,
+    squeue_ids,
+    until,
+)
 
 pytestmark = pytest.mark.slurm
 
@@ -89,10 +98,9 @@ def test_cancel_command_stops_the_array_and_marks_every_run_cancelled(slurm_home
 
 
 def test_job_that_raises_is_failed_with_its_traceback_and_others_still_finish(slurm_home, tmp_path):
-    bad = tmp_path / "not-a-checkpoint.pt"
-    bad.write_text("these bytes are not a torch checkpoint")
+    bad = foreign_checkpoint(tmp_path / "not-a-checkpoint.pt")
     sweep = Sweep(base={"preset": "demo", "width": 32, "depth": 3, "epochs": 1},
-                  points=({"pretrained": str(bad), "seed": 7}, {"seed": 8}), analysis=TINY_ANALYSIS)
+                  points=({"pretrained": bad, "seed": 7}, {"seed": 8}), analysis=TINY_ANALYSIS)
     result = launch(sweep, executor="slurm", slurm=SlurmOptions(**SLURM), where=slurm_home)
     broken, fine = result.runs
     manifest = load_manifest(slurm_home, result.sweep_id)
@@ -229,9 +237,8 @@ def test_job_whose_process_is_killed_is_marked_failed_from_slurms_state(slurm_ho
 
 
 def test_wait_on_slurm_ends_and_reports_failures_honestly(slurm_home, tmp_path):
-    bad = tmp_path / "garbage.pt"
-    bad.write_text("not a checkpoint")
-    done = cli("-m", "training.launch", *sets(epochs=1, seed="0,1", pretrained=str(bad)), *SLURM_FLAGS, "--wait",
+    bad = foreign_checkpoint(tmp_path / "other-model.pt")
+    done = cli("-m", "training.launch", *sets(epochs=1, seed="0,1", pretrained=bad), *SLURM_FLAGS, "--wait",
                home=slurm_home, timeout=300)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "2 run(s): 2 failed" in done.stdout, done.stdout

@@ -120,3 +120,100 @@ def test_the_sandbox_cannot_be_unlocked(where):
 def test_pivot_without_values_gets_a_hint(where):
     result = run_safe("PIVOT (SELECT i, j, cosine FROM alignment) ON j USING first(cosine)", where=where)
     assert isinstance(result, str) and "ON j IN (0, 1, 2)" in result
+
+
+# --- limits asserted from outside the process: peak memory and wall time of the real CLI ----------------
+
+MEASURE = """
+import resource, subprocess, sys, time
+t0 = time.monotonic()
+done = subprocess.run(sys.argv[2:], stdin=open(sys.argv[1]) if sys.argv[1] != '-' else None, capture_output=True,
+                      text=True)
+# the largest resident set of any process under this one (the CLI, or its sandbox worker), in KiB on Linux
+print(done.returncode, time.monotonic() - t0, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)
+sys.stderr.write(done.stderr)
+"""
+
+
+def measured(where, *args: str, stdin: str = "-") -> tuple[int, float, int, str]:
+    """(exit status, wall seconds, peak RSS in bytes, stderr) of `python -m warehouse ARGS`, seen from a parent."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, THERMOSCOPE_HOME=str(where.root))
+    out = subprocess.run([sys.executable, "-c", MEASURE, stdin, sys.executable, "-m", "warehouse", *args],
+                         capture_output=True, text=True, env=env, timeout=600)
+    code, seconds, peak = out.stdout.split()
+    return int(code), float(seconds), int(peak), out.stderr
+
+
+def test_a_few_very_wide_rows_are_refused_by_bytes_within_the_memory_limit(where):
+    """10,000 rows of two 200 kB strings: 4 GB of answer, which once took 4-5 GB of memory past the 2 GB limit."""
+    from warehouse.console import MEMORY_BYTES
+
+    code, _, peak, err = measured(where, "sql", "--safe", "--byte-cap-mb", "64",
+                                  "SELECT repeat('x', 200000) AS a, repeat('y', 200000) AS b FROM range(10000)")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "passed 64 MB" in err
+    assert peak < MEMORY_BYTES, f"peak RSS {peak / 2**30:.2f} GiB"
+    # wider still: DuckDB's own 2048-row chunks would pass the limit; the worker's address space stops them
+    cols = ", ".join(f"repeat('x', 200000) AS c{i}" for i in range(8))
+    code, _, peak, err = measured(where, "sql", "--safe", f"SELECT {cols} FROM range(10000)")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "memory" in err, err
+    assert peak < MEMORY_BYTES + 2**29, f"peak RSS {peak / 2**30:.2f} GiB"  # the limit, plus the worker's start-up
+
+
+def test_a_query_slow_to_plan_is_stopped_at_the_time_limit(where, tmp_path):
+    """20,000 `SELECT 1` joined by UNION ALL: planning it took 275 s here, deaf to DuckDB's interrupt. It comes
+    from a file (past the shell's argument limit) on standard input, and must stop at the limit."""
+    query = tmp_path / "union.sql"
+    query.write_text(" UNION ALL ".join(["SELECT 1"] * 20_000))
+    code, seconds, _, err = measured(where, "sql", "--safe", "--timeout", "3", "-", stdin=str(query))
+    assert code == 2 and "stopped after 3 s" in err, err
+    assert seconds < 3 + 30, f"took {seconds:.0f} s"  # the limit plus two interpreter start-ups on a busy machine
+
+
+def test_cli_reads_the_query_from_a_file_or_standard_input(where, tmp_path):
+    import subprocess
+
+    query = tmp_path / "q.sql"
+    query.write_text("SELECT run_id FROM runs\nORDER BY run_id\n")
+    for args in (["--file", str(query)], ["--safe", "-f", str(query)]):
+        done = cli("sql", *args, "--format", "csv", where=where)
+        assert done.returncode == 0 and done.stdout.split() == ["run_id", "r0", "r1", "r2"], done.stderr
+    import os
+    import sys
+
+    from tests.conftest import ROOT
+
+    piped = subprocess.run([sys.executable, "-m", "warehouse", "sql", "-", "--format", "csv"], input=query.read_text(),
+                           capture_output=True, text=True, cwd=ROOT, timeout=120,
+                           env=dict(os.environ, THERMOSCOPE_HOME=str(where.root)))
+    assert piped.returncode == 0 and piped.stdout.split() == ["run_id", "r0", "r1", "r2"], piped.stderr
+    for args, fragment in ((["--file", str(tmp_path / "missing.sql")], "missing.sql"),
+                           (["SELECT 1", "--file", str(query)], "not both"), ([], "not none")):
+        done = cli("sql", *args, where=where)
+        assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and fragment in done.stderr, \
+            done.stderr
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--row-cap", "0"], "--row-cap"), (["--row-cap", "-1"], "--row-cap"), (["--timeout", "0"], "--timeout"),
+    (["--timeout", "-5"], "--timeout"), (["--byte-cap-mb", "0"], "--byte-cap-mb"),
+])
+def test_cli_limits_must_be_positive(where, args, fragment):
+    done = cli("sql", "--safe", "SELECT 1", *args, where=where)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert fragment in done.stderr and args[1] in done.stderr
+
+
+def test_plain_sql_is_read_only_as_its_help_says(where, tmp_path):
+    target = tmp_path / "copied.csv"
+    for sql, kind in ((f"COPY runs TO '{target}'", "COPY"), (f"ATTACH '{tmp_path / 'new.duckdb'}' AS n", "ATTACH"),
+                      ("SET threads = 1", "SET"), ("CREATE TABLE t AS SELECT 1", "CREATE")):
+        done = cli("sql", sql, where=where)
+        assert done.returncode == 2 and f"{kind} statements are refused" in done.stderr, done.stderr
+    assert not target.exists() and not (tmp_path / "new.duckdb").exists()
+    described = cli("sql", "DESCRIBE runs", "--format", "csv", where=where)
+    assert described.returncode == 0 and "run_id" in described.stdout, described.stderr

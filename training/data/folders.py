@@ -40,15 +40,35 @@ def _classes(folder: Path) -> tuple[str, ...]:
     return classes
 
 
+class UnreadableImage(RuntimeError):
+    """An image of a class-folder set that PIL cannot decode: the message names the file."""
+
+
+def read_image(path: str):
+    """The image at `path` as RGB, fully decoded; UnreadableImage naming the file if it cannot be.
+
+    One unreadable image fails the run instead of being skipped: the run id stands for the folder's images,
+    and a run that silently trained on fewer of them would not be the run its id says. (ImageFolder's
+    loader for streamed sets too: a module-level function, so DataLoader workers can pickle it.)"""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            return img.convert("RGB")  # convert() decodes the whole file: a truncated one fails here
+    except (OSError, ValueError, SyntaxError) as exc:  # PIL's errors for truncated/corrupt/unknown files
+        raise UnreadableImage(f"cannot read image {path} ({exc}); replace or remove the file (one unreadable "
+                              "image fails the run, it is not skipped)") from None
+
+
 def _decode(folder: Path, classes: tuple[str, ...], side: int) -> tuple[torch.Tensor, torch.Tensor]:
     from torchvision.datasets import ImageFolder
 
-    ds = ImageFolder(str(folder))
+    ds = ImageFolder(str(folder), loader=read_image)
     if tuple(ds.classes) != classes:
         raise RuntimeError(f"{folder} has classes {ds.classes[:5]}…, expected {classes[:5]}…; give both splits the same class folders")
     x = np.empty((len(ds), 3, side, side), np.uint8)
     for i, (path, _) in enumerate(ds.samples):
-        img = ds.loader(path).convert("RGB")
+        img = ds.loader(path)
         if img.size != (side, side):
             img = img.resize((side, side))
         x[i] = np.asarray(img).transpose(2, 0, 1)
@@ -56,7 +76,6 @@ def _decode(folder: Path, classes: tuple[str, ...], side: int) -> tuple[torch.Te
 
 
 def folder_bundle(name: str, path: Path) -> DataBundle | StreamBundle:
-    from PIL import Image
     from torchvision.datasets.folder import IMG_EXTENSIONS
 
     train, test = split_dirs(path)
@@ -64,8 +83,7 @@ def folder_bundle(name: str, path: Path) -> DataBundle | StreamBundle:
     files = [p for p in train.rglob("*") if p.suffix.lower() in IMG_EXTENSIONS]
     if not files:
         raise FileNotFoundError(f"{train} has no images; put images under {train}/<class>/")
-    with Image.open(files[0]) as first:
-        side = max(first.size)
+    side = max(read_image(str(files[0])).size)
     if side > SMALL_SIDE or len(files) > SMALL_COUNT:
         return StreamBundle(name, train, test, classes, image_size=IMAGENET_SIZE)
     x_tr, y_tr = _decode(train, classes, side)

@@ -100,8 +100,10 @@ class StreamBundle:
     def dataset(self, split: str, transform):
         from torchvision.datasets import ImageFolder
 
+        from training.data.folders import read_image
+
         folder = self.train_dir if split == "train" else self.test_dir
-        ds = ImageFolder(str(folder), transform=transform)
+        ds = ImageFolder(str(folder), transform=transform, loader=read_image)
         if tuple(ds.classes) != self.classes:
             raise RuntimeError(f"{folder} has classes {ds.classes[:5]}…, {self.train_dir} has {self.classes[:5]}…; "
                                "give both splits the same class folders")
