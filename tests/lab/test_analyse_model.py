@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from tests.images import write_learnable_folders
+from tests.lab.reanalysis import duplicates
 
 ROOT = Path(__file__).resolve().parents[2]
 SIDE = 32
@@ -144,9 +145,7 @@ def test_the_same_file_again_is_skipped_and_forced_it_replaces_its_rows(analysed
     assert forced.returncode == 0, forced.stderr
     assert cli(where, "warehouse", "ingest").returncode == 0
     assert query("SELECT count(*) AS n FROM layer_metrics", where=where)["n"][0] == before
-    dupes = query("SELECT count(*) AS n FROM (SELECT run_id, epoch, layer_name, kind, dataset, split, metric, count(*) "
-                  "AS k FROM layer_metrics GROUP BY ALL HAVING k > 1)", where=where)["n"][0]
-    assert dupes == 0
+    assert duplicates(where) == 0
 
 
 def test_weights_that_do_not_fit_are_one_line_and_write_nothing(analysed, tmp_path):
