@@ -11,7 +11,8 @@ from tests.lab.reanalysis import LOCAL, check_replaced, reanalysed, train_tiny_s
 from tests.slurm.slurmhelp import cli
 
 
-def test_reanalysing_a_sweep_replaces_its_rows_and_skips_what_it_would_repeat(tmp_home):
+def test_reanalysing_a_sweep_replaces_its_rows_and_skips_what_it_would_repeat(tmp_home, monkeypatch):
+    from tests.app.apphelp import no_exceptions, run_page
     from warehouse.read import query
 
     sweep_id = train_tiny_sweep(tmp_home)
@@ -34,6 +35,12 @@ def test_reanalysing_a_sweep_replaces_its_rows_and_skips_what_it_would_repeat(tm
     assert forced.stdout.count("would analyse") == 2  # only the kept epoch asked for
     status = cli("-m", "training.launch", "status", home=tmp_home)
     assert status.returncode == 0 and "4 finished" in status.stdout and "-e0002" in status.stdout
+    monkeypatch.setenv("THERMOSCOPE_HOME", str(tmp_home.root))
+    at = run_page("pages/11_Jobs.py")  # the analysis sweep beside the training sweep, its tasks as its runs
+    no_exceptions(at)
+    live = [d.value for d in at.dataframe if "job" in d.value.columns]
+    tasks = sorted(t for table in live for t in table["run_id"] if "-e" in t)
+    assert len(live) == 2 and len(tasks) == 4 and all(t.endswith(("-e0000", "-e0002")) for t in tasks)
 
 
 def test_targets_and_settings_that_make_no_sense_are_one_line(tmp_home):
