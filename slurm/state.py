@@ -132,8 +132,7 @@ def process_states(job_ids: list[str], not_before: float = 0.0) -> dict[str, Job
             alive = proc.status() != psutil.STATUS_ZOMBIE and proc.create_time() <= not_before + 1.0
         except (psutil.Error, ValueError):
             alive = False
-        states[job_id] = JobState(job_id, "RUNNING", False) if alive else JobState(
-            job_id, "ENDED", True, reason="the process ended without the run reporting an end")
+        states[job_id] = JobState(job_id, "RUNNING" if alive else "ENDED", not alive)
     return states
 
 
