@@ -19,10 +19,7 @@ Each phase runs in its own process. Device: cuda if available, else cpu.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -161,14 +158,10 @@ def tracker_vs_epoch(quick: bool) -> dict:
             "samples": int(len(y)), "model": f"{cfg.depth} x {cfg.width}", "settings": settings or "default"}
 
 
-def run_phase(code: str, threads: int) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    full = (f"import json, torch; torch.set_num_threads({threads}); import bench.bench_costs as b; "
-            f"print('RESULT' + json.dumps({code}))")
-    out = subprocess.run([sys.executable, "-c", full], cwd=ROOT, env=env, capture_output=True, text=True)
-    if out.returncode != 0:
-        raise SystemExit(f"phase {code} failed:\n{out.stderr[-3000:]}")
-    return json.loads(next(ln for ln in out.stdout.splitlines() if ln.startswith("RESULT"))[len("RESULT"):])
+def run_phase(call: str, threads: int) -> dict:
+    from bench_analysis import in_process  # a sibling script: this runs as bench/bench_costs.py
+
+    return in_process("bench.bench_costs", call, threads)
 
 
 def main() -> None:

@@ -7,8 +7,9 @@ Two kinds, one registry (`TASKS`), each a frozen dataclass that travels to the j
 - `ModelTask`: a network trained elsewhere (`analyse-model`): model spec, weights file, data, preprocessing,
   tap choice; it becomes an outside run (lab/outside_runs.py) of its own.
 
-`prepare()` does everything but the measuring (cheap: no data is decoded), so planning can tell from the
-`analyses` record whether the checkpoint is already measured exactly so; `run()` measures and writes.
+Planning needs no data decoded: `checkpoint_task()` reads a kept checkpoint's run from its shards, and
+`ModelTask.prepare()` builds the model with its weights and preprocessing; either then tells from the
+`analyses` record (`done()`) whether the checkpoint is already measured exactly so. `run()` measures and writes.
 """
 
 from __future__ import annotations
@@ -203,15 +204,14 @@ class ModelTask:
         rid = p.run.run_id
         loaded = load(self.dataset, self.ood, p.preprocessing, p.settings.max_samples, p.settings.feature_seed,
                       Path(self.data_root or "."))
+        # data and taps first: a wrong folder, preprocessing or tap filter is one line with nothing written
+        taps = model_taps(p.model.to(dev), loaded.data.id_test.x[:2].to(dev), method=self.taps_method).select(
+            self.include, self.exclude)
         p.run.write(where, sweep_id, p.settings, loaded.sizes)
         write_run_event(where, rid, sweep_id, RunStatus.RUNNING, epoch=p.epoch)
-        record = Measurement(rid, p.epoch, p.settings, self.ood, sweep_id, spec=p.spec, checkpoint=str(p.path),
-                             checkpoint_sha256=p.digest)
+        record = Measurement(rid, p.epoch, p.settings, self.ood, sweep_id, spec=p.spec, taps=taps.method,
+                             checkpoint=str(p.path), checkpoint_sha256=p.digest)
         try:
-            model = p.model.to(dev)
-            taps = model_taps(model, loaded.data.id_test.x[:2].to(dev), method=self.taps_method).select(
-                self.include, self.exclude)
-            record.taps = taps.method
             rows = _measure(record, taps.model, taps.taps, loaded.data, self.temperature, where, dev,
                             progress or progress_printer(f"{self.model} {p.path.name}"))
         except Exception as exc:

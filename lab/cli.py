@@ -198,9 +198,14 @@ def launch_main(argv: list[str] | None = None, prog: str = LAUNCH) -> int:
     if not result.runs:
         print("nothing to run: every run of the sweep already finished or is running (--force runs finished ones again)")
         return 0
-    print(f"sweep {result.sweep_id}: submitted {len(result.runs)} run(s) in {len(result.jobs)} {result.executor} "
-          f"job(s) ({', '.join(result.job_ids[:3])}{', ...' if len(result.job_ids) > 3 else ''})")
-    if not args.wait:
+    return report_submitted(result, f"sweep {result.sweep_id}: submitted {len(result.runs)} run(s)", args.wait, where)
+
+
+def report_submitted(result: LaunchResult, what: str, wait: bool, where) -> int:
+    """One line for what was submitted where, then either how to follow it or (`wait`) the wait and the ingest."""
+    print(f"{what} in {len(result.jobs)} {result.executor} job(s) "
+          f"({', '.join(result.job_ids[:3])}{', ...' if len(result.job_ids) > 3 else ''})")
+    if not wait:
         print(f"follow it with: {LAUNCH} status {result.sweep_id}")
         return 0
     return _wait_and_ingest(result, where)

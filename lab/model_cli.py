@@ -95,8 +95,6 @@ def _list_taps(p, device: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from analysis.discover import TapError
-    from analysis.types import AnalysisError
     from lab.analysis_sweep import plan_tasks
     from warehouse import home
 
@@ -111,9 +109,11 @@ def run(args: argparse.Namespace) -> int:
                 _list_taps(p, args.device)
             return 0
         if args.executor is not None:
-            return _submit(args, prepared, where)
+            from lab.reanalyse import submit_and_report
+
+            return submit_and_report(prepared, args, where, "analyse-model")
         planned = plan_tasks(prepared, where, force=args.force)
-    except (ConfigError, TapError) as exc:
+    except (ValueError, RuntimeError) as exc:  # ConfigError, TapError; a model that cannot take the input
         print(f"analyse-model: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
         return EXIT_BAD_INPUT
     from lab.launch import sweep_id_for
@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     for p in planned.todo:
         try:
             rows = p.task.run(where, sweep_id, args.device, prepared=p)
-        except (ConfigError, TapError, AnalysisError) as exc:
+        except (ValueError, RuntimeError) as exc:  # ConfigError, TapError, AnalysisError, a failing forward pass
             print(f"analyse-model: {p.describe()}: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
             status = EXIT_BAD_INPUT
             continue
@@ -135,8 +135,3 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  {r['metric']:>14} [{r['dataset']}] = {r['value']:.4g}")
     return status
 
-
-def _submit(args, prepared: list, where) -> int:
-    from lab.reanalyse import submit_and_report
-
-    return submit_and_report(prepared, args, where, "analyse-model")

@@ -148,7 +148,7 @@ def analyse_run(run: PreparedRun, where: Home, settings: AnalysisSettings) -> No
     """Analyse every kept checkpoint of the run (epoch 0 included) and write its rows and `analyses` records."""
     if not run.dist.is_main:
         return  # the analysis runs once, on rank 0's device
-    from lab.analyses import Measurement
+    from lab.analyses import Measurement, file_sha256
     from lab.rebuild import stored_column
 
     cfg = run.cfg
@@ -161,7 +161,8 @@ def analyse_run(run: PreparedRun, where: Home, settings: AnalysisSettings) -> No
             continue
         run.model.load_state_dict(ckpt.load(path)["model"])
         run.model.to(run.device)
-        record = Measurement(cfg.run_id, epoch, settings, cfg.ood, sweep_id, checkpoint=str(path))
+        record = Measurement(cfg.run_id, epoch, settings, cfg.ood, sweep_id, checkpoint=str(path),
+                             checkpoint_sha256=file_sha256(path))
         try:
             rows = analyse_model(run.model, run.model.layer_taps(), data, run_id=cfg.run_id, epoch=epoch,
                                  temperature=cfg.temperature, settings=settings, device=run.device)

@@ -77,7 +77,7 @@ def plan_checkpoints(args: argparse.Namespace, where: Home) -> list:
 def submit_and_report(planned: list, args: argparse.Namespace, where: Home, prog: str) -> int:
     """Skip what is measured already, print the plan, submit the rest as one job array (or only print it)."""
     from lab.analysis_sweep import plan_tasks, submit
-    from lab.cli import LAUNCH, _wait_and_ingest, slurm_options
+    from lab.cli import report_submitted, slurm_options
     from lab.sweep import Sweep
     from slurm import OptionError
 
@@ -98,12 +98,8 @@ def submit_and_report(planned: list, args: argparse.Namespace, where: Home, prog
     except (ConfigError, OptionError) as exc:
         print(f"{prog}: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    print(f"analysis sweep {result.sweep_id}: submitted {len(plan.todo)} task(s) in {len(result.jobs)} "
-          f"{result.executor} job(s) ({', '.join(result.job_ids[:3])}{', ...' if len(result.job_ids) > 3 else ''})")
-    if not args.wait:
-        print(f"follow it with: {LAUNCH} status {result.sweep_id}")
-        return 0
-    return _wait_and_ingest(result, where)
+    return report_submitted(result, f"analysis sweep {result.sweep_id}: submitted {len(plan.todo)} task(s)", args.wait,
+                            where)
 
 
 def run(args: argparse.Namespace) -> int:

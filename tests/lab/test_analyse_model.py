@@ -158,6 +158,7 @@ def test_weights_that_do_not_fit_are_one_line_and_write_nothing(analysed, tmp_pa
     assert "--num-classes" in wrong.stderr
     for bad, words in ((["--model", "keras:resnet"], "give timm:NAME"),
                        (["--model", "timm:no_such_net"], "timm has no model"),
+                       (["--model", "torchvision:resnet18", "--taps", "nothing*"], "no layer tap matches"),
                        (["--model", "torchvision:resnet18", "--weights", str(tmp_path / "none.pt")], "no such file")):
         args = [*bad, *(["--weights", str(files["torchvision:resnet18"])] if "--weights" not in bad else [])]
         done = cli(where, "analysis", "analyse-model", *args, *common)
