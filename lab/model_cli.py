@@ -55,7 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="measure files already measured with these settings again")
     x = p.add_argument_group("as a job array (default: in this process)")
     x.add_argument("--executor", choices=EXECUTORS, default=None, help="submit one task per weights file")
-    x.add_argument("--dry-run", action="store_true", help="print what would be measured; write nothing")
+    x.add_argument("--dry-run", action="store_true", help="print what would be measured and skipped; write nothing")
     x.add_argument("--wait", action="store_true", help="wait for the job array, then ingest")
     x.add_argument("--tasks-per-job", type=int, default=0, help="tasks measured one after another per job")
     add_slurm_flags(x)
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
             for p in prepared:
                 _list_taps(p, args.device)
             return 0
-        if args.executor is not None:
+        if args.executor is not None or args.dry_run:  # a dry run only prints the plan, wherever it would run
             from lab.reanalyse import submit_and_report
 
             return submit_and_report(prepared, args, where, "analyse-model")

@@ -78,3 +78,27 @@ def test_outside_weights_files_as_one_job_array(tmp_path, tmp_home):
 
     runs = query("SELECT source, status, arch FROM runs", where=tmp_home).to_dicts()
     assert runs == [{"source": "analysed", "status": "finished", "arch": "module:nets:net"}] * 2
+
+
+def test_a_preempted_analysis_job_resubmits_the_tasks_not_done_and_gives_up_at_max_requeues(tmp_home):
+    import subprocess
+    import sys
+
+    from lab.analyse_job import AnalyseJob
+    from lab.events import run_events
+    from tests.conftest import ROOT
+
+    items = [{"id": f"r{i}-e0000", "task": {"kind": "checkpoint"}} for i in range(3)]
+    job = AnalyseJob(max_requeues=3, requeues=1)
+    job._done = ["r0-e0000"]
+    again = job.checkpoint(items, "sweep-a", str(tmp_home.root))
+    assert type(again.function) is AnalyseJob and again.function.requeues == 2
+    assert [i["id"] for i in again.args[0]] == ["r1-e0000", "r2-e0000"]
+    assert [e["status"] for e in run_events("r2-e0000", tmp_home)] == ["queued"]
+    # at max_requeues the tasks are marked failed and the process ends (os._exit): in a child, not this test
+    code = ("import sys; from lab.analyse_job import AnalyseJob; job = AnalyseJob(max_requeues=3, requeues=3); "
+            "job.checkpoint([{'id': 'r2-e0000', 'task': {}}], 'sweep-a', sys.argv[1]); print('returned')")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_home.root)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 1 and "returned" not in done.stdout, done.stdout + done.stderr
+    assert run_events("r2-e0000", tmp_home)[-1]["status"] == "failed"
