@@ -117,17 +117,19 @@ def tap_shapes(taps: TapSet, example: torch.Tensor) -> list[tuple[int, ...]]:
 
 
 class _eval:
-    """The model in eval mode for the duration (BatchNorm reads its running statistics, updates nothing)."""
+    """The model in eval mode for the duration (BatchNorm reads its running statistics, updates nothing); each
+    module's own mode back afterwards (`train(was)` would flatten a loop's mix, e.g. BatchNorms kept in eval)."""
 
     def __init__(self, model: nn.Module) -> None:
-        self.model, self.was = model, model.training
+        self.model, self.modes = model, [(m, m.training) for m in model.modules()]
 
     def __enter__(self) -> nn.Module:
         self.model.eval()
         return self.model
 
     def __exit__(self, *exc) -> None:
-        self.model.train(self.was)
+        for m, training in self.modes:
+            m.training = training
 
 
 # ---- 'auto' and the methods -----------------------------------------------------------------------------
@@ -282,7 +284,7 @@ def _fx_taps(model: nn.Module, example: torch.Tensor, forced: bool) -> TapSet | 
     except Exception as exc:  # data-dependent control flow and the like: the hooks still work
         return f"FX cannot trace it ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
     gm = fx.GraphModule(tracer.root, graph, class_name=f"Tapped{type(model).__name__}")
-    gm.train(model.training)
+    gm.training = model.training  # its own flag only: train() would reset every shared module's
     qualname = tracer.node_to_qualname
     nodes = list(graph.nodes)
     output = next(n for n in nodes if n.op == "output")

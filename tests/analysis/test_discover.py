@@ -157,8 +157,10 @@ def test_select_keeps_taps_by_glob_and_always_the_logits_and_describe_lists_them
 
 def test_the_traced_graph_shares_the_models_parameters_and_the_analysis_measures_it():
     model = Functional()
+    model.b.eval()  # a mix of modes, as a loop that freezes one layer has
     x = torch.randn(4, 8)
     found = discover_taps(model, x)
+    assert model.training and not model.b.training and model.a.training  # discovery left each mode as it was
     assert found.model.get_submodule("a") is model.a  # the same module: training it moves the graph too
     with torch.no_grad():
         model.head.bias.add_(1.0)

@@ -200,3 +200,45 @@ def test_a_module_factory_on_the_embedded_digits_with_a_training_scripts_checkpo
     ranked = {r["layer_name"] for r in pq.read_table(tmp_home.shards / "layer_metrics" / run_dir.name /
                                                        "analysis-e0007.parquet").to_pylist() if r["metric"] == "rank"}
     assert ranked == {"2", "2_pre", "4", "4_pre", "logits", "softmax"}  # nn.Sequential names its ReLUs 2 and 4
+
+
+def test_state_dicts_are_read_as_training_scripts_save_them(tmp_path):
+    from safetensors.torch import save_file
+
+    from lab.outside_models import read_state_dict
+    from thermoscope.fields import ConfigError
+
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+    plain = net.state_dict()
+    saved = {"plain.pt": plain, "state_dict.pt": {"state_dict": plain, "epoch": 3},
+             "ddp.pt": {"model": {f"module.{k}": v for k, v in plain.items()}, "optimizer": {"lr": 0.1}},
+             "compiled.pt": {"model_state_dict": {f"_orig_mod.{k}": v for k, v in plain.items()}},
+             "whole.pt": net}
+    for name, content in saved.items():
+        torch.save(content, tmp_path / name)
+    save_file(dict(plain), str(tmp_path / "st.safetensors"))
+    for name in [*saved, "st.safetensors"]:
+        got = read_state_dict(tmp_path / name)
+        assert got.keys() == plain.keys() and all(torch.equal(got[k], plain[k]) for k in plain), name
+    torch.save({"epoch": 3, "notes": "no weights here"}, tmp_path / "empty.pt")
+    with pytest.raises(ConfigError, match="no state dict in it"):
+        read_state_dict(tmp_path / "empty.pt")
+
+
+def test_preprocessing_comes_from_the_models_pretrained_config_and_flags_override_it():
+    import timm
+    import torchvision
+    from timm.data import resolve_data_config
+
+    from lab.outside_data import preprocessing_for
+
+    vit = timm.create_model("test_vit", pretrained=False)
+    cfg = resolve_data_config({}, model=vit)
+    own = preprocessing_for("timm", "test_vit", vit, {})
+    assert (own.input_size, own.mean, own.std, own.source) == (cfg["input_size"][-1], cfg["mean"], cfg["std"], "timm")
+    assert own.crop_pct == pytest.approx(cfg["crop_pct"])
+    tv = preprocessing_for("torchvision", "resnet18", torchvision.models.resnet18(), {"input_size": 32})
+    assert tv.input_size == 32 and tv.crop_pct == pytest.approx(224 / 256) and tv.source == "torchvision + flags"
+    assert tv.mean == pytest.approx(MEAN) and tv.std == pytest.approx(STD)
+    none = preprocessing_for("module", "x:y", torch.nn.Linear(2, 2), {})
+    assert none.input_size is None and none.mean is None and none.source == "data"  # the data's own, at stored size
