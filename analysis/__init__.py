@@ -26,6 +26,8 @@ _EXPORTS: dict[str, str] = {
     "numerical_rank": "rank", "rank_tolerance": "rank", "rank_with_detail": "rank", "solution_rank": "rank",
     "analyse_model": "run",
     "LayerTap": "taps",
+    "TapError": "discover", "TapSet": "discover", "discover_taps": "discover", "model_taps": "discover",
+    "untouched": "guard",
     "theory_rows": "theory",
     "kappa": "tunnel", "kappa_detail": "tunnel", "rho": "tunnel", "rho_detail": "tunnel",
     "AnalysisData": "types", "AnalysisError": "types", "Split": "types",

@@ -233,15 +233,20 @@ def phase(name: str, size: str) -> dict:
     raise SystemExit(f"unknown phase {name!r}")
 
 
-def run_phase(name: str, size: str, threads: int) -> dict:
+def in_process(module: str, call: str, threads: int) -> dict:
+    """`call` (an expression on `module` imported as b) in a fresh process with `threads` torch threads; its JSON."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    code = (f"import json, torch; torch.set_num_threads({threads}); import bench.bench_analysis as b; "
-            f"print('RESULT' + json.dumps(b.phase({name!r}, {size!r})))")
+    code = (f"import json, torch; torch.set_num_threads({threads}); import {module} as b; "
+            f"print('RESULT' + json.dumps({call}))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
     if out.returncode != 0:
-        raise SystemExit(f"phase {name} failed:\n{out.stderr[-3000:]}")
+        raise SystemExit(f"phase {call} failed:\n{out.stderr[-3000:]}")
     line = next(ln for ln in out.stdout.splitlines() if ln.startswith("RESULT"))
     return json.loads(line[len("RESULT"):])
+
+
+def run_phase(name: str, size: str, threads: int) -> dict:
+    return in_process("bench.bench_analysis", f"b.phase({name!r}, {size!r})", threads)
 
 
 def main() -> None:

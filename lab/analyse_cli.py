@@ -1,21 +1,26 @@
-"""`python -m analysis` (= `thermoscope analyse | theory | init-norms | settings`): measure and write rows.
+"""`python -m analysis` (= `thermoscope analyse | analyse-model | reanalyse | theory | init-norms | settings`).
 
   python -m analysis analyse CHECKPOINT [CHECKPOINT ...] [--device auto|cpu|cuda] [--set NAME=VALUE ...]
+  python -m analysis analyse-model --model timm:NAME|torchvision:NAME|module:PKG.MOD:FACTORY --weights FILE
+                                   --dataset folder:PATH [--ood folder:PATH ...] [--temperature T] [--name NAME]
+  python -m analysis reanalyse SWEEP_ID|RUN_ID|CHECKPOINT ... [--set NAME=VALUE ...] [--ood A+B]
+                               [--executor auto|local|slurm] [--dry-run] [--force] [--wait]
   python -m analysis theory
   python -m analysis init-norms --arch mlp,resnet18 --dataset cifar10 [--init default,kaiming,normal]
                                 [--init-std 0.01,0.1] [--seeds 3] [--batch 256]
   python -m analysis settings            # every analysis setting, its default and meaning
 
-`analyse` rebuilds each checkpoint's model and data (lab/rebuild.py) and measures it with the settings its
-run was launched with, `--set` on top; rows go to the warehouse shards of $THERMOSCOPE_HOME (or --home) as
-`analysis-eNNNN`, the shard names the training job uses, so re-analysing a checkpoint replaces its rows.
+`analyse` rebuilds each checkpoint's model and data (lab/rebuild.py) and measures it in this process with the
+settings its run was launched with, `--set` on top; rows go to the warehouse shards of $THERMOSCOPE_HOME (or
+--home) as `analysis-eNNNN`, the shard names the training job uses, so re-analysing a checkpoint replaces its
+rows. `analyse-model` measures a network trained elsewhere (lab/model_cli.py); `reanalyse` measures kept
+checkpoints again as one job array, skipping those already measured with the same settings (lab/reanalyse.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from analysis.settings import AnalysisSettings
@@ -39,32 +44,29 @@ def parse_settings(pairs: list[str]) -> dict[str, str]:
 
 def analyse_checkpoint(path: Path, *, device: str = "auto", overrides: dict | None = None, home_root=None,
                        write: bool = True) -> dict[str, list[dict]]:
-    import torch
-
     from analysis import AnalysisError, analyse_model
-    from lab.pipeline import write_analysis
-    from lab.rebuild import read_checkpoint, rebuild, settings_for
+    from lab.analyse_tasks import pick_device, progress_printer
+    from lab.analyses import Measurement, file_sha256
+    from lab.rebuild import read_checkpoint, rebuild, settings_for, stored_column
     from warehouse import home
 
     where = home(home_root)
     ckpt = read_checkpoint(path)
     settings = settings_for(ckpt, where, overrides)
-    dev = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
+    dev = pick_device(device)
     model, data = rebuild(ckpt, settings, dev)
-    t0 = time.perf_counter()
-
-    def progress(stage: str, done: int, total: int) -> None:
-        print(f"[{time.perf_counter() - t0:7.1f}s] {ckpt.run_id} e{ckpt.epoch}: {stage} ({done}/{total})",
-              file=sys.stderr)
-
+    record = Measurement(ckpt.run_id, ckpt.epoch, settings, ckpt.config.ood,
+                         stored_column(where, ckpt.run_id, "sweep_id") or "", checkpoint=str(path),
+                         checkpoint_sha256=file_sha256(path))
     failure = None
     try:
         rows = analyse_model(model, model.layer_taps(), data, run_id=ckpt.run_id, epoch=ckpt.epoch,
-                             temperature=ckpt.config.temperature, settings=settings, device=dev, progress=progress)
+                             temperature=ckpt.config.temperature, settings=settings, device=dev,
+                             progress=progress_printer(f"{ckpt.run_id} e{ckpt.epoch}"))
     except AnalysisError as e:  # keep what was measured, then report the one-line reason
         rows, failure = e.rows, e
     if write:
-        write_analysis(rows, ckpt.run_id, ckpt.epoch, where)
+        record.write(rows, where, failure=failure)
     if failure is not None:
         raise failure
     return rows
@@ -90,7 +92,18 @@ def main(argv: list[str] | None = None) -> int:
 
     add_arguments(n)
     sub.add_parser("settings", help="list the analysis settings and their defaults")
+    from lab import model_cli, reanalyse
+
+    commands = {"analyse-model": model_cli, "reanalyse": reanalyse}
+    for name, module in commands.items():
+        doc = module.__doc__ or ""
+        cmd = sub.add_parser(name, aliases=[name.replace("yse", "yze")], help=doc.split("\n")[0].split(": ", 1)[-1],
+                             description=doc.split("\n\n", 1)[-1], formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(cmd)
     args = parser.parse_args(argv)
+    command = {alias: name for name in commands for alias in (name, name.replace("yse", "yze"))}.get(args.command)
+    if command:
+        return commands[command].run(args)
 
     if args.command == "settings":
         print("\n".join(tfields.describe(AnalysisSettings)))

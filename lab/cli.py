@@ -2,7 +2,7 @@
 
     thermoscope launch [SWEEP.toml] [--set FIELD=V1,V2 …] [--executor …] [--dry-run] [--wait] [--pack N] …
     thermoscope status [SWEEP_ID] | cancel [SWEEP_ID] | list
-    thermoscope analyse CHECKPOINT … | theory | init-norms … | calibrate … | settings
+    thermoscope analyse CHECKPOINT … | analyse-model … | reanalyse … | theory | init-norms … | calibrate … | settings
     thermoscope ingest | rebuild | migrate | export | sql "SELECT …" | schema-doc      (the warehouse's)
     thermoscope app [--port N]                                                         (the dashboard)
 
@@ -103,13 +103,17 @@ def build_parser(prog: str = LAUNCH) -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true",
                    help="list architectures, datasets, presets, config fields, settings, options, environment")
     p.add_argument("--home", help="Thermoscope home (default: $THERMOSCOPE_HOME or ./thermoscope-home)")
-    g = p.add_argument_group("Slurm options (override the sweep file's [slurm] section)")
+    add_slurm_flags(p.add_argument_group("Slurm options (override the sweep file's [slurm] section)"))
+    return p
+
+
+def add_slurm_flags(group) -> None:
+    """The Slurm option flags, built from SlurmOptions' declarations (launch and the analysis commands share them)."""
     kinds = tfields.field_types(SlurmOptions)
     for f in cli_options():
-        g.add_argument(f.metadata["flag"], dest=f.name, type=kinds[f.name], default=None, help=f.metadata["doc"])
-    g.add_argument("--sbatch", action="append", default=[], metavar="FLAG=VALUE",
-                   help="any other sbatch flag, e.g. --sbatch exclude=node7 (repeatable)")
-    return p
+        group.add_argument(f.metadata["flag"], dest=f.name, type=kinds[f.name], default=None, help=f.metadata["doc"])
+    group.add_argument("--sbatch", action="append", default=[], metavar="FLAG=VALUE",
+                       help="any other sbatch flag, e.g. --sbatch exclude=node7 (repeatable)")
 
 
 def slurm_options(sweep: Sweep, args: argparse.Namespace) -> SlurmOptions:
@@ -199,9 +203,14 @@ def launch_main(argv: list[str] | None = None, prog: str = LAUNCH) -> int:
     if not result.runs:
         print("nothing to run: every run of the sweep already finished or is running (--force runs finished ones again)")
         return 0
-    print(f"sweep {result.sweep_id}: submitted {len(result.runs)} run(s) in {len(result.jobs)} {result.executor} "
-          f"job(s) ({', '.join(result.job_ids[:3])}{', ...' if len(result.job_ids) > 3 else ''})")
-    if not args.wait:
+    return report_submitted(result, f"sweep {result.sweep_id}: submitted {len(result.runs)} run(s)", args.wait, where)
+
+
+def report_submitted(result: LaunchResult, what: str, wait: bool, where) -> int:
+    """One line for what was submitted where, then either how to follow it or (`wait`) the wait and the ingest."""
+    print(f"{what} in {len(result.jobs)} {result.executor} job(s) "
+          f"({', '.join(result.job_ids[:3])}{', ...' if len(result.job_ids) > 3 else ''})")
+    if not wait:
         print(f"follow it with: {LAUNCH} status {result.sweep_id}")
         return 0
     return _wait_and_ingest(result, where)
@@ -241,7 +250,8 @@ def _app(argv: list[str]) -> int:
                             "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"])
 
 
-ANALYSIS_COMMANDS = ("analyse", "analyze", "theory", "init-norms", "settings")
+ANALYSIS_COMMANDS = ("analyse", "analyze", "analyse-model", "analyze-model", "reanalyse", "reanalyze", "theory",
+                     "init-norms", "settings")
 WAREHOUSE_COMMANDS = ("ingest", "rebuild", "migrate", "export", "sql", "schema-doc")
 
 

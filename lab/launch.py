@@ -81,7 +81,12 @@ def config_row(cfg: RunConfig, sweep_id: str, version: str, settings: AnalysisSe
 def new_sweep_id(configs: list[RunConfig]) -> str:
     """'YYYYmmdd-HHMMSS-xxxxxx': sortable by time; the suffix mixes in randomness so that the same
     sweep launched twice in one second still gets two ids (and two manifests)."""
-    seed = "".join(sorted(c.run_id for c in configs)) + secrets.token_hex(8)
+    return sweep_id_for([c.run_id for c in configs])
+
+
+def sweep_id_for(unit_ids: list[str]) -> str:
+    """A new sweep id for these runs or analysis tasks (see new_sweep_id)."""
+    seed = "".join(sorted(unit_ids)) + secrets.token_hex(8)
     return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{hashlib.sha256(seed.encode()).hexdigest()[:6]}"
 
 

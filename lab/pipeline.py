@@ -145,29 +145,28 @@ def analysis_data(run: PreparedRun, settings: AnalysisSettings) -> AnalysisData:
 
 
 def analyse_run(run: PreparedRun, where: Home, settings: AnalysisSettings) -> None:
-    """Analyse every kept checkpoint of the run (epoch 0 included) and write its rows."""
+    """Analyse every kept checkpoint of the run (epoch 0 included) and write its rows and `analyses` records."""
     if not run.dist.is_main:
         return  # the analysis runs once, on rank 0's device
+    from lab.analyses import Measurement, file_sha256
+    from lab.rebuild import stored_column
+
     cfg = run.cfg
     data = analysis_data(run, settings)
     folder = where.checkpoint_dir(cfg.run_id)
+    sweep_id = stored_column(where, cfg.run_id, "sweep_id") or ""
     for epoch in sorted(checkpoint_epochs(cfg)):
         path = folder / f"epoch{epoch:04d}.pt"
         if not path.exists():
             continue
         run.model.load_state_dict(ckpt.load(path)["model"])
         run.model.to(run.device)
+        record = Measurement(cfg.run_id, epoch, settings, cfg.ood, sweep_id, checkpoint=str(path),
+                             checkpoint_sha256=file_sha256(path))
         try:
             rows = analyse_model(run.model, run.model.layer_taps(), data, run_id=cfg.run_id, epoch=epoch,
                                  temperature=cfg.temperature, settings=settings, device=run.device)
         except AnalysisError as err:  # keep what was measured before the bad layer, then fail the run
-            write_analysis(err.rows, cfg.run_id, epoch, where)
+            record.write(err.rows, where, failure=err)
             raise
-        write_analysis(rows, cfg.run_id, epoch, where)
-
-
-def write_analysis(rows: dict[str, list[dict]], run_id: str, epoch: int, where: Home) -> None:
-    """One shard per (table, run, epoch): analysing the same checkpoint again replaces its rows."""
-    for table, table_rows in rows.items():
-        if table_rows:
-            write_shard(table, table_rows, owner=run_id, name=f"analysis-e{epoch:04d}", where=where)
+        record.write(rows, where)

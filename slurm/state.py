@@ -146,5 +146,32 @@ def _has_result(folder: str, job_id: str) -> bool:
     return any(Path(folder).glob(f"{job_id}_*_result.pkl"))
 
 
+def process_states(job_ids: list[str], not_before: float = 0.0) -> dict[str, JobState]:
+    """Jobs that are someone's own process ('pid<PID>.<host>', e.g. a training script with a Tracker): alive while
+    that process runs. A process on another host cannot be seen from here: neither alive nor ended."""
+    import socket
+
+    import psutil
+
+    states = {}
+    for job_id in job_ids:
+        pid, _, host = job_id.removeprefix("pid").partition(".")
+        if host != socket.gethostname():
+            states[job_id] = JobState(job_id, "UNKNOWN", False, reason=f"runs on {host}")
+            continue
+        try:
+            proc = psutil.Process(int(pid))
+            # a process started after the job was recorded is another program that got the PID
+            alive = proc.status() != psutil.STATUS_ZOMBIE and proc.create_time() <= not_before + 1.0
+        except (psutil.Error, ValueError):
+            alive = False
+        states[job_id] = JobState(job_id, "RUNNING" if alive else "ENDED", not alive)
+    return states
+
+
 def job_states(executor: str, job_ids: list[str], folder: str, not_before: float = 0.0) -> dict[str, JobState]:
-    return slurm_states(job_ids, not_before) if executor == "slurm" else local_states(job_ids, folder)
+    if executor == "slurm":
+        return slurm_states(job_ids, not_before)
+    if executor == "process":
+        return process_states(job_ids, not_before)
+    return local_states(job_ids, folder)

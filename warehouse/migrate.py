@@ -67,8 +67,13 @@ def _v4(con: duckdb.DuckDBPyConnection) -> None:
     _add_missing_columns(con)
 
 
+def _v5(con: duckdb.DuckDBPyConnection) -> None:
+    # v6 adds the `analyses` table: create_schema (run after every step) makes it, empty; old rows keep theirs.
+    pass
+
+
 # STEPS[v] takes a file from version v to v + 1.
-STEPS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {0: _v0, 1: _v1, 2: _v2, 3: _v3, 4: _v4}
+STEPS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {0: _v0, 1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5}
 
 
 def check_known(version: int | None, path) -> None:

@@ -20,9 +20,10 @@ from warehouse.config_columns import CONFIG_COLUMNS
 # v3: `run_configs` holds every config field (checkpoint_epochs added; its columns are derived from the
 #     run config) and the run's analysis settings (`analysis_json`);
 # v4: `run_datasets` (classes and sizes of each run's data) and `runs.learned` / `runs.num_classes`;
-# v5: `run_configs.source` (trained here or analysed from elsewhere) and the run's `name`, `tags`, `note`.
+# v5: `run_configs.source` (trained here or analysed from elsewhere) and the run's `name`, `tags`, `note`;
+# v6: `analyses` (the settings each (run, epoch) was measured with, so re-analysis skips what it would repeat).
 # Bump it whenever a stored table, column or view changes, and add the step to warehouse/migrate.py.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,9 @@ TABLES: dict[str, Table] = {
             ("config_json", pa.string(), "the whole config as JSON (every field, including ones added later)"),
             ("analysis_json", pa.string(), "the analysis settings the run is measured with, as JSON "
              "(analysis/settings.py; NULL for runs made before v3)", 3),
-            ("source", pa.string(), "'trained' (trained by Thermoscope) or 'analysed' (a network trained elsewhere, "
-             "measured here; config fields it does not know are NULL); NULL for runs made before v5", 5),
+            ("source", pa.string(), "'trained' (trained by Thermoscope), 'analysed' (a network trained elsewhere, "
+             "measured here from its weights) or 'tracked' (trained in the user's own loop, measured while it trains "
+             "by lab.Tracker); config fields an outside run does not know are NULL; NULL for runs made before v5", 5),
             ("name", pa.string(), "the run's human name ('' when none was given)", 5),
             ("tags", pa.list_(pa.string()), "free labels to find and group runs by", 5),
             ("note", pa.string(), "free text about the run ('' when none)", 5),
@@ -86,8 +88,10 @@ TABLES: dict[str, Table] = {
         ),
         _t(
             "run_events",
-            "Every status change of every run (append-only); `runs` shows the latest per run.",
-            _RUN,
+            "Every status change of every run (append-only); `runs` shows the latest per run. An analysis job's "
+            "tasks report here too, under their task id '<run_id>-eNNNN' (that run's checkpoint of epoch NNNN), so a "
+            "re-analysis never changes the status of the run it measures.",
+            ("run_id", pa.string(), "the run (16 hex chars), or an analysis task '<run_id>-eNNNN'"),
             ("sweep_id", pa.string(), "the sweep of the run"),
             ("ts", pa.timestamp("us", tz="UTC"), "when the status changed [UTC]"),
             ("status", pa.string(), STATUS_WORDS),
@@ -106,6 +110,31 @@ TABLES: dict[str, Table] = {
             ("num_classes", pa.int64(), "classes in the data itself (class folders for folder: sets) [count]"),
             ("n_train", pa.int64(), "training split size; NULL for streamed folders [samples]"),
             ("n_test", pa.int64(), "test split size; NULL for streamed folders [samples]"),
+        ),
+        _t(
+            "analyses",
+            "How each (run, epoch) was last measured: one row per analysis, replaced with its rows when the "
+            "checkpoint is analysed again (`python -m analysis reanalyse` skips a checkpoint whose row has the same "
+            "settings_hash and status 'finished').",
+            _RUN,
+            _EPOCH,
+            ("settings_hash", pa.string(), "hash of everything the rows depend on besides the weights: the analysis "
+             "settings, the OOD sets and, for networks trained elsewhere, the input preprocessing and tap choice "
+             "(16 hex chars)", 6),
+            ("settings_json", pa.string(), "the analysis settings used, as JSON (analysis/settings.py)", 6),
+            ("ood", pa.list_(pa.string()), "the OOD datasets measured", 6),
+            ("spec_json", pa.string(), "everything settings_hash covers, as JSON (the task that made the rows)", 6),
+            ("taps", pa.string(), "how the layers were found: 'declared' (the model's own layer_taps), 'timm', "
+             "'fx' or 'hooks' (analysis/discover.py)", 6),
+            ("checkpoint", pa.string(), "the weights file measured ('' for a model measured in memory)", 6),
+            ("checkpoint_sha256", pa.string(), "SHA-256 of that file ('' when none)", 6),
+            ("sweep_id", pa.string(), "the sweep or analysis sweep that measured it", 6),
+            ("status", pa.string(), "'finished' or 'failed' (rows measured before a failure are kept)", 6),
+            ("message", pa.string(), "why it failed; '' otherwise", 6),
+            ("n_rows", pa.int64(), "rows written to layer_metrics, run_metrics and alignment [count]", 6),
+            ("wall_s", pa.float64(), "time the measurement took [s]", 6),
+            ("code_version", pa.string(), "git commit of the code that measured it", 6),
+            ("analysed_at", pa.timestamp("us", tz="UTC"), "when it was measured [UTC]", 6),
         ),
         _t(
             "epochs",

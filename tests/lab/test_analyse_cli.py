@@ -111,6 +111,7 @@ def test_reanalysis_uses_the_settings_stored_with_the_run_and_set_overrides_them
 
     assert main(["analyse", str(ckpt), "--device", "cpu"]) == 0
     assert probe_details() == {(2, 120)}  # the run's own settings
-    assert not (tmp_home.shards / "alignment" / cfg.run_id).exists()  # alignment_top_k=0 was kept too
+    # alignment_top_k=0 was kept too: an empty shard, which replaces whatever an earlier analysis aligned
+    assert pq.read_table(tmp_home.shards / "alignment" / cfg.run_id / "analysis-e0000.parquet").num_rows == 0
     assert main(["analyse", str(ckpt), "--device", "cpu", "--set", "probe_epochs=1"]) == 0
     assert probe_details() == {(1, 120)}  # --set on top; the same shard, replaced

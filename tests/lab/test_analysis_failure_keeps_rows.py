@@ -32,4 +32,7 @@ def test_nan_in_the_head_keeps_the_hidden_layers_rows(tmp_home):
     kept = pq.read_table(tmp_home.shards / "layer_metrics" / cfg.run_id / "analysis-e0000.parquet").to_pylist()
     assert {r["layer_name"] for r in kept if r["metric"] == "rank"} >= {"hidden1", "hidden2", "hidden3", "logits"}
     partial = tmp_home.shards / "layer_metrics" / cfg.run_id / "analysis-e0001.parquet"
-    assert partial.exists() == bool(info.value.rows.get("layer_metrics"))
+    assert pq.read_table(partial).num_rows == len(info.value.rows.get("layer_metrics", []))
+    # and the epoch's analyses record says it failed, and why, so a re-analysis does not skip it
+    (record,) = pq.read_table(tmp_home.shards / "analyses" / cfg.run_id / "analysis-e0001.parquet").to_pylist()
+    assert record["status"] == "failed" and "NaN/inf" in record["message"]

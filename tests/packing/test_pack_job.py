@@ -13,6 +13,8 @@ import pytest
 from tests.packing.helpers import TINY_ANALYSIS, assert_rows_match, tiny_configs
 
 SKIP_TABLES = {"jobs", "run_events"}  # per job / per moment: compared by content below, not file by file
+# where and when an analysis ran, and the digest of weights equal only up to rounding: they differ by nature
+PROVENANCE = {"analyses": {"checkpoint", "checkpoint_sha256", "wall_s", "analysed_at"}}
 
 
 def _shards(where) -> dict[str, pl.DataFrame]:
@@ -86,6 +88,7 @@ def test_every_shard_a_solo_run_writes_is_written_with_the_same_rows(both):
             assert_rows_match(other.to_dicts(), frame.to_dicts())
             continue
         # analysis rows of nearly equal weights: identifiers equal, figures equal up to rounding
+        skip = PROVENANCE.get(name.split("/")[0], set())
         for a, b in zip(other.to_dicts(), frame.to_dicts()):
-            bad = {k: (a[k], b[k]) for k in b if not _close(a[k], b[k])}
+            bad = {k: (a[k], b[k]) for k in b if k not in skip and not _close(a[k], b[k])}
             assert not bad, (name, bad)

@@ -58,6 +58,7 @@ def _downgrade_to_v2(where, con=None) -> None:
     con = con or duckdb.connect(str(where.working))
     con.execute("DROP VIEW runs")  # it names every run_configs column
     con.execute("DROP TABLE run_datasets")
+    con.execute("DROP TABLE analyses")  # v6
     for column in ("checkpoint_epochs", "analysis_json", "source", "name", "tags", "note"):  # v3 and v5 columns
         con.execute(f"ALTER TABLE run_configs DROP COLUMN {column}")
     con.execute("UPDATE _meta SET value = '2' WHERE key = 'schema_version'")
@@ -121,6 +122,27 @@ def test_a_v2_file_gains_the_v3_columns_old_rows_null_new_rows_filled(tmp_home):
                                            where=tmp_home).to_dicts()}
     assert rows[old]["analysis_json"] is None and rows[old]["checkpoint_epochs"] is None  # migrated: NULL
     assert json.loads(rows[new]["analysis_json"])["max_samples"] == 99 and rows[new]["checkpoint_epochs"] == [2]
+
+
+def test_a_v5_file_gains_the_analyses_table_and_keeps_its_rows(tmp_home):
+    from datetime import UTC, datetime
+
+    from warehouse import write_shard
+
+    write_run(tmp_home, "a")
+    ingest(tmp_home)
+    con = duckdb.connect(str(tmp_home.working))
+    con.execute("DROP TABLE analyses")
+    con.execute("UPDATE _meta SET value = '5' WHERE key = 'schema_version'")
+    con.close()
+    shutil.copyfile(tmp_home.working, tmp_home.database)
+    with pytest.raises(WarehouseOutdated, match="schema v5"):
+        connect(tmp_home)
+    write_shard("analyses", [dict(run_id="a", epoch=3, settings_hash="0" * 16, status="finished",
+                                  analysed_at=datetime.now(UTC))], owner="a", name="analysis-e0003", where=tmp_home)
+    assert ingest(tmp_home).migrated == _steps(5)
+    assert query("SELECT count(*) AS n FROM layer_metrics", where=tmp_home)["n"][0] == 3
+    assert query("SELECT run_id, epoch, status FROM analyses", where=tmp_home).rows() == [("a", 3, "finished")]
 
 
 def test_a_newer_file_says_update_the_code(tmp_home):
