@@ -56,6 +56,10 @@ def until(what: str, check: Callable[[], Any], timeout: float = 180, every: floa
         time.sleep(every)
 
 
-def squeue_ids() -> set[str]:
-    out = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True, timeout=30).stdout
-    return set(out.split())
+def squeue_ids(under=None) -> set[str]:
+    """Job ids in Slurm's queue; with `under` (a folder), only jobs whose log goes below it (a test's own home:
+    the cluster may be shared with other work)."""
+    out = subprocess.run(["squeue", "-h", "-O", "JobID:40,StdOut:1000"], capture_output=True, text=True,
+                         timeout=30).stdout
+    rows = [line.split(None, 1) for line in out.splitlines() if line.strip()]
+    return {r[0] for r in rows if under is None or (len(r) > 1 and r[1].strip().startswith(str(under)))}

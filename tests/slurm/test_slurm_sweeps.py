@@ -172,7 +172,7 @@ def test_requeues_beyond_max_requeues_mark_the_run_failed(slurm_home):
 
 
 def test_partition_slurm_rejects_is_one_line_naming_it_and_nothing_is_written(slurm_home):
-    before = squeue_ids()
+    before = squeue_ids(slurm_home.root)
     done = cli("-m", "training.launch", *sets(temperature="1,10"), *SLURM_FLAGS, "--partition", "no-such-part",
                home=slurm_home)
     assert done.returncode == 2, done.stdout + done.stderr
@@ -181,7 +181,7 @@ def test_partition_slurm_rejects_is_one_line_naming_it_and_nothing_is_written(sl
     assert "partition" in lines[0] and "no-such-part" in lines[0]
     assert not (slurm_home.root / "shards").exists()
     assert not any((slurm_home.root / "jobs").glob("*")) if (slurm_home.root / "jobs").exists() else True
-    assert squeue_ids() == before
+    assert squeue_ids(slurm_home.root) == before == set()
 
 
 def test_gpus_on_a_cluster_without_them_is_one_line_naming_gpus_per_node(slurm_home):
