@@ -1,0 +1,176 @@
+"""Dashboard in a real browser: first-chart time per page in a fresh tab, and one interaction, on 10,000 runs.
+
+    .venv/bin/python bench/bench_browser.py [--quick] [--runs N] [--keep DIR] [--repeat K] [--shots DIR]
+
+What a user waits for, measured in headless Chromium (Debian's /usr/bin/chromium driven by playwright,
+as in tests/app/browser.py) against a running `streamlit run app/Home.py`:
+- first chart: from opening the page's URL in a new tab until its first chart is drawn (a canvas or svg
+  inside a Vega-Lite element) — or, for a page without charts, until the script's run ended;
+- interaction: on pages with a config selector, from choosing another value until the rerun ended and
+  the charts are drawn again.
+"Warm" = the server has imported everything and served each page once before (the figures a user sees
+on a dashboard that is already up); the cold first visit of each page is printed beside it.
+Budgets (issue #13): 1 s per page, 300 ms per interaction; ratios below 1 are within budget.
+The warehouse is bench_app.py's (same builder): 10,000 runs, written as jobs write shards, ingested.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench_app import build  # same folder: the 10,000-run warehouse builder
+
+from warehouse import home
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE_BUDGET_MS, INTERACTION_BUDGET_MS = 1000.0, 300.0
+# Streamlit's frontend marks its root with the script's state: 'notRunning' once a run has ended
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+
+
+def _driver():
+    """tests/app/browser.py (server start/stop, chromium flags), loaded from its file: bench is not a package."""
+    spec = importlib.util.spec_from_file_location("thermoscope_browser", ROOT / "tests" / "app" / "browser.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def page_paths() -> list[str]:
+    """URL path of every page: Streamlit names a page after its file, without the number prefix."""
+    names = [""] + [p.stem.split("_", 1)[1] for p in sorted((ROOT / "app" / "pages").glob("*.py"),
+                                                         key=lambda p: int(p.stem.split("_", 1)[0]))]
+    return names
+
+
+def first_chart_ms(context, url: str, driver, charts: bool, timeout_ms: int = 60_000,
+                   shot: Path | None = None) -> tuple[float, int]:
+    """(milliseconds to the first drawn chart, charts drawn) in a new tab; for a page without charts
+    (`charts` False), milliseconds until its script's first run ended (its title is drawn and the app idle)."""
+    page = context.new_page()
+    try:
+        t0 = time.perf_counter()
+        page.goto(url, wait_until="commit", timeout=timeout_ms)
+        done = "document.querySelector(sel) !== null" if charts else \
+            f"document.querySelector('[data-testid=\"stMain\"] h1') !== null && document.querySelector({IDLE!r}) !== null"
+        page.wait_for_function(f"(sel) => {done}", arg=driver.CHART, timeout=timeout_ms, polling=20)
+        ms = (time.perf_counter() - t0) * 1000
+        driver._wait_idle(page, timeout_ms)
+        charts = page.locator(driver.CHART).count()
+        if shot is not None:
+            page.screenshot(path=str(shot), full_page=True)
+        return ms, charts
+    finally:
+        page.close()
+
+
+def interaction_ms(context, url: str, driver, timeout_ms: int = 60_000) -> float | None:
+    """Choose the second option of the page's first selectbox; ms until the rerun ended (None: no selectbox)."""
+    page = context.new_page()
+    try:
+        page.goto(url, wait_until="domcontentloaded", timeout=timeout_ms)
+        page.wait_for_selector(driver.CHART, timeout=timeout_ms)
+        driver._wait_idle(page, timeout_ms)
+        boxes = page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]')
+        if boxes.count() == 0:
+            return None
+        boxes.first.click()
+        options = page.locator('[role="option"]')
+        options.first.wait_for(timeout=timeout_ms)
+        if options.count() < 2:
+            page.keyboard.press("Escape")
+            return None
+        # the time of the click and of the last change the rerun made to the page, in the page's own clock
+        page.evaluate("""() => {
+            window.__clicked = null; window.__changed = performance.now();
+            document.addEventListener('mousedown', () => { window.__clicked = performance.now(); }, true);
+            new MutationObserver(() => { window.__changed = performance.now(); }).observe(
+                document.querySelector('[data-testid="stApp"]'),
+                {subtree: true, childList: true, attributes: true, characterData: true});
+        }""")
+        options.nth(1).click()
+        # done = the script's run has ended and the page has not changed for 0.5 s (charts draw after the run)
+        page.wait_for_function(
+            """() => window.__clicked !== null && performance.now() - window.__changed > 500 &&
+                     document.querySelector(IDLE) !== null""".replace("IDLE", repr(IDLE)),
+            timeout=timeout_ms, polling=50)
+        return page.evaluate("window.__changed - window.__clicked")
+    finally:
+        page.close()
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=int, help="runs in the warehouse (default 10,000; --quick 500)")
+    p.add_argument("--repeat", type=int, help="fresh tabs per page (default 3; --quick 1)")
+    p.add_argument("--quick", action="store_true", help="smoke run for `bench/run_all.py --quick`")
+    p.add_argument("--keep", help="build the warehouse here and keep it (reused when it already holds one)")
+    p.add_argument("--shots", help="save one screenshot per page here")
+    args = p.parse_args()
+    n = args.runs or (500 if args.quick else 10_000)
+    repeat = args.repeat or (1 if args.quick else 3)
+    driver = _driver()
+    why = driver.missing()
+    if why:
+        print(f"bench_browser: skipped: {why}")
+        return 0
+    root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-browser-"))
+    where = home(root)
+    if not where.database.exists():
+        t0 = time.perf_counter()
+        build(where, n)
+        print(f"warehouse: {n:,} runs built and ingested in {time.perf_counter() - t0:.0f} s")
+    shots = Path(args.shots) if args.shots else None
+    if shots:
+        shots.mkdir(parents=True, exist_ok=True)
+    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, "
+          f"{n:,} runs, {repeat} fresh tab(s) per page")
+    from playwright.sync_api import sync_playwright
+
+    server = driver.start_server(root, root / "streamlit.log")
+    rows = []
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=driver.CHROMIUM, args=driver.LAUNCH_ARGS)
+            context = browser.new_context(viewport={"width": 1440, "height": 1000})
+            for path in page_paths():
+                url = f"{server.url}/{path}"
+                # the cold visit also tells whether the page draws charts at all (what to wait for)
+                cold, charts = first_chart_ms(context, url, driver, charts=False)
+                if charts:
+                    cold, charts = first_chart_ms(context, url, driver, charts=True)
+                warm = [first_chart_ms(context, url, driver, bool(charts),
+                                       shot=(shots / f"{path or 'Home'}.png") if shots and i == 0 else None)[0]
+                        for i in range(repeat)]
+                clicks = [interaction_ms(context, url, driver) for _ in range(repeat)] if charts else [None]
+                clicks = [c for c in clicks if c is not None]
+                rows.append((path or "Home", cold, statistics.median(warm), min(warm), charts,
+                             statistics.median(clicks) if clicks else None))
+            browser.close()
+    finally:
+        server.stop()
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+    print(f"{'page':<14} {'cold ms':>8} {'warm ms':>8} {'best':>6} {'charts':>6} {'click ms':>9}")
+    for name, cold, warm, best, charts, click in rows:
+        print(f"{name:<14} {cold:8.0f} {warm:8.0f} {best:6.0f} {charts:6d} "
+              f"{'-' if click is None else f'{click:.0f}':>9}")
+    print("ratios (warm first chart / 1 s budget; interaction / 300 ms budget; < 1 = within)")
+    for name, _cold, warm, _best, _charts, click in rows:
+        extra = f"   interaction {click / INTERACTION_BUDGET_MS:.2f}" if click is not None else ""
+        print(f"  {name:<14} first chart {warm / PAGE_BUDGET_MS:.2f}{extra}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
