@@ -46,10 +46,11 @@ def cell(value) -> str:
     return str(value)
 
 
-def side_by_side(frame: pl.DataFrame, rows: list[str], titles: dict[str, str] | None = None) -> pl.DataFrame:
+def side_by_side(frame: pl.DataFrame, rows: list[str], head: str, titles: dict[str, str] | None = None
+                 ) -> pl.DataFrame:
     """One row per field, one column per run (the runs' labels), values as text ('—' for none)."""
     titles = titles or {}
-    out = {"": [titles.get(r, r) for r in rows]}
+    out = {head: [titles.get(r, r) for r in rows]}
     for rec in frame.iter_rows(named=True):
         out[rec["label"]] = [cell(rec[r]) for r in rows]
     return pl.DataFrame(out)
@@ -60,7 +61,7 @@ st.subheader("Config differences")
 candidates = ["sweep_id", "source", *data.CONFIG_FIELDS, "name", "tags", "note"]
 differ = [c for c in candidates if found.select(pl.col(c).cast(pl.String).fill_null("\u0000")).n_unique() > 1]
 if differ:
-    st.dataframe(side_by_side(found, differ), hide_index=True, width="stretch", key="compare-config")
+    st.dataframe(side_by_side(found, differ, "field"), hide_index=True, width="stretch", key="compare-config")
 else:
     st.caption("Their configs are equal in every field.")
 same = [c for c in data.CONFIG_FIELDS if c not in differ and c != "data_root"]
@@ -70,7 +71,7 @@ if same:
 # ---- final results ------------------------------------------------------------------------------------
 st.subheader("Final results")
 result_rows = ["status", "learned", "final_epoch", *data.RESULT_COLUMNS, "best_auroc_by"]
-st.dataframe(side_by_side(found, result_rows, {**TITLES, "best_auroc_by": "best AUROC: score on set",
+st.dataframe(side_by_side(found, result_rows, "result", {**TITLES, "best_auroc_by": "best AUROC: score on set",
                                                "final_epoch": "last logged epoch"}),
              hide_index=True, width="stretch", key="compare-results")
 st.caption("Last logged epoch for accuracy, loss and logits norm; each summary's latest measured epoch for SR, κ, "
