@@ -302,7 +302,7 @@ def compare_curves(frame: pl.DataFrame, *, quantities: tuple[str, ...] = ("train
             continue
         scale = alt.Scale(type="log") if q in log_y else alt.Scale(zero=False)
         panels.append(alt.Chart(part).mark_line(point=part["epoch"].n_unique() <= 40).encode(
-            x=alt.X("epoch:Q", title="epoch"),
+            x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1, format="d")),
             y=alt.Y("value:Q", title=RESULT_TITLES.get(q, q), scale=scale),
             color=color,
             tooltip=["label:N", "epoch:Q", alt.Tooltip("value:Q", title=RESULT_TITLES.get(q, q), format=".4g")],

@@ -46,6 +46,11 @@ def cell(value) -> str:
     return str(value)
 
 
+def full_height(rows: int) -> int:
+    """Pixels for a table that shows all its rows (a side-by-side table is read whole, not scrolled)."""
+    return 35 * (rows + 1) + 3
+
+
 def side_by_side(frame: pl.DataFrame, rows: list[str], head: str, titles: dict[str, str] | None = None
                  ) -> pl.DataFrame:
     """One row per field, one column per run (the runs' labels), values as text ('—' for none)."""
@@ -61,7 +66,8 @@ st.subheader("Config differences")
 candidates = ["sweep_id", "source", *data.CONFIG_FIELDS, "name", "tags", "note"]
 differ = [c for c in candidates if found.select(pl.col(c).cast(pl.String).fill_null("\u0000")).n_unique() > 1]
 if differ:
-    st.dataframe(side_by_side(found, differ, "field"), hide_index=True, width="stretch", key="compare-config")
+    st.dataframe(side_by_side(found, differ, "field"), hide_index=True, width="stretch", key="compare-config",
+                 height=full_height(len(differ)))
 else:
     st.caption("Their configs are equal in every field.")
 same = [c for c in data.CONFIG_FIELDS if c not in differ and c != "data_root"]
@@ -73,7 +79,7 @@ st.subheader("Final results")
 result_rows = ["status", "learned", "final_epoch", *data.RESULT_COLUMNS, "best_auroc_by"]
 st.dataframe(side_by_side(found, result_rows, "result", {**TITLES, "best_auroc_by": "best AUROC: score on set",
                                                "final_epoch": "last logged epoch"}),
-             hide_index=True, width="stretch", key="compare-results")
+             hide_index=True, width="stretch", key="compare-results", height=full_height(len(result_rows)))
 st.caption("Last logged epoch for accuracy, loss and logits norm; each summary's latest measured epoch for SR, κ, "
            "ρ (mean over OOD sets) and AUROC (the best over OOD sets and scores). — = the run has no such number.")
 
