@@ -82,9 +82,7 @@ def compare_link(run_ids: list[str]) -> str:
 
 
 def stat_text(std: float | None, n: int) -> str:
-    """'± 0.0123 (n=3)'; one number has no spread: '— (n=1)'; no number at all: ''."""
-    if not n:
-        return ""
+    """'± 0.0123 (n=3)'; one number has no spread, and none has none: '— (n=1)', '— (n=0)'."""
     return f"± {std:.3g} (n={n})" if std is not None and n >= 2 else f"— (n={n})"
 
 

@@ -75,7 +75,7 @@ def test_group_table_std_only_where_two_runs_and_n_always(on_home):
     # seed groups of two: std of kappa = sqrt(0.5) over seeds 0 and 1
     assert spread[1.0] == f"± {factory.expected_std([factory.kappa(1.0, s) for s in factory.SEEDS]):.3g} (n=2)"
     assert spread[2.0] == "— (n=1)"  # the analysed run alone: a mean, no '± 0'
-    assert spread[5.0] == ""  # the tracked run has no kappa at all
+    assert spread[5.0] == "— (n=0)"  # the tracked run has no kappa at all: n says so
     means = {t: m for t, m in zip(groups["temperature"], groups["kappa_mean"])}
     assert means[10.0] == pytest.approx(factory.kappa(10.0, 0) + 0.5)
     assert all("± 0 (n=1)" not in s for col in groups.columns if col.endswith("±") for s in groups[col])
@@ -173,3 +173,15 @@ def test_compare_says_what_is_wrong_in_one_line(on_home):
     outside = run_page(COMPARE, runs=f"{ANALYSED},{a}")
     no_exceptions(outside)
     assert "No training log for: hub resnet · out0anal · T=2." in texts(outside)
+
+
+def test_config_filter_keeps_empty_values_when_asked(on_home):
+    """Runs made before `source` existed have it empty: picking the empty value keeps them, not an error."""
+    at = run_page(RUNS)
+    at.multiselect(key="runs-filter-fields").set_value(["source"]).run()
+    at.multiselect(key="runs-filter-source").set_value([None]).run()
+    no_exceptions(at)
+    kept = table(at, "runs-table")["detail"].str.split("=").list.last().sort().to_list()
+    assert kept == sorted(factory.run_id(factory.ARCH, t, s) for t in factory.TEMPS for s in factory.SEEDS)
+    at.multiselect(key="runs-filter-source").set_value(["analysed"]).run()
+    assert table(at, "runs-table")["detail"].str.split("=").list.last().to_list() == [ANALYSED]
