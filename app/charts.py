@@ -244,3 +244,84 @@ def to_png(chart: alt.Chart, scale: float = 2.0) -> bytes:
     import vl_convert as vlc
 
     return vlc.vegalite_to_png(chart.to_dict(), scale=scale)
+
+
+# ---- runs and comparisons (the Runs and Compare pages) -----------------------------------------------------
+
+RESULT_TITLES = {
+    "test_acc": "test accuracy", "train_acc": "train accuracy", "train_loss": "train loss",
+    "logits_norm": "logits norm", "solution_rank": "solution rank SR", "kappa": "κ effective depth [%]",
+    "rho": "ρ OOD drop [%]", "best_auroc": "best OOD AUROC",
+}
+# quantities that are positive by nature and spread over decades: a log axis reads them (T = 1 vs T = 100)
+LOG_FRIENDLY = ("logits_norm", "train_loss", "temperature", "lr", "init_std", "weight_decay")
+
+
+def run_label(run_id: str, name: str | None) -> str:
+    """How a run is called in legends: its name when it has one, then the start of its id."""
+    return f"{name} · {run_id[:8]}" if name else run_id
+
+
+def results_scatter(frame: pl.DataFrame, *, x: str, y: str, log_x: bool = False, log_y: bool = False,
+                    height: int = 360) -> alt.Chart:
+    """One point per run: a config field (x, numeric or not) against a final result (y), colour = temperature.
+
+    Needs run_id, name, temperature, `x` and `y`; rows without a `y` are left out (not drawn as 0)."""
+    frame = frame.filter(pl.col(y).is_not_null() & pl.col("temperature").is_not_null())
+    frame = with_t_label(frame)
+    numeric = frame.schema[x].is_numeric() if x in frame.schema else False
+    if numeric:
+        xs = alt.Scale(type="log") if log_x else alt.Scale(zero=False)
+        x_enc = alt.X(f"{x}:Q", title=x, scale=xs)
+    else:
+        x_enc = alt.X(f"{x}:N", title=x, sort="ascending", axis=alt.Axis(labelAngle=-30))
+    ys = alt.Scale(type="log") if log_y else alt.Scale(zero=False)
+    tips = [alt.Tooltip("name:N", title="name"), alt.Tooltip("run_id:N", title="run"), "T:N",
+            alt.Tooltip(f"{x}:{'Q' if numeric else 'N'}", title=x),
+            alt.Tooltip(f"{y}:Q", title=RESULT_TITLES.get(y, y), format=".4g")]
+    if "seed" in frame.columns and x != "seed":
+        tips.insert(3, alt.Tooltip("seed:Q", title="seed"))
+    enc = dict(x=x_enc, y=alt.Y(f"{y}:Q", title=RESULT_TITLES.get(y, y), scale=ys), color=_t_color(frame),
+               tooltip=tips)
+    if not numeric:  # temperatures side by side within each category, so points of one T do not hide another's
+        enc["xOffset"] = alt.XOffset("T:N", sort=[t_label(t) for t in sorted(frame["temperature"].unique())])
+    return alt.Chart(frame).mark_circle(size=70, opacity=0.8).encode(**enc).properties(height=height)
+
+
+def compare_curves(frame: pl.DataFrame, *, quantities: tuple[str, ...] = ("train_loss", "train_acc", "test_acc",
+                   "logits_norm"), log_y: tuple[str, ...] = (), width: int = 340, height: int = 200) -> alt.ConcatChart:
+    """The training curves of a few runs overlaid: one panel per quantity, each with its own y axis,
+    one colour per run (`label`). Needs label, epoch, quantity, value (Queries.run_epoch_curves + a label)."""
+    labels = sorted(frame["label"].unique().to_list()) if not frame.is_empty() else []
+    color = alt.Color("label:N", title="run", sort=labels, legend=alt.Legend(orient="bottom", columns=2,
+                                                                              labelLimit=400))
+    panels = []
+    for q in quantities:
+        part = frame.filter(pl.col("quantity") == q)
+        if part.is_empty():
+            continue
+        scale = alt.Scale(type="log") if q in log_y else alt.Scale(zero=False)
+        panels.append(alt.Chart(part).mark_line(point=part["epoch"].n_unique() <= 40).encode(
+            x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1, format="d")),
+            y=alt.Y("value:Q", title=RESULT_TITLES.get(q, q), scale=scale),
+            color=color,
+            tooltip=["label:N", "epoch:Q", alt.Tooltip("value:Q", title=RESULT_TITLES.get(q, q), format=".4g")],
+        ).properties(title=RESULT_TITLES.get(q, q), width=width, height=height))
+    # independent y per panel: a loss of 2 and a norm of 8,000 never share an axis
+    return alt.concat(*panels, columns=2).resolve_scale(y="independent", color="shared")
+
+
+def compare_layer_ranks(frame: pl.DataFrame, height: int = 300) -> alt.Chart:
+    """Per-layer rank of a few runs at their last analysed epoch: one line per run (`label`).
+
+    Needs label, position, layer_name, kind, epoch, value (Queries.run_layer_ranks + a label)."""
+    names = frame.sort("position").select("position", "layer_name").unique(maintain_order=True)
+    label_expr = _label_expr(tuple((int(p), str(n)) for p, n in names.iter_rows()))
+    labels = sorted(frame["label"].unique().to_list()) if not frame.is_empty() else []
+    return alt.Chart(frame).mark_line(point=True).encode(
+        x=alt.X("position:Q", title="layer", axis=alt.Axis(tickMinStep=1, labelExpr=label_expr, labelAngle=-40)),
+        y=alt.Y("value:Q", title="numerical rank", scale=alt.Scale(zero=False)),
+        color=alt.Color("label:N", title="run", sort=labels, legend=alt.Legend(orient="bottom", columns=2,
+                                                                                labelLimit=400)),
+        tooltip=["label:N", "layer_name:N", "kind:N", "epoch:Q", alt.Tooltip("value:Q", title="rank", format=".4g")],
+    ).properties(height=height)

@@ -20,6 +20,8 @@ from warehouse.queries import (  # noqa: F401  (re-exported for the pages)
     KIND_ORDER,
     LIST_FIELDS,
     NUM_CLASSES,
+    RESULT_COLUMNS,
+    RESULT_CURVES,
     RUN_STATUSES,
     Queries,
     add_position,
@@ -97,6 +99,10 @@ alignment_overview = Q.alignment_overview
 theory_rows = Q.theory_rows
 sweeps = Q.sweeps
 failures = Q.failures
+run_results = Q.run_results
+run_epoch_curves = Q.run_epoch_curves
+run_layer_ranks = Q.run_layer_ranks
+group_results = Q.group_results
 
 
 PROBLEMS: dict[str, str] = {}  # database path -> why it could not be read (shown by ui.require_runs)

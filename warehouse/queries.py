@@ -146,6 +146,12 @@ NUM_CLASSES = {"digits": 10, "shapes": 10, "cifar10": 10, "svhn": 10, "cifar100"
 RUN_COLUMNS = ("run_id", "sweep_id", *CONFIG_FIELDS, "status", "last_epoch", "error", "created_at", "updated_at")
 
 
+# Final results per run (Queries.run_results), in the order tables show them, and the training-log curves
+# the Compare page overlays (Queries.run_epoch_curves).
+RESULT_COLUMNS = ("test_acc", "train_loss", "logits_norm", "solution_rank", "kappa", "rho", "best_auroc")
+RESULT_CURVES = ("train_loss", "train_acc", "test_acc", "logits_norm")
+
+
 # ---- per-run summaries over temperature ------------------------------------------------------------------
 
 
@@ -524,3 +530,99 @@ class Queries:
             where,
         )
 
+
+    # ---- final results per run, comparisons (the Runs and Compare pages) ----------------------------------
+
+    def run_results(self, filters: dict[str, Any] | None = None, run_ids: list[str] | None = None,
+                    where: Home | None = None) -> pl.DataFrame:
+        """One row per run: config (lists as 'a+b'), status, learned, name/tags/note/source and its final results.
+
+        Final = the run's last logged epoch for the training log (test_acc, train_acc, train_loss, logits_norm,
+        `final_epoch`) and each summary's latest measured epoch for κ, ρ (mean over the OOD sets it was measured
+        on), solution rank, and `best_auroc` (the largest AUROC over OOD sets and scores, `best_auroc_by` says
+        which). NULL where the run has no such number (an analysed outside network has no training log; NaN, as
+        logged at epoch 0, is NULL too): nothing is filled in. One query for any number of runs.
+        """
+        cond, params = config_where(filters or {}, alias="r")
+        if run_ids is not None:
+            cond += " AND r.run_id IN (SELECT unnest(?::VARCHAR[]))"
+            params.append([str(r) for r in run_ids])
+        cols = ", ".join(f'{field_sql(c, "r")} AS "{c}"' for c in ("run_id", "sweep_id", *CONFIG_FIELDS))
+
+        def clean(col: str) -> str:
+            return f"CASE WHEN isnan(e.{col}) OR isinf(e.{col}) THEN NULL ELSE e.{col} END AS {col}"
+
+        return self.q(
+            f"""WITH sel AS (SELECT {cols}, r.source, coalesce(r.name, '') AS name,
+                                    coalesce(array_to_string(r.tags, ', '), '') AS tags, coalesce(r.note, '') AS note,
+                                    r.status, r.last_epoch, r.learned, r.num_classes, r.config_group, r.error,
+                                    r.created_at, r.updated_at
+                             FROM runs r WHERE {cond}),
+                last_epoch AS (SELECT e.run_id, e.epoch AS final_epoch, {clean("test_acc")}, {clean("train_acc")},
+                                      {clean("train_loss")}, {clean("logits_norm")}
+                               FROM epochs e WHERE e.run_id IN (SELECT run_id FROM sel)
+                               QUALIFY row_number() OVER (PARTITION BY e.run_id ORDER BY e.epoch DESC) = 1),
+                latest AS (SELECT m.run_id, m.dataset, m.metric, m.value FROM run_metrics m
+                           WHERE m.run_id IN (SELECT run_id FROM sel)
+                             AND (m.metric IN ('kappa', 'rho', 'solution_rank') OR starts_with(m.metric, 'auroc_'))
+                             AND NOT isnan(m.value)
+                           QUALIFY m.epoch = max(m.epoch) OVER (PARTITION BY m.run_id, m.metric, m.dataset)),
+                summary AS (SELECT run_id,
+                                   avg(value) FILTER (WHERE metric = 'solution_rank') AS solution_rank,
+                                   avg(value) FILTER (WHERE metric = 'kappa') AS kappa,
+                                   avg(value) FILTER (WHERE metric = 'rho') AS rho,
+                                   max(value) FILTER (WHERE starts_with(metric, 'auroc_')) AS best_auroc,
+                                   arg_max(substr(metric, 7) || ' on ' || dataset, value)
+                                       FILTER (WHERE starts_with(metric, 'auroc_')) AS best_auroc_by
+                            FROM latest GROUP BY run_id)
+                SELECT s.*, l.final_epoch, l.test_acc, l.train_acc, l.train_loss, l.logits_norm,
+                       m.solution_rank, m.kappa, m.rho, m.best_auroc, m.best_auroc_by
+                FROM sel s LEFT JOIN last_epoch l USING (run_id) LEFT JOIN summary m USING (run_id)
+                ORDER BY s.created_at DESC, s.run_id""",
+            params,
+            where,
+        )
+
+    def run_epoch_curves(self, run_ids: list[str], where: Home | None = None) -> pl.DataFrame:
+        """The training log of each run, long: run_id, epoch, quantity, value (NaN/inf dropped, as at epoch 0)."""
+        return self.q(
+            f"""WITH wide AS (SELECT run_id, epoch, {", ".join(f"CAST({c} AS DOUBLE) AS {c}" for c in RESULT_CURVES)}
+                              FROM epochs WHERE run_id IN (SELECT unnest(?::VARCHAR[]))),
+                long AS (UNPIVOT wide ON {", ".join(RESULT_CURVES)} INTO NAME quantity VALUE value)
+                SELECT run_id, epoch, quantity, value FROM long WHERE NOT isnan(value) AND NOT isinf(value)
+                ORDER BY run_id, quantity, epoch""",
+            [[str(r) for r in run_ids]],
+            where,
+        )
+
+    def run_layer_ranks(self, run_ids: list[str], where: Home | None = None) -> pl.DataFrame:
+        """Per-layer rank of each run at its last analysed epoch, on its own dataset's test split.
+
+        Columns: run_id, epoch, layer_index, layer_name, kind, value, position (the layer order of add_position)."""
+        frame = self.q(
+            """SELECT m.run_id, m.epoch, m.layer_index, m.layer_name, m.kind, m.value
+               FROM layer_metrics m JOIN run_configs c USING (run_id)
+               WHERE m.metric = 'rank' AND m.run_id IN (SELECT unnest(?::VARCHAR[])) AND m.dataset = c.dataset
+                 AND m.split = 'test'
+               QUALIFY m.epoch = max(m.epoch) OVER (PARTITION BY m.run_id)
+               ORDER BY m.run_id, m.layer_index, m.kind""",
+            [[str(r) for r in run_ids]],
+            where,
+        )
+        return add_position(frame)
+
+    @staticmethod
+    def group_results(results: pl.DataFrame, by: list[str], columns: tuple[str, ...] | None = None) -> pl.DataFrame:
+        """Per group of `by`: `N` runs and, for each result column, `<c>_mean`, `<c>_std`, `<c>_n`.
+
+        n counts the runs that have the number (an outside run without a training loss is not a zero); the std
+        is the sample std and NULL where n < 2, so one seed never reads as '± 0'."""
+        columns = columns or tuple(c for c in RESULT_COLUMNS if c in results.columns)
+        aggs = [pl.len().alias("N")]
+        for c in columns:
+            value = pl.col(c).cast(pl.Float64)
+            n = value.is_not_null().sum()
+            aggs += [value.mean().alias(f"{c}_mean"),
+                     pl.when(n >= 2).then(value.std(ddof=1)).otherwise(None).alias(f"{c}_std"),
+                     n.cast(pl.Int64).alias(f"{c}_n")]
+        return results.group_by(by).agg(aggs).sort(by, nulls_last=True)
