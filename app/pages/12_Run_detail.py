@@ -24,6 +24,15 @@ st.subheader(f"{ui.badge(run['status'])} · {run['arch']} on {run['dataset']} ·
              f"seed {run['seed']}")
 st.caption(f"run `{run_id}` of sweep `{run['sweep_id']}` · last epoch {run['last_epoch']} · "
            f"updated {run['updated_at']}")
+# name, tags and note are the researcher's own words for the run (run_configs.name/tags/note, when stored)
+name, tags, note = (run.get(k) for k in ("name", "tags", "note"))
+if isinstance(tags, list | tuple):
+    tags = ", ".join(str(t) for t in tags)
+label = " · ".join(part for part in (f"**{name}**" if name else "", f"tags: {tags}" if tags else "") if part)
+if label:
+    st.markdown(label)
+if note:
+    st.caption(f"note: {note}")
 if run.get("error"):
     st.error("This run ended with an error:")
     st.code(run["error"])
@@ -39,10 +48,13 @@ with right:
     if ep.is_empty():
         ui.no_rows("epoch log")
     else:
-        long = ep.unpivot(index="epoch", on=["test_acc", "train_acc", "train_loss", "logits_norm"],
-                          variable_name="quantity", value_name="value").drop_nulls()
-        ui.show_chart(charts.lines(long, x="epoch", y="value", color="quantity", title="training log"), long,
-                      "detail-epochs", name=f"epochs_{run_id}")
+        series = [c for c in charts.SERIES_COLORS if c in ep.columns]
+        long = (ep.select("epoch", *[pl.col(c).cast(pl.Float64) for c in series])
+                .unpivot(index="epoch", on=series, variable_name="quantity", value_name="value")
+                .drop_nulls().filter(pl.col("value").is_finite()))
+        st.markdown("**Training log**, one panel per quantity (loss and norm on log axes)")
+        ui.show_chart(charts.run_panels(long, width=300), long, "detail-epochs", name=f"epochs_{run_id}",
+                      width="content")
 layers = info["layers"]
 if not layers.is_empty():
     last = layers["epoch"].max()
