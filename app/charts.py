@@ -120,7 +120,13 @@ def split_mode(values: tuple[str, ...]) -> str | None:
 
 def _dash(split: str, values: tuple[str, ...]) -> alt.StrokeDash:
     return alt.StrokeDash("split_value:N", sort=list(values), scale=alt.Scale(domain=list(values)),
-                          legend=alt.Legend(title=split))
+                          legend=_dash_legend(split))
+
+
+def _dash_legend(title: str) -> alt.Legend:
+    """A legend that draws each dash pattern as a stroke: with points on the lines, Vega-Lite would otherwise
+    show every entry as the same filled circle."""
+    return alt.Legend(title=title, symbolType="stroke", symbolStrokeWidth=2, symbolSize=200)
 
 
 # ---- axes ------------------------------------------------------------------------------------------------
@@ -226,6 +232,14 @@ def without_data(spec: dict) -> dict:
     return spec
 
 
+def _no_legend(color: alt.Color) -> alt.Color:
+    """The same colour encoding without a legend: the faint band must not draw the legend's symbols (the line
+    does, in full colour), or the entries look alike."""
+    copy = color.copy(deep=True)
+    copy.legend = None
+    return copy
+
+
 def _title(title: str, caption: str) -> alt.TitleParams:
     return alt.TitleParams(text=title or "", subtitle=[caption] if caption else [], anchor="start",
                            subtitleColor="#555")
@@ -254,7 +268,7 @@ def _layer_band(base: alt.Chart, names: tuple, temps: tuple, grouped: bool, spli
         tips.insert(1, alt.Tooltip("split_value:N", title=split))
     # the band only where there is a spread (n >= 2: lo and hi are NULL for one seed)
     band = base.transform_filter("isValid(datum.lo) && isValid(datum.hi)").mark_area(opacity=0.18).encode(
-        y=alt.Y("lo:Q", title=y_title, scale=scale, axis=axis), y2="hi:Q")
+        y=alt.Y("lo:Q", title=y_title, scale=scale, axis=axis), y2="hi:Q", color=_no_legend(color))
     line = base.mark_line(point=True).encode(y=alt.Y("mean:Q", title=y_title, scale=scale, axis=axis),
                                              tooltip=tips)
     layered = alt.layer(band, line)
@@ -423,7 +437,7 @@ def curve_panels(frame: pl.DataFrame, quantities: tuple[str, ...] | None = None,
         if split:
             tips.insert(1, alt.Tooltip("split_value:N", title=split))
         band = base.transform_filter("isValid(datum.lo) && isValid(datum.hi)").mark_area(opacity=0.16).encode(
-            y=alt.Y("lo:Q", scale=scale, axis=axis), y2="hi:Q")
+            y=alt.Y("lo:Q", scale=scale, axis=axis), y2="hi:Q", color=_no_legend(color))
         line = base.mark_line(point=not many_epochs).encode(y=alt.Y("mean:Q", scale=scale, axis=axis),
                                                             tooltip=tips)
         panels.append(alt.layer(band, line).properties(title=qtitle, width=width, height=height))
@@ -531,8 +545,26 @@ def lines(frame: pl.DataFrame, *, x: str, y: str, color: str | None = None, log_
     if color:
         enc["color"] = alt.Color(f"{color}:N", title=color)
     if dash:
-        enc["strokeDash"] = alt.StrokeDash(f"{dash}:N", title=dash)
+        enc["strokeDash"] = alt.StrokeDash(f"{dash}:N", title=dash, legend=_dash_legend(dash))
     return alt.Chart(frame).mark_line(point=point).encode(**enc).properties(title=title, height=height)
+
+
+def run_layers_chart(frame: pl.DataFrame, *, metric: str, height: int = 260) -> alt.Chart:
+    """One run's per-layer values: x = layers in order (named), colour = measured dataset, dash = the kind of
+    representation (a stroke per kind in the legend). Needs position, layer_name, kind, dataset, value."""
+    names = tuple((int(p), str(n)) for p, n in frame.select("position", "layer_name").unique().sort("position")
+                  .iter_rows())
+    kinds = [k for k in ("preact", "hidden", "logits", "softmax") if k in set(frame["kind"].to_list())]
+    return alt.Chart(frame).mark_line(point=True).encode(
+        x=alt.X("position:Q", title="layer", axis=alt.Axis(tickMinStep=1, labelExpr=_label_expr(names),
+                                                           labelAngle=-40)),
+        y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False, padding=8),
+                axis=alt.Axis(format="d", tickMinStep=1) if metric in INTEGER_QUANTITIES else alt.Axis(format=",~g")),
+        color=alt.Color("dataset:N", title="measured on"),
+        strokeDash=alt.StrokeDash("kind:N", sort=kinds, scale=alt.Scale(domain=kinds), legend=_dash_legend("kind")),
+        detail=alt.Detail("kind:N"),
+        tooltip=["layer_name:N", "kind:N", "dataset:N", alt.Tooltip("value:Q", format=".4g")],
+    ).properties(height=height)
 
 
 def paper_vs_measured(frame: pl.DataFrame, height: int = 320) -> alt.Chart:

@@ -41,20 +41,21 @@ left, right = st.columns([1, 2])
 with left:
     st.markdown("**Config**")
     st.json(json.loads(run["config_json"] or "{}"), expanded=False)
+with right:
     st.markdown("**Status history**")
     st.dataframe(info["events"], hide_index=True, width="stretch")
-with right:
-    ep = info["epochs"]
-    if ep.is_empty():
-        ui.no_rows("epoch log")
-    else:
-        series = [c for c in charts.SERIES_COLORS if c in ep.columns]
-        long = (ep.select("epoch", *[pl.col(c).cast(pl.Float64) for c in series])
-                .unpivot(index="epoch", on=series, variable_name="quantity", value_name="value")
-                .drop_nulls().filter(pl.col("value").is_finite()))
-        st.markdown("**Training log**, one panel per quantity (loss and norm on log axes)")
-        ui.show_chart(charts.run_panels(long, width=300), long, "detail-epochs", name=f"epochs_{run_id}",
-                      width="content")
+# the training log full width: four panels with their own axes need the room
+ep = info["epochs"]
+if ep.is_empty():
+    ui.no_rows("epoch log")
+else:
+    series = [c for c in charts.SERIES_COLORS if c in ep.columns]
+    long = (ep.select("epoch", *[pl.col(c).cast(pl.Float64) for c in series])
+            .unpivot(index="epoch", on=series, variable_name="quantity", value_name="value")
+            .drop_nulls().filter(pl.col("value").is_finite()))
+    st.markdown("**Training log**, one panel per quantity (loss and norm on log axes)")
+    ui.show_chart(charts.run_panels(long, width=400), long, "detail-epochs", name=f"epochs_{run_id}",
+                  width="content")
 layers = info["layers"]
 if not layers.is_empty():
     last = layers["epoch"].max()
@@ -65,9 +66,7 @@ if not layers.is_empty():
         layers.filter((pl.col("epoch") == last) & (pl.col("metric") == metric))
         .group_by("layer_index", "layer_name", "kind", "dataset").agg(pl.col("value").mean())
     ).sort("position")
-    ui.show_chart(
-        charts.lines(sel, x="position", y="value", color="dataset", dash="kind", x_title="layer (position)",
-                     y_title=metric), sel, "detail-layers", name=f"{metric}_{run_id}")
+    ui.show_chart(charts.run_layers_chart(sel, metric=metric), sel, "detail-layers", name=f"{metric}_{run_id}")
 if not info["metrics"].is_empty():
     st.markdown("**Summaries**")
     st.dataframe(info["metrics"], hide_index=True, width="stretch")

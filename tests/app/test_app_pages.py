@@ -80,6 +80,10 @@ def test_run_detail_page(use_home):
     assert color["scale"]["domain"] == ["train_loss", "train_acc", "test_acc", "logits_norm", "rank_pre_softmax",
                                         "rank_post_softmax"]
     assert len(set(color["scale"]["range"])) == len(color["scale"]["domain"])
+    # per-layer values: the kind legend draws each dash as a stroke (not four identical dots)
+    dash = spec(charts(at)[1])["encoding"]["strokeDash"]
+    assert dash["legend"]["symbolType"] == "stroke" and dash["scale"]["domain"] == ["preact", "hidden", "logits",
+                                                                                     "softmax"]
     layers = chart_frame(charts(at)[1])
     assert by(layers, layer_name="hidden1", kind="hidden")["value"] == factory.rank(1, 10.0, 0)
     at.selectbox(key="detail-metric").set_value("probe_acc").run()
