@@ -81,7 +81,12 @@ def _t_order(frame: pl.DataFrame, col: str = "temperature") -> list[str]:
 def _t_color(frame: pl.DataFrame, col: str = "temperature", legend_title: str = "temperature") -> alt.Color:
     order = _t_order(frame, col)
     return alt.Color("Tn:N", sort=order, scale=alt.Scale(scheme=TEMP_SCHEME, domain=order),
-                     legend=alt.Legend(title=legend_title))
+                     legend=_t_legend(legend_title))
+
+
+def _t_legend(title: str = "temperature") -> alt.Legend:
+    """Opaque legend symbols: the bands' low opacity would otherwise fade every entry alike."""
+    return alt.Legend(title=title, symbolOpacity=1, symbolType="circle")
 
 
 # ---- split by a config field ---------------------------------------------------------------------------
@@ -232,17 +237,12 @@ def without_data(spec: dict) -> dict:
     return spec
 
 
-def _no_legend(color: alt.Color) -> alt.Color:
-    """The same colour encoding without a legend: the faint band must not draw the legend's symbols (the line
-    does, in full colour), or the entries look alike."""
-    copy = color.copy(deep=True)
-    copy.legend = None
-    return copy
-
-
 def _title(title: str, caption: str) -> alt.TitleParams:
-    return alt.TitleParams(text=title or "", subtitle=[caption] if caption else [], anchor="start",
-                           subtitleColor="#555")
+    """The chart's title with the n caption below it; the caption alone (in small type) without a title,
+    since Vega draws no subtitle under an empty title."""
+    if not title:
+        return alt.TitleParams(text=caption or "", anchor="start", fontSize=11, fontWeight="normal", color="#555")
+    return alt.TitleParams(text=title, subtitle=[caption] if caption else [], anchor="start", subtitleColor="#555")
 
 
 def _layer_band(base: alt.Chart, names: tuple, temps: tuple, grouped: bool, split: str | None, splits: tuple,
@@ -256,7 +256,7 @@ def _layer_band(base: alt.Chart, names: tuple, temps: tuple, grouped: bool, spli
         axis = alt.Axis(title=y_title, tickMinStep=1, format="d") if integer else alt.Axis(title=y_title,
                                                                                            format=",~g")
     color = alt.Color("Tn:N", sort=list(temps), scale=alt.Scale(scheme=TEMP_SCHEME, domain=list(temps)),
-                      legend=alt.Legend(title="temperature"))
+                      legend=_t_legend())
     detail = alt.Detail("config_group:N") if grouped else alt.Detail("Tn:N")
     mode = split_mode(splits)
     enc = dict(x=x, color=color, detail=detail)
@@ -268,7 +268,7 @@ def _layer_band(base: alt.Chart, names: tuple, temps: tuple, grouped: bool, spli
         tips.insert(1, alt.Tooltip("split_value:N", title=split))
     # the band only where there is a spread (n >= 2: lo and hi are NULL for one seed)
     band = base.transform_filter("isValid(datum.lo) && isValid(datum.hi)").mark_area(opacity=0.18).encode(
-        y=alt.Y("lo:Q", title=y_title, scale=scale, axis=axis), y2="hi:Q", color=_no_legend(color))
+        y=alt.Y("lo:Q", title=y_title, scale=scale, axis=axis), y2="hi:Q")
     line = base.mark_line(point=True).encode(y=alt.Y("mean:Q", title=y_title, scale=scale, axis=axis),
                                              tooltip=tips)
     layered = alt.layer(band, line)
@@ -437,7 +437,7 @@ def curve_panels(frame: pl.DataFrame, quantities: tuple[str, ...] | None = None,
         if split:
             tips.insert(1, alt.Tooltip("split_value:N", title=split))
         band = base.transform_filter("isValid(datum.lo) && isValid(datum.hi)").mark_area(opacity=0.16).encode(
-            y=alt.Y("lo:Q", scale=scale, axis=axis), y2="hi:Q", color=_no_legend(color))
+            y=alt.Y("lo:Q", scale=scale, axis=axis), y2="hi:Q")
         line = base.mark_line(point=not many_epochs).encode(y=alt.Y("mean:Q", scale=scale, axis=axis),
                                                             tooltip=tips)
         panels.append(alt.layer(band, line).properties(title=qtitle, width=width, height=height))
@@ -504,7 +504,7 @@ def layer_epoch_heatmap(frame: pl.DataFrame, *, value_title: str = "numerical ra
         y=alt.Y("layer_name:N", title="layer", sort=names),
         color=alt.Color("mean:Q", title=value_title, scale=alt.Scale(scheme="viridis")),
         tooltip=tips,
-    ).properties(width=size, height=size)
+    ).properties(width=max(110, min(size, 780 // max(1, len(order)))), height=size)  # the legend must fit
     facet = dict(column=alt.Column("Tn:N", title="temperature", sort=order))
     if split:
         facet["row"] = alt.Row("split_value:N", title=split, sort=list(_split_values(frame, split)))
