@@ -164,7 +164,6 @@ def y_axis(frame: pl.DataFrame, title: str, *, log: bool = False, integer: bool 
     whole-number ticks ('10', never '10.000000'); `domain` fixes the range (e.g. a "full 0–1" toggle)."""
     values = [v for c in cols if c in frame.columns for v in frame[c].drop_nulls().to_list()
               if v is not None and math.isfinite(v)]
-    fmt = "d" if integer else ",~g"
     if log:
         positive = [v for v in values if v > 0]
         if positive:
@@ -175,8 +174,10 @@ def y_axis(frame: pl.DataFrame, title: str, *, log: bool = False, integer: bool 
     if domain:
         return alt.Scale(domain=list(domain)), alt.Axis(title=title)
     if integer:
-        return alt.Scale(zero=False, padding=8), alt.Axis(title=title, tickMinStep=1, format=fmt)
-    return alt.Scale(zero=False, padding=8), alt.Axis(title=title, format=fmt)
+        return alt.Scale(zero=False, padding=8), alt.Axis(title=title, tickMinStep=1, format="d")
+    # no format on a linear axis: Vega picks the precision from the tick step (a ",~g" specifier would be
+    # rounded to that precision too, giving "1.2e+2")
+    return alt.Scale(zero=False, padding=8), alt.Axis(title=title)
 
 
 # ---- one line per temperature over layers ------------------------------------------------------------------
@@ -253,8 +254,7 @@ def _layer_band(base: alt.Chart, names: tuple, temps: tuple, grouped: bool, spli
         scale, axis = alt.Scale(domain=list(y_domain)), alt.Axis(title=y_title)
     else:
         scale = alt.Scale(zero=False, padding=8)
-        axis = alt.Axis(title=y_title, tickMinStep=1, format="d") if integer else alt.Axis(title=y_title,
-                                                                                           format=",~g")
+        axis = alt.Axis(title=y_title, tickMinStep=1, format="d") if integer else alt.Axis(title=y_title)
     color = alt.Color("Tn:N", sort=list(temps), scale=alt.Scale(scheme=TEMP_SCHEME, domain=list(temps)),
                       legend=_t_legend())
     detail = alt.Detail("config_group:N") if grouped else alt.Detail("Tn:N")
@@ -559,7 +559,7 @@ def run_layers_chart(frame: pl.DataFrame, *, metric: str, height: int = 260) -> 
         x=alt.X("position:Q", title="layer", axis=alt.Axis(tickMinStep=1, labelExpr=_label_expr(names),
                                                            labelAngle=-40)),
         y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False, padding=8),
-                axis=alt.Axis(format="d", tickMinStep=1) if metric in INTEGER_QUANTITIES else alt.Axis(format=",~g")),
+                axis=alt.Axis(format="d", tickMinStep=1) if metric in INTEGER_QUANTITIES else alt.Axis()),
         color=alt.Color("dataset:N", title="measured on"),
         strokeDash=alt.StrokeDash("kind:N", sort=kinds, scale=alt.Scale(domain=kinds), legend=_dash_legend("kind")),
         detail=alt.Detail("kind:N"),
