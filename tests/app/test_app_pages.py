@@ -355,3 +355,19 @@ def test_paper_table_6_mse_mapping():
     base = cmp.filter((pl.col("slot") == "baseline") & (pl.col("quantity") == "κ")).row(0, named=True)
     assert (base["paper"], base["measured"], base["flag"]) == (100.0, 100.0, False)
     assert len(paper.reported().filter(pl.col("model") == "ResNet-20, CIFAR-10")) == 3  # "—" cell skipped
+
+
+@pytest.mark.parametrize("page", ["pages/14_Curves.py", "pages/2_Rank.py", "pages/5_Logits_norm.py"])
+def test_pages_split_lines_by_the_chosen_field(use_home, monkeypatch, page):
+    """With a split field (app/ui.py's split_field, left out of the filters), lines of one T differ by dash."""
+    from app import ui
+
+    monkeypatch.setattr(ui, "split_field", lambda: "loss", raising=False)
+    monkeypatch.setattr(ui, "pick_runs", lambda key, **_: {"arch": factory.ARCH, "dataset": factory.ID})
+    at = run_page(page)
+    no_exceptions(at)
+    el = charts(at)[0]
+    frame = chart_frame(el)
+    assert set(frame["loss"]) == {"ce", "mse"} and set(frame["split_value"]) == {"ce", "mse"}
+    s = str(spec(el))
+    assert "'strokeDash'" in s and "'title': 'loss'" in s
