@@ -111,6 +111,23 @@ def _group_fields_sql() -> str:
 # the app also reads warehouses made before that column existed.
 
 
+def _check_split(split_by: str | None) -> None:
+    if split_by is not None and split_by not in CONFIG_FIELDS:
+        raise ValueError(f"cannot split by {split_by!r}: not a config field (one of {', '.join(CONFIG_FIELDS)})")
+
+
+def _carried(split_by: str | None, alias: str = "c") -> str:
+    """', <field> AS "<field>"' for a split field carried through a query's selection ('' without one)."""
+    _check_split(split_by)
+    if split_by == "seed":
+        raise ValueError("cannot split by seed: the charts average over seeds; pick another field")
+    return f', {field_sql(split_by, alias)} AS "{split_by}"' if split_by else ""
+
+
+def _any_carried(split_by: str | None, alias: str) -> str:
+    return f', any_value({alias}."{split_by}") AS "{split_by}"' if split_by else ""
+
+
 KIND_ORDER = {"preact": 0, "hidden": 1, "logits": 2, "softmax": 3}
 
 
@@ -132,8 +149,52 @@ def add_position(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.join(order, on=["layer_index", "kind", "layer_name"], how="left")
 
 
-def with_band(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.with_columns((pl.col("mean") - pl.col("std")).alias("lo"), (pl.col("mean") + pl.col("std")).alias("hi"))
+# How a quantity's ± 1 std band is drawn (docs/dashboard.md, "Curves and statistics"):
+#   positive: counts, norms, losses, distances. The band is symmetric in log space, mean ×/÷ (1 + std/mean):
+#             the top edge is mean + std as usual, the bottom edge mean / (1 + std/mean), which stays above 0
+#             however wide the spread (values 1 and 100: 21.2 … 120.5 instead of −19.5 … 120.5) and is drawn as
+#             a symmetric band on a log axis. For std ≪ mean it is mean ± std to first order.
+#   fraction: accuracies, AUROC, FPR: mean ± std clipped to [0, 1].
+#   linear:   anything else (κ, ρ in %): mean ± std.
+# No band at all where n < 2: one seed has no spread (std, lo and hi are NULL, never "± 0").
+POSITIVE_QUANTITIES = frozenset({
+    "rank", "solution_rank", "logits_norm", "logits_fro_norm", "train_loss", "rank_pre_softmax",
+    "rank_post_softmax", "orthodev_sample", "orthodev_classmean", "nc1", "nc2", "nc3"})
+FRACTION_QUANTITIES = frozenset({"test_acc", "train_acc", "probe_acc", "nc4"})
+FRACTION_PREFIXES = ("auroc_", "fpr95_")
+
+
+def band_kind(quantity: str | None) -> str:
+    """'positive', 'fraction' or 'linear': how `with_band` draws the spread of `quantity` (a metric or column)."""
+    if quantity in POSITIVE_QUANTITIES:
+        return "positive"
+    if quantity in FRACTION_QUANTITIES or str(quantity).startswith(FRACTION_PREFIXES):
+        return "fraction"
+    return "linear"
+
+
+def with_band(frame: pl.DataFrame, kind: str | None = None) -> pl.DataFrame:
+    """Add lo/hi (the ± 1 std band) to a frame of mean, std, n; std, lo and hi are NULL where n < 2.
+
+    `kind` ('positive', 'fraction', 'linear') applies to every row; None reads each row's quantity from its
+    `metric` or `quantity` column (see band_kind), and 'linear' when the frame has neither.
+    """
+    if "n" in frame.columns:
+        frame = frame.with_columns(pl.when(pl.col("n") >= 2).then(pl.col("std")).otherwise(None).alias("std"))
+    col = next((c for c in ("metric", "quantity") if c in frame.columns), None)
+    if kind is not None or col is None:
+        kinds = pl.lit(kind or "linear")
+    else:
+        names = frame[col].unique().to_list()
+        kinds = pl.col(col).replace_strict({m: band_kind(m) for m in names}, default="linear",
+                                           return_dtype=pl.String)
+    mean, std = pl.col("mean"), pl.col("std")
+    factor = 1 + std / mean
+    lo = (pl.when(kinds == "positive").then(pl.when(mean > 0).then(mean / factor).otherwise(mean - std))
+          .when(kinds == "fraction").then((mean - std).clip(0.0, 1.0))
+          .otherwise(mean - std))
+    hi = pl.when(kinds == "fraction").then((mean + std).clip(0.0, 1.0)).otherwise(mean + std)
+    return frame.with_columns(lo.cast(pl.Float64).alias("lo"), hi.cast(pl.Float64).alias("hi"))
 
 
 # Classes per known dataset (folder: sets are unknown): what "chance" means when flagging runs that did not learn.
@@ -142,6 +203,10 @@ NUM_CLASSES = {"digits": 10, "shapes": 10, "cifar10": 10, "svhn": 10, "cifar100"
 
 
 # ---- runs -------------------------------------------------------------------------------------------
+
+# the per-epoch log's numeric columns the curves can draw (the epochs table)
+EPOCH_QUANTITIES = ("train_loss", "train_acc", "test_acc", "logits_norm", "logits_fro_norm", "rank_pre_softmax",
+                    "rank_post_softmax", "lr", "wall_s")
 
 RUN_COLUMNS = ("run_id", "sweep_id", *CONFIG_FIELDS, "status", "last_epoch", "error", "created_at", "updated_at")
 
@@ -253,21 +318,26 @@ class Queries:
         kinds: list[str] | None = None,
         split: str | None = None,
         datasets: list[str] | None = None,
-        epoch: int | None = None,
+        epoch: int | str | None = None,
         use_stats: bool | None = None,
+        split_by: str | None = None,
         where: Home | None = None,
     ) -> pl.DataFrame:
         """mean/std/n over seeds of `metric` per (config group, dataset, layer), one row per point.
 
         `epoch=None` takes each seed group's last analysed epoch (so mean ± std compares seeds at the same
-        epoch); an int takes exactly that epoch. Reads the warehouse's pre-aggregated `layer_stats` when it
-        exists (`use_stats=None`), else aggregates `layer_metrics` itself; both give the same rows.
-        Columns: config_group, temperature, dataset, layer_index, layer_name, kind, epoch, mean, std, n,
-        position, lo, hi.
+        epoch); an int takes exactly that epoch; "all" every analysed epoch (the layer × epoch heatmaps).
+        Reads the warehouse's pre-aggregated `layer_stats` when it exists (`use_stats=None`), else aggregates
+        `layer_metrics` itself; both give the same rows. `split_by` (a config field) adds that field's
+        value as a column, so charts can tell groups apart by it.
+        Columns: config_group, temperature, [split_by], dataset, layer_index, layer_name, kind, epoch, mean,
+        std (NULL for n = 1), n, position, lo, hi.
         """
         where = where or home()
         cond, params = config_where(filters)
-        groups = f"SELECT DISTINCT {GROUP_SQL} AS config_group, c.temperature FROM run_configs c WHERE {cond}"
+        carried = _carried(split_by)
+        groups = (f"SELECT DISTINCT {GROUP_SQL} AS config_group, c.temperature{carried} FROM run_configs c "
+                  f"WHERE {cond}")
         extra, extra_params = [], []
         if kinds:
             extra.append("m.kind IN (SELECT unnest(?::VARCHAR[]))")
@@ -275,20 +345,21 @@ class Queries:
         if split:
             extra.append("m.split = ?")
             extra_params.append(split)
-        if epoch is not None:
+        if epoch is not None and epoch != "all":
             extra.append("m.epoch = ?")
             extra_params.append(int(epoch))
         if use_stats is None:
             use_stats = self.has_table("layer_stats", where)
         last = "" if epoch is not None else "QUALIFY epoch = max(epoch) OVER (PARTITION BY config_group)"
+        split_col = f', g."{split_by}"' if split_by else ""
         if use_stats:
             if datasets:
                 extra.append("m.eval_dataset IN (SELECT unnest(?::VARCHAR[]))")
                 extra_params.append(list(datasets))
             extra_sql = "".join(f" AND {e}" for e in extra)
             sql = f"""
-                SELECT m.config_group, g.temperature, m.eval_dataset AS dataset, m.layer_index, m.layer_name, m.kind,
-                       m.epoch, m.mean, coalesce(m.std, 0) AS std, m.n_runs AS n
+                SELECT m.config_group, g.temperature{split_col}, m.eval_dataset AS dataset, m.layer_index,
+                       m.layer_name, m.kind, m.epoch, m.mean, m.std, m.n_runs AS n
                 FROM layer_stats m JOIN ({groups}) g USING (config_group)
                 WHERE m.metric = ?{extra_sql}
                 {last}
@@ -300,11 +371,12 @@ class Queries:
                 extra_params.append(list(datasets))
             extra_sql = "".join(f" AND {e}" for e in extra)
             sql = f"""
-                WITH sel AS (SELECT c.run_id, {GROUP_SQL} AS config_group, c.temperature FROM run_configs c WHERE {cond}),
+                WITH sel AS (SELECT c.run_id, {GROUP_SQL} AS config_group, c.temperature{carried} FROM run_configs c
+                             WHERE {cond}),
                 agg AS (
-                    SELECT s.config_group, any_value(s.temperature) AS temperature, m.dataset, m.layer_index,
-                           any_value(m.layer_name) AS layer_name, m.kind, m.epoch,
-                           avg(m.value) AS mean, coalesce(stddev_samp(m.value), 0) AS std, count(*) AS n
+                    SELECT s.config_group, any_value(s.temperature) AS temperature{_any_carried(split_by, "s")},
+                           m.dataset, m.layer_index, any_value(m.layer_name) AS layer_name, m.kind, m.epoch,
+                           avg(m.value) AS mean, stddev_samp(m.value) AS std, count(*) AS n
                     FROM layer_metrics m JOIN sel s USING (run_id)
                     WHERE m.metric = ?{extra_sql}
                     GROUP BY s.config_group, m.dataset, m.layer_index, m.kind, m.split, m.epoch
@@ -317,8 +389,8 @@ class Queries:
             # layer_stats is refreshed by ingest per run folder; rows written outside that path (or an ingest
             # killed before its refresh) would leave it short: the raw rows are the truth, so ask them too
             return self.layer_curves(filters, metric, kinds=kinds, split=split, datasets=datasets, epoch=epoch,
-                                use_stats=False, where=where)
-        return with_band(add_position(frame))
+                                     use_stats=False, split_by=split_by, where=where)
+        return with_band(add_position(frame), band_kind(metric))
 
 
     def final_accuracy(self, filters: dict[str, Any], where: Home | None = None) -> pl.DataFrame:
@@ -379,34 +451,42 @@ class Queries:
         return self.q("SELECT DISTINCT metric FROM run_metrics ORDER BY metric", where=where)["metric"].to_list()
 
 
-    def summary_by_temperature(self, filters: dict[str, Any], metrics: list[str], where: Home | None = None
-                               ) -> pl.DataFrame:
+    def summary_by_temperature(self, filters: dict[str, Any], metrics: list[str], *, epoch: int | None = None,
+                               split_by: str | None = None, where: Home | None = None) -> pl.DataFrame:
         """mean/std/n over seeds of run_metrics per (config group, measured dataset, metric), at each run's
-        latest summary epoch. Columns: config_group, temperature, dataset, metric, mean, std, n, lo, hi."""
+        latest summary epoch (or exactly `epoch`). `split_by` carries that config field as a column.
+        Columns: config_group, temperature, [split_by], dataset, metric, epoch, mean, std (NULL for n = 1), n,
+        lo, hi."""
         cond, params = config_where(filters)
+        at = ("AND m.epoch = ?" if epoch is not None
+              else "QUALIFY m.epoch = max(m.epoch) OVER (PARTITION BY m.run_id, m.metric)")
         frame = self.q(
-            f"""WITH sel AS (SELECT c.run_id, {GROUP_SQL} AS config_group, c.temperature FROM run_configs c
-                             WHERE {cond}),
+            f"""WITH sel AS (SELECT c.run_id, {GROUP_SQL} AS config_group, c.temperature{_carried(split_by)}
+                             FROM run_configs c WHERE {cond}),
                 latest AS (SELECT m.* FROM run_metrics m JOIN sel USING (run_id)
-                           WHERE m.metric IN (SELECT unnest(?::VARCHAR[]))
-                           QUALIFY m.epoch = max(m.epoch) OVER (PARTITION BY m.run_id, m.metric))
-                SELECT s.config_group, any_value(s.temperature) AS temperature, l.dataset, l.metric,
-                       avg(l.value) AS mean, coalesce(stddev_samp(l.value), 0) AS std, count(*) AS n
+                           WHERE m.metric IN (SELECT unnest(?::VARCHAR[])) {at})
+                SELECT s.config_group, any_value(s.temperature) AS temperature{_any_carried(split_by, "s")},
+                       l.dataset, l.metric, max(l.epoch) AS epoch,
+                       avg(l.value) AS mean, stddev_samp(l.value) AS std, count(*) AS n
                 FROM latest l JOIN sel s USING (run_id)
                 GROUP BY s.config_group, l.dataset, l.metric
                 ORDER BY temperature, metric, dataset""",
-            [*params, list(metrics)],
+            [*params, list(metrics), *([int(epoch)] if epoch is not None else [])],
             where,
         )
         return with_band(frame)
 
 
-    def kappa_rho(self, filters: dict[str, Any], where: Home | None = None) -> pl.DataFrame:
-        """κ, ρ and solution rank per (seed group, OOD set of ρ): mean, std, n, plus the config fields that tell
-        groups apart. ρ is measured per OOD dataset, so a group with two OOD sets has two rows (`rho_ood`).
+    def kappa_rho(self, filters: dict[str, Any], *, split_by: str | None = None, where: Home | None = None
+                  ) -> pl.DataFrame:
+        """κ, ρ and solution rank per (seed group, OOD set of ρ): mean, std (NULL for n = 1), n, plus the config
+        fields that tell groups apart (and `split_by`, a config field, when given). ρ is measured per OOD
+        dataset, so a group with two OOD sets has two rows (`rho_ood`).
         """
         cond, params = config_where(filters)
-        keys = ", ".join(f"any_value(c.{k}) AS {k}" for k in KAPPA_GROUP)
+        _check_split(split_by)
+        fields = (*KAPPA_GROUP, *([split_by] if split_by and split_by not in KAPPA_GROUP else []))
+        keys = ", ".join(f'any_value({field_sql(k, "c")}) AS "{k}"' for k in fields)
         return self.q(
             f"""WITH sel AS (SELECT c.*, {GROUP_SQL} AS config_group FROM run_configs c WHERE {cond}),
                 latest AS (SELECT m.run_id, m.dataset, m.metric, m.value FROM run_metrics m JOIN sel USING (run_id)
@@ -418,9 +498,9 @@ class Queries:
                 per_run AS (SELECT c.* EXCLUDE (ood), k.kappa, s.sr, r.rho_ood, r.rho FROM sel c JOIN k USING (run_id)
                             LEFT JOIN s USING (run_id) LEFT JOIN r USING (run_id))
                 SELECT c.config_group, c.rho_ood, any_value(c.temperature) AS temperature, {keys},
-                       avg(c.kappa) AS kappa, coalesce(stddev_samp(c.kappa), 0) AS kappa_std,
-                       avg(c.rho) AS rho, coalesce(stddev_samp(c.rho), 0) AS rho_std,
-                       avg(c.sr) AS sr, coalesce(stddev_samp(c.sr), 0) AS sr_std,
+                       avg(c.kappa) AS kappa, stddev_samp(c.kappa) AS kappa_std,
+                       avg(c.rho) AS rho, stddev_samp(c.rho) AS rho_std,
+                       avg(c.sr) AS sr, stddev_samp(c.sr) AS sr_std,
                        count(*) AS n
                 FROM per_run c
                 GROUP BY c.config_group, c.rho_ood
@@ -431,19 +511,28 @@ class Queries:
 
 
     def epoch_curves(self, filters: dict[str, Any], columns: tuple[str, ...] = ("logits_norm", "rank_pre_softmax",
-                     "rank_post_softmax", "test_acc"), where: Home | None = None) -> pl.DataFrame:
-        """Per (config group, epoch, quantity): mean/std/n over seeds of the per-epoch log, long format."""
+                     "rank_post_softmax", "test_acc"), *, split_by: str | None = None, where: Home | None = None
+                     ) -> pl.DataFrame:
+        """Per (config group, epoch, quantity): mean/std/n over seeds of the per-epoch log, long format.
+
+        NaN values (train_loss and train_acc at epoch 0, before any training) are left out, not averaged.
+        `split_by` carries that config field as a column. Columns: config_group, temperature, [split_by],
+        epoch, quantity, mean, std (NULL for n = 1), n, lo, hi."""
         cond, params = config_where(filters)
+        unknown = [c for c in columns if c not in EPOCH_QUANTITIES]
+        if unknown:
+            raise ValueError(f"not an epochs column: {', '.join(unknown)} (one of {', '.join(EPOCH_QUANTITIES)})")
         unpivot = ", ".join(f'CAST("{c}" AS DOUBLE) AS "{c}"' for c in columns)
+        split_col = f', s."{split_by}"' if split_by else ""
         frame = self.q(
-            f"""WITH sel AS (SELECT c.run_id, {GROUP_SQL} AS config_group, c.temperature FROM run_configs c
-                             WHERE {cond}),
-                wide AS (SELECT s.config_group, s.temperature, e.run_id, e.epoch, {unpivot}
+            f"""WITH sel AS (SELECT c.run_id, {GROUP_SQL} AS config_group, c.temperature{_carried(split_by)}
+                             FROM run_configs c WHERE {cond}),
+                wide AS (SELECT s.config_group, s.temperature{split_col}, e.run_id, e.epoch, {unpivot}
                          FROM epochs e JOIN sel s USING (run_id)),
                 long AS (UNPIVOT wide ON {", ".join(f'"{c}"' for c in columns)} INTO NAME quantity VALUE value)
-                SELECT config_group, any_value(temperature) AS temperature, epoch, quantity,
-                       avg(value) AS mean, coalesce(stddev_samp(value), 0) AS std, count(*) AS n
-                FROM long GROUP BY config_group, epoch, quantity
+                SELECT config_group, any_value(temperature) AS temperature{_any_carried(split_by, "long")},
+                       epoch, quantity, avg(value) AS mean, stddev_samp(value) AS std, count(*) AS n
+                FROM long WHERE NOT isnan(value) GROUP BY config_group, epoch, quantity
                 ORDER BY temperature, config_group, quantity, epoch""",
             params,
             where,

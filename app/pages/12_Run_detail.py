@@ -24,6 +24,15 @@ st.subheader(f"{ui.badge(run['status'])} · {run['arch']} on {run['dataset']} ·
              f"seed {run['seed']}")
 st.caption(f"run `{run_id}` of sweep `{run['sweep_id']}` · last epoch {run['last_epoch']} · "
            f"updated {run['updated_at']}")
+# name, tags and note are the researcher's own words for the run (run_configs.name/tags/note, when stored)
+name, tags, note = (run.get(k) for k in ("name", "tags", "note"))
+if isinstance(tags, list | tuple):
+    tags = ", ".join(str(t) for t in tags)
+label = " · ".join(part for part in (f"**{name}**" if name else "", f"tags: {tags}" if tags else "") if part)
+if label:
+    st.markdown(label)
+if note:
+    st.caption(f"note: {note}")
 if run.get("error"):
     st.error("This run ended with an error:")
     st.code(run["error"])
@@ -32,17 +41,21 @@ left, right = st.columns([1, 2])
 with left:
     st.markdown("**Config**")
     st.json(json.loads(run["config_json"] or "{}"), expanded=False)
+with right:
     st.markdown("**Status history**")
     st.dataframe(info["events"], hide_index=True, width="stretch")
-with right:
-    ep = info["epochs"]
-    if ep.is_empty():
-        ui.no_rows("epoch log")
-    else:
-        long = ep.unpivot(index="epoch", on=["test_acc", "train_acc", "train_loss", "logits_norm"],
-                          variable_name="quantity", value_name="value").drop_nulls()
-        ui.show_chart(charts.lines(long, x="epoch", y="value", color="quantity", title="training log"), long,
-                      "detail-epochs", name=f"epochs_{run_id}")
+# the training log full width: four panels with their own axes need the room
+ep = info["epochs"]
+if ep.is_empty():
+    ui.no_rows("epoch log")
+else:
+    series = [c for c in charts.SERIES_COLORS if c in ep.columns]
+    long = (ep.select("epoch", *[pl.col(c).cast(pl.Float64) for c in series])
+            .unpivot(index="epoch", on=series, variable_name="quantity", value_name="value")
+            .drop_nulls().filter(pl.col("value").is_finite()))
+    st.markdown("**Training log**, one panel per quantity (loss and norm on log axes)")
+    ui.show_chart(charts.run_panels(long, width=400), long, "detail-epochs", name=f"epochs_{run_id}",
+                  width="content")
 layers = info["layers"]
 if not layers.is_empty():
     last = layers["epoch"].max()
@@ -53,9 +66,7 @@ if not layers.is_empty():
         layers.filter((pl.col("epoch") == last) & (pl.col("metric") == metric))
         .group_by("layer_index", "layer_name", "kind", "dataset").agg(pl.col("value").mean())
     ).sort("position")
-    ui.show_chart(
-        charts.lines(sel, x="position", y="value", color="dataset", dash="kind", x_title="layer (position)",
-                     y_title=metric), sel, "detail-layers", name=f"{metric}_{run_id}")
+    ui.show_chart(charts.run_layers_chart(sel, metric=metric), sel, "detail-layers", name=f"{metric}_{run_id}")
 if not info["metrics"].is_empty():
     st.markdown("**Summaries**")
     st.dataframe(info["metrics"], hide_index=True, width="stretch")

@@ -8,6 +8,7 @@ ui.page("Tunnel effect: linear probes per layer")
 sidebar.launch_form()
 ui.require_runs("the probes page")
 filters = ui.pick_runs("probe")
+split_by = getattr(ui, "split_field", lambda: None)()  # a config field whose values split the lines (app/ui.py)
 st.caption(
     "A linear probe per layer (Adam, lr 1e-3, wd 1e-3; Table 5), trained on the frozen representation. "
     "In distribution (ID) accuracy saturates early in compressed (high-T) networks: κ is the share of layers "
@@ -19,22 +20,26 @@ if opts.is_empty():
     ui.no_rows("probe-accuracy rows")
     st.stop()
 epochs = sorted(set(opts["epoch"].to_list()))
-epoch = st.selectbox("epoch", ["last", *epochs], key="probe-epoch", help="'last' = each group's last analysed epoch")
+c1, c2 = st.columns([1, 3])
+epoch = c1.selectbox("epoch", ["last", *epochs], key="probe-epoch", help="'last' = each group's last analysed epoch")
+full = c2.toggle("full 0–1 range", value=False, key="probe-full",
+                 help="off: the axis spans the values (with a little padding) so differences between "
+                 "temperatures show; on: accuracy from 0 to 1")
 sets = sorted(set(opts["dataset"].to_list()), key=lambda d: (d != filters["dataset"], d))
 for ds in sets:
     role = "ID" if ds == filters["dataset"] else "OOD"
     split = "test" if "test" in set(opts.filter(dataset=ds)["split"].to_list()) else None
     curves = data.layer_curves(filters, "probe_acc", kinds=["hidden", "logits", "softmax"], split=split,
-                               datasets=[ds], epoch=None if epoch == "last" else int(epoch))
+                               datasets=[ds], epoch=None if epoch == "last" else int(epoch), split_by=split_by)
     st.subheader(f"{role}: {ds}")
     if curves.is_empty():
         ui.no_rows(f"probe rows on {ds}")
         continue
-    ui.show_layer_curves(curves, f"probe-{ds}", y_title=f"{role} probe accuracy", y_domain=(0, 1),
-                         name=f"probe_{role}_{filters['arch']}_{ds}")
+    ui.show_layer_curves(curves, f"probe-{ds}", y_title=f"{role} probe accuracy",
+                         y_domain=(0, 1) if full else None, split=split_by, name=f"probe_{role}_{filters['arch']}_{ds}")
 
-kr = data.summary_by_temperature(filters, ["kappa", "rho"])
+kr = data.summary_by_temperature(filters, ["kappa", "rho"], split_by=split_by)
 if not kr.is_empty():
     st.subheader("κ and ρ of these runs")
-    ui.show_chart(charts.temperature_chart(kr, y_title="%", color="metric"), kr, "probe-kr",
+    ui.show_chart(charts.temperature_chart(kr, y_title="%", color="metric", split=split_by), kr, "probe-kr",
                   name=f"kappa_rho_{filters['arch']}_{filters['dataset']}")

@@ -11,8 +11,10 @@ ui.require_runs("the κ/ρ page")
 st.caption(
     "κ: share of layers up to the first whose ID probe accuracy reaches τ (0.95) of the best (lower = more "
     "compressed). ρ: relative drop of OOD probe accuracy from its best layer to the penultimate one (lower = "
-    "better OOD generalisation). SR: solution rank. Each point is one seed group, bars are ± 1 std over seeds."
+    "better OOD generalisation). SR: solution rank. Each point is one seed group, bars are ± 1 std over seeds "
+    "(none for a group of one seed)."
 )
+split_by = getattr(ui, "split_field", lambda: None)()  # a config field: one facet column per value (app/ui.py)
 pairs = data.arch_datasets()
 c1, c2, c3 = st.columns(3)
 datasets = c1.multiselect("dataset (ID)", sorted(pairs["dataset"].unique().to_list()),
@@ -23,7 +25,7 @@ losses = c3.multiselect("loss", ["ce", "mse"], default=["ce"], key="kr-loss")
 filters = {"dataset": datasets, "loss": losses}
 if archs:
     filters["arch"] = archs
-kr = data.kappa_rho(filters).drop_nulls(["kappa", "rho"])
+kr = data.kappa_rho(filters, split_by=split_by).drop_nulls(["kappa", "rho"])
 if kr.is_empty():
     ui.no_rows("κ/ρ summaries")
     st.stop()
@@ -34,10 +36,12 @@ if len(oods) > 1:
 else:
     st.caption(f"ρ measured on {oods[0]}.")
 
-varying = [k for k in data.KAPPA_GROUP if k not in ("arch", "dataset", "loss") and kr[k].n_unique() > 1]
+group_keys = (*data.KAPPA_GROUP, *([split_by] if split_by and split_by not in data.KAPPA_GROUP else []))
+varying = [k for k in group_keys if k not in ("arch", "dataset", "loss") and kr[k].n_unique() > 1]
 if varying:
     st.info(f"These groups also differ in {', '.join(varying)}: they appear as separate points of one colour.")
-ui.show_chart(charts.kappa_rho_scatter(kr), kr, "kr-scatter", name="kappa_rho_scatter")
+ui.show_chart(charts.kappa_rho_scatter(kr, split=split_by), kr, "kr-scatter", name="kappa_rho_scatter",
+              width="content" if split_by else "stretch")
 
 st.subheader("In the paper's layout: κ / ρ / SR per model and temperature")
 label = [pl.col("arch"), pl.lit(", "), pl.col("dataset")]
@@ -55,5 +59,8 @@ order = [charts.t_label(t) for t in sorted(kr["temperature"].unique().to_list())
 table = cells.pivot(on="T", index="model, data", values="cell", aggregate_function="first")
 table = table.select("model, data", *[t for t in order if t in table.columns]).sort("model, data")
 st.dataframe(table, hide_index=True, width="stretch")
-st.caption("Cells are seed means rounded like the paper (κ % / ρ % / SR); the CSV holds means and stds.")
+seeds = sorted(set(kr["n"].to_list()))
+st.caption("Cells are seed means rounded like the paper (κ % / ρ % / SR) over n = "
+           f"{seeds[0] if len(seeds) == 1 else f'{seeds[0]}–{seeds[-1]}'} seeds per cell; the CSV holds means, "
+           "stds (empty for one seed) and n.")
 st.download_button("table as CSV", kr.write_csv().encode(), "kappa_rho_sr.csv", "text/csv", key="kr-table-csv")

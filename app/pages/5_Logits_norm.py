@@ -8,16 +8,18 @@ ui.page("Logits norm")
 sidebar.launch_form()
 ui.require_runs("the logits-norm page")
 filters = ui.pick_runs("norm")
+split_by = getattr(ui, "split_field", lambda: None)()  # a config field whose values split the lines (app/ui.py)
 st.caption(
     "Mean ‖z‖₂ of the logits on a fixed evaluation batch, and the numerical rank of that batch's logits before "
     "and after softmax(z/T) (Figures 18–20). At high T the post-softmax rank grows because the logits norm "
-    "grows, not the pre-softmax rank. Drag over the top panel to zoom the bottom one."
+    "grows, not the pre-softmax rank. Each panel has its own axis; the norm's is logarithmic (it spans orders "
+    "of magnitude between temperatures). Bands: ± 1 std over seeds (×/÷ in log space), only where n ≥ 2."
 )
-curves = data.epoch_curves(filters)
+curves = data.epoch_curves(filters, split_by=split_by)
 if curves.is_empty():
     ui.no_rows("epoch logs")
 else:
-    ui.show_chart(charts.epoch_panels(curves), curves, "norm-epochs",
+    ui.show_chart(charts.epoch_panels(curves, split=split_by), curves, "norm-epochs",
                   name=f"logits_norm_{filters['arch']}_{filters['dataset']}", width="content")
 
 st.subheader("Logits norm at initialisation")

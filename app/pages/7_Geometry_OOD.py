@@ -10,6 +10,7 @@ sidebar.launch_form()
 ui.require_runs("the geometry page")
 filters = ui.pick_runs("geo")
 ID = filters["dataset"]
+split_by = getattr(ui, "split_field", lambda: None)()  # a config field whose values split the lines (app/ui.py)
 
 st.subheader("OrthoDev per layer")
 st.caption("Deviation of a layer's representation from orthogonality (Figure 22; our definitions, both stored): "
@@ -17,13 +18,13 @@ st.caption("Deviation of a layer's representation from orthogonality (Figure 22;
            "centred class means. 0 = orthogonal; high-T networks go low.")
 cols = st.columns(2)
 for col, metric in zip(cols, ("orthodev_sample", "orthodev_classmean")):
-    curves = data.layer_curves(filters, metric, kinds=["hidden", "logits"], datasets=[ID])
+    curves = data.layer_curves(filters, metric, kinds=["hidden", "logits"], datasets=[ID], split_by=split_by)
     with col:
         st.markdown(f"**{metric.replace('orthodev_', '')}**")
         if curves.is_empty():
             ui.no_rows(f"{metric} rows")
         else:
-            ui.show_layer_curves(curves, f"geo-{metric}", y_title="OrthoDev", height=250,
+            ui.show_layer_curves(curves, f"geo-{metric}", y_title="OrthoDev", height=250, split=split_by,
                                  name=f"{metric}_{filters['arch']}_{ID}")
 
 st.subheader("Neural collapse")
@@ -33,7 +34,7 @@ all_names = data.metric_names()
 names = [m for m in all_names if m.startswith("nc")]
 det_names = [m for m in all_names if m.startswith(("auroc_", "fpr95_"))]
 # one query for the NC and the detection summaries of this selection
-summaries = data.summary_by_temperature(filters, names + det_names) if names + det_names else pl.DataFrame(
+summaries = data.summary_by_temperature(filters, names + det_names, split_by=split_by) if names + det_names else pl.DataFrame(
     schema={"metric": pl.String})
 nc_runs = summaries.filter(pl.col("metric").is_in(names))
 c1, c2 = st.columns(2)
@@ -42,20 +43,21 @@ with c1:
     if nc_runs.is_empty():
         ui.no_rows("NC summaries (run_metrics nc1–nc4)")
     else:
-        ui.show_chart(charts.temperature_chart(nc_runs, y_title="value", color="metric"), nc_runs, "geo-nc",
+        ui.show_chart(charts.temperature_chart(nc_runs, y_title="value", color="metric", split=split_by), nc_runs, "geo-nc",
                       name=f"nc_{filters['arch']}_{ID}")
 with c2:
     metric = st.selectbox("per layer", ["nc1", "nc2", "nc3", "nc4"], key="geo-nc-layer")
-    nc_layers = data.layer_curves(filters, metric, kinds=["hidden"], datasets=[ID])
+    nc_layers = data.layer_curves(filters, metric, kinds=["hidden"], datasets=[ID], split_by=split_by)
     if nc_layers.is_empty():
         ui.no_rows(f"{metric} rows per layer")
     else:
-        ui.show_layer_curves(nc_layers, "geo-nc-layers", y_title=metric, height=250,
+        ui.show_layer_curves(nc_layers, "geo-nc-layers", y_title=metric, height=250, split=split_by,
                              name=f"{metric}_layers_{filters['arch']}_{ID}")
 
 st.subheader("OOD detection")
 st.caption("High T / low logits norm: worse OOD generalisation (ρ) but better OOD detection. Scores: MSP, "
-           "energy and two feature-space scores (NECO, Mahalanobis). AUROC higher = better; FPR at 95% TPR lower = better.")
+           "energy and two feature-space scores (NECO, Mahalanobis). AUROC higher = better; FPR at 95% TPR lower = better. "
+           "Axes span the values (not 0–1) so differences show; bands are clipped to [0, 1].")
 det = summaries.filter(pl.col("metric").is_in(det_names))
 if det.is_empty():
     ui.no_rows("OOD detection scores")
@@ -73,5 +75,5 @@ else:
                 if part.is_empty():
                     ui.no_rows(f"{title} rows")
                     continue
-                ui.show_chart(charts.temperature_chart(part, y_title=title, color="score", y_domain=(0, 1)), part,
+                ui.show_chart(charts.temperature_chart(part, y_title=title, color="score", split=split_by), part,
                               f"geo-{measure}-{ood}", name=f"{measure}_{filters['arch']}_{ID}_{ood}")

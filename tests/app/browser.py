@@ -38,6 +38,7 @@ PAGES = {
     "SQL": ("SQL console", 0),
     "Jobs": ("Sweeps in the warehouse", 0),
     "Run_detail": ("Status history", 2),
+    "Curves": ("Training curves", 1),
 }
 
 

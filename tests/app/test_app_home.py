@@ -32,7 +32,9 @@ def test_home_rank_and_probe_curves_are_seed_means(use_home):
         assert p["mean"] == pytest.approx(factory.expected_rank_mean(2, t))
         assert p["std"] == pytest.approx(math.sqrt(0.5))
         assert p["n"] == len(factory.SEEDS)
-        assert p["lo"] == pytest.approx(p["mean"] - p["std"])
+        # ranks are positive: the band is mean ×/÷ (1 + std/mean) (warehouse.queries.with_band)
+        assert p["hi"] == pytest.approx(p["mean"] + p["std"])
+        assert p["lo"] == pytest.approx(p["mean"] / (1 + p["std"] / p["mean"]))
     # last analysed epoch only (epoch 0 rows are 50 higher)
     assert _point(rank, 1.0, "softmax")["mean"] == pytest.approx(factory.expected_rank_mean(4, 1.0) - 1)
     # aggregated rows only: one per temperature and layer point

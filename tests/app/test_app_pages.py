@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from tests.app import factory
-from tests.app.apphelp import chart_frame, chart_frames, charts, no_exceptions, run_page, texts
+from tests.app.apphelp import chart_frame, chart_frames, charts, no_exceptions, run_page, spec, texts
 
 
 def by(frame: pl.DataFrame, **eq) -> dict:
@@ -51,12 +51,39 @@ def test_runs_page_status_badges(tmp_path, monkeypatch):
     assert "Traceback: boom" in "\n".join(c.value for c in at.code)
 
 
+def _panels(chart_spec: dict) -> list[dict]:
+    return chart_spec.get("concat") or chart_spec.get("vconcat") or []
+
+
+def _y(panel: dict) -> dict:
+    """The y encoding of a panel (a layer's line, or the panel itself)."""
+    parts = panel.get("layer", [panel])
+    return next(p["encoding"]["y"] for p in parts if p.get("encoding", {}).get("y", {}).get("field") in
+                ("mean", "value"))
+
+
 def test_run_detail_page(use_home):
     rid = factory.run_id(factory.ARCH, 10.0, 0)
     at = run_page("pages/12_Run_detail.py", run=rid)
     no_exceptions(at)
     log = chart_frame(charts(at)[0])
     assert by(log, epoch=2, quantity="logits_norm")["value"] == pytest.approx(3.0)
+    assert by(log, epoch=1, quantity="test_acc")["value"] == pytest.approx(0.69)
+    # one panel per quantity, each with its own y axis: accuracy never on the logits norm's axis
+    s = spec(charts(at)[0])
+    panels = _panels(s)
+    assert [p["title"] for p in panels] == ["loss", "accuracy", "logits norm ‖z‖₂", "rank of the eval batch's logits"]
+    assert s["resolve"]["scale"]["y"] == "independent"
+    assert _y(panels[2])["scale"]["type"] == "log" and "type" not in _y(panels[1])["scale"]
+    # a legend whose entries differ: each series its own colour
+    color = panels[1]["encoding"]["color"]
+    assert color["scale"]["domain"] == ["train_loss", "train_acc", "test_acc", "logits_norm", "rank_pre_softmax",
+                                        "rank_post_softmax"]
+    assert len(set(color["scale"]["range"])) == len(color["scale"]["domain"])
+    # per-layer values: the kind legend draws each dash as a stroke (not four identical dots)
+    dash = spec(charts(at)[1])["encoding"]["strokeDash"]
+    assert dash["legend"]["symbolType"] == "stroke" and dash["scale"]["domain"] == ["preact", "hidden", "logits",
+                                                                                     "softmax"]
     layers = chart_frame(charts(at)[1])
     assert by(layers, layer_name="hidden1", kind="hidden")["value"] == factory.rank(1, 10.0, 0)
     at.selectbox(key="detail-metric").set_value("probe_acc").run()
@@ -69,14 +96,29 @@ def test_run_detail_page(use_home):
 def test_rank_page(use_home):
     at = run_page("pages/2_Rank.py")
     no_exceptions(at)
-    layers, sr = (chart_frame(c) for c in charts(at))
+    layers, grid, sr = (chart_frame(c) for c in charts(at))
     assert by(layers, temperature=10.0, layer_name="hidden3")["mean"] == pytest.approx(factory.expected_rank_mean(3, 10))
     assert by(sr, temperature=1.0)["mean"] == 9 and by(sr, temperature=10.0)["mean"] == 8
     assert by(sr, temperature=10.0)["n"] == 2
+    # the layer x epoch heatmap: every analysed epoch, one facet per temperature, n in the column titles
+    assert by(grid, temperature=10.0, layer_name="hidden3", epoch=0)["mean"] == pytest.approx(
+        factory.expected_rank_mean(3, 10) + 50)
+    assert set(grid["Tn"]) == {"T=1 (n=2)", "T=10 (n=2)"}
+    assert spec(charts(at)[1])["facet"]["column"]["field"] == "Tn"
+    # the solution rank axis: whole-number ticks, never "10.000000"
+    axis = _y(spec(charts(at)[2]))["axis"]
+    assert axis["format"] == "d" and axis["tickMinStep"] == 1
     at.selectbox(key="rank-epoch").set_value(0).run()
-    layers = chart_frame(charts(at)[0])
+    no_exceptions(at)
+    els = charts(at)
+    layers = chart_frame(els[0])
     assert by(layers, temperature=10.0, layer_name="hidden3")["mean"] == pytest.approx(
         factory.expected_rank_mean(3, 10) + 50)
+    # the epoch picker reaches the solution rank: it was measured at epoch 2 only, and the page says so
+    assert len(els) == 2
+    assert "No solution rank was measured at epoch 0 (measured at epoch(s) 2)" in texts(at)
+    at.selectbox(key="rank-epoch").set_value(2).run()
+    assert by(chart_frame(charts(at)[2]), temperature=10.0)["mean"] == 8
 
 
 def test_probes_page(use_home):
@@ -84,6 +126,10 @@ def test_probes_page(use_home):
     no_exceptions(at)
     els = charts(at)
     assert len(els) == 3
+    # the accuracy axis spans the values (so differences show) unless "full 0-1 range" is on
+    assert _y(spec(els[0]))["scale"] == {"zero": False, "padding": 8}
+    at.toggle(key="probe-full").set_value(True).run()
+    assert _y(spec(charts(at)[0]))["scale"] == {"domain": [0, 1]}
     ood = chart_frame(els[1])
     assert set(ood["dataset"]) == {factory.OOD}
     assert by(ood, temperature=1.0, layer_name="hidden0")["mean"] == pytest.approx(
@@ -114,10 +160,67 @@ def test_logits_norm_page(use_home):
     panels, init = charts(at)
     frame = chart_frame(panels)
     assert by(frame, temperature=10.0, epoch=2, quantity="logits_norm")["mean"] == pytest.approx(3.0)
+    # the norm on a log axis with readable ticks (values 1 ... 30: 1, 2, 5, 10, 20, 50), never symlog
+    s = spec(panels)
+    norm = _y(_panels(s)[0])
+    assert norm["scale"]["type"] == "log" and norm["axis"]["values"] == [1, 2, 5, 10, 20, 50]
+    assert "symlog" not in str(s) and s["resolve"]["scale"]["y"] == "independent"
     assert by(frame, temperature=10.0, epoch=1, quantity="rank_post_softmax")["mean"] == pytest.approx(4.0)
     assert by(frame, temperature=1.0, epoch=1, quantity="rank_pre_softmax")["n"] == 2
     points = chart_frame(init)
     assert points.height == 2 * 2 * 3  # one point per (arch, init, seed)
+
+
+def test_curves_page(use_home):
+    at = run_page("pages/14_Curves.py")
+    no_exceptions(at)
+    (el,) = charts(at)
+    frame = chart_frame(el)
+    assert set(frame["quantity"]) == {"train_loss", "train_acc", "test_acc", "logits_norm", "rank_pre_softmax",
+                                      "rank_post_softmax"}
+    # seed means per temperature: test_acc = 0.6 + 0.1 * epoch - 0.001 * T for both seeds
+    row = by(frame, temperature=10.0, epoch=1, quantity="test_acc")
+    assert row["mean"] == pytest.approx(0.69) and row["n"] == 2 and row["Tn"] == "T=10 (n=2)"
+    assert by(frame, temperature=1.0, epoch=2, quantity="logits_norm")["mean"] == pytest.approx(30.0)
+    # one panel per quantity, each with its own y scale; losses/norms/ranks on log axes, accuracies linear
+    s = spec(el)
+    panels = _panels(s)
+    assert [p["title"] for p in panels] == ["train loss", "train accuracy", "test accuracy", "logits norm ‖z‖₂",
+                                            "rank before softmax", "rank after softmax(z/T)"]
+    assert s["resolve"]["scale"]["y"] == "independent"
+    types = [_y(p)["scale"].get("type", "linear") for p in panels]
+    assert types == ["log", "linear", "linear", "log", "log", "log"]
+    assert "n = 2 seeds per point" in str(s["title"])
+    at.toggle(key="curves-log").set_value(False).run()
+    assert all("type" not in _y(p)["scale"] for p in _panels(spec(charts(at)[0])))
+    # smoothing: the trailing mean of 2 epochs; the unsmoothed mean is kept beside it
+    at.selectbox(key="curves-smooth").set_value("rolling mean").run()
+    at.slider(key="curves-window").set_value(2).run()
+    no_exceptions(at)
+    row = by(chart_frame(charts(at)[0]), temperature=1.0, epoch=1, quantity="train_loss")
+    assert row["mean"] == pytest.approx((1.0 + 0.5) / 2) and row["raw"] == pytest.approx(0.5)
+
+
+def test_one_seed_shows_no_spread(tmp_path, monkeypatch):
+    """n = 1: no std, no band, no '± 0' in tooltips, and n = 1 in the legend and the caption."""
+    from warehouse import home
+
+    monkeypatch.setattr(factory, "SEEDS", (0,))
+    where = home(tmp_path / "one-seed")
+    factory.build(where)
+    monkeypatch.setenv("THERMOSCOPE_HOME", str(where.root))
+    at = run_page("pages/14_Curves.py")
+    no_exceptions(at)
+    frame = chart_frame(charts(at)[0])
+    assert frame["std"].is_null().all() and frame["lo"].is_null().all() and frame["hi"].is_null().all()
+    assert set(frame["Tn"]) == {"T=1 (n=1)", "T=10 (n=1)"}
+    assert not frame["stat"].str.contains("±").any()
+    assert by(frame, temperature=1.0, epoch=1, quantity="test_acc")["stat"] == "0.699 (n=1)"
+    assert "n = 1 seed per point (no band where n = 1" in str(spec(charts(at)[0])["title"])
+    at = run_page("pages/2_Rank.py")
+    no_exceptions(at)
+    layers = chart_frame(charts(at)[0])
+    assert layers["std"].is_null().all() and layers["lo"].is_null().all()
 
 
 def test_alignment_page(use_home):
@@ -252,3 +355,19 @@ def test_paper_table_6_mse_mapping():
     base = cmp.filter((pl.col("slot") == "baseline") & (pl.col("quantity") == "κ")).row(0, named=True)
     assert (base["paper"], base["measured"], base["flag"]) == (100.0, 100.0, False)
     assert len(paper.reported().filter(pl.col("model") == "ResNet-20, CIFAR-10")) == 3  # "—" cell skipped
+
+
+@pytest.mark.parametrize("page", ["pages/14_Curves.py", "pages/2_Rank.py", "pages/5_Logits_norm.py"])
+def test_pages_split_lines_by_the_chosen_field(use_home, monkeypatch, page):
+    """With a split field (app/ui.py's split_field, left out of the filters), lines of one T differ by dash."""
+    from app import ui
+
+    monkeypatch.setattr(ui, "split_field", lambda: "loss", raising=False)
+    monkeypatch.setattr(ui, "pick_runs", lambda key, **_: {"arch": factory.ARCH, "dataset": factory.ID})
+    at = run_page(page)
+    no_exceptions(at)
+    el = charts(at)[0]
+    frame = chart_frame(el)
+    assert set(frame["loss"]) == {"ce", "mse"} and set(frame["split_value"]) == {"ce", "mse"}
+    s = str(spec(el))
+    assert "'strokeDash'" in s and "'title': 'loss'" in s
