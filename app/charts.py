@@ -614,7 +614,7 @@ def results_scatter(frame: pl.DataFrame, *, x: str, y: str, log_x: bool = False,
 
     Needs run_id, name, temperature, `x` and `y`; rows without a `y` are left out (not drawn as 0)."""
     frame = frame.filter(pl.col(y).is_not_null() & pl.col("temperature").is_not_null())
-    frame = with_t_label(frame)
+    frame = with_legend_labels(frame)
     numeric = frame.schema[x].is_numeric() if x in frame.schema else False
     if numeric:
         xs = alt.Scale(type="log") if log_x else alt.Scale(zero=False)
