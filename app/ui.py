@@ -18,6 +18,7 @@ DEMO_CMD = "THERMOSCOPE_HOME={home} python -m training.launch sweeps/demo.toml -
 def page(title: str, icon: str = "🌡️") -> None:
     st.set_page_config(page_title=f"{title} · Thermoscope", page_icon=icon, layout="wide")
     state.sync()  # the shared selection in and out of the URL, before any page makes a choice
+    st.session_state[_SPLIT_NOW] = None  # until this page's pick_runs says otherwise
     st.title(title)
 
 
@@ -82,18 +83,25 @@ def pick_runs(key: str, *, fixed: tuple[str, ...] = ("arch", "dataset"), vary: t
     # data_root is where the files were read from, not part of the experiment (runs.config_group ignores it too)
     free = [f for f in data.CONFIG_FIELDS if f not in (*fixed, *vary, "seed", "data_root")]
     varying = [f for f in free if f in combos.columns and combos[f].n_unique() > 1]
-    split = _pick_split(box, key, varying)
+    # one row: the fields to pick, then "split lines by" (decided first: the field it names gets no picker)
+    split = None
+    if varying:
+        split = state.choose(state.SPLIT, [NO_SPLIT, *varying], NO_SPLIT)
+        split = None if split == NO_SPLIT else split
     shown = [f for f in varying if f != split]
-    if shown:
-        cols = box.columns(min(4, len(shown)))
-        for i, name in enumerate(shown):
-            sub = _matching(combos, {k: v for k, v in filters.items() if k not in fixed})
-            options = sorted(set(sub[name].to_list()), key=_sort_key) or sorted(set(combos[name].to_list()),
-                                                                                  key=_sort_key)
-            default = best[name] if best.get(name) in options and _matching(combos, {**filters, name: best[name]}
-                                                                             ).height else options[0]
-            filters[name] = select(cols[i % len(cols)], name, options, default, key=f"{key}-{name}",
-                                   help="differs between these runs; pick one")
+    cols = box.columns(min(4, len(shown) + 1)) if varying else []
+    if varying:
+        _pick_split(cols[-1], key, varying)
+    for i, name in enumerate(shown):
+        sub = _matching(combos, {k: v for k, v in filters.items() if k not in fixed})
+        options = sorted(set(sub[name].to_list()), key=_sort_key) or sorted(set(combos[name].to_list()),
+                                                                              key=_sort_key)
+        default = best[name] if best.get(name) in options and _matching(combos, {**filters, name: best[name]}
+                                                                         ).height else options[0]
+        col = cols[i % (len(cols) - 1)] if len(cols) > 1 else box
+        filters[name] = select(col, name, options, default, key=f"{key}-{name}",
+                               help="differs between these runs; pick one")
+    st.session_state[_SPLIT_NOW] = split
     return {**filters, **scope}
 
 
@@ -106,16 +114,10 @@ _SPLIT_NOW = "thermoscope-split-now"  # the split pick_runs applied in this run 
 NO_SPLIT = "none"
 
 
-def _pick_split(box, key: str, varying: list[str]) -> str | None:
-    options = [NO_SPLIT, *varying]
-    wanted = NO_SPLIT
-    if varying:  # nothing to split by here: leave another page's choice alone
-        wanted = select(box, "split lines by", options, NO_SPLIT, key=f"{key}-split-by", name=state.SPLIT,
-                        help="draw one line (or panel) per value of this field, besides one colour per "
-                        "temperature; 'none' = pick one value of every field")
-    split = None if wanted == NO_SPLIT else wanted
-    st.session_state[_SPLIT_NOW] = split
-    return split
+def _pick_split(box, key: str, varying: list[str]) -> None:
+    select(box, "split lines by", [NO_SPLIT, *varying], NO_SPLIT, key=f"{key}-split-by", name=state.SPLIT,
+           help="draw one line (or panel) per value of this field, besides one colour per temperature; "
+           "'none' = pick one value of every field")
 
 
 def _sweep_scope(box, key: str) -> str | None:
