@@ -80,6 +80,8 @@ def pick_runs(key: str, *, fixed: tuple[str, ...] = ("arch", "dataset"), vary: t
         default = best[name] if best.get(name) in options else sub[name][0]
         filters[name] = select(col, name, options, default, key=f"{key}-{name}")
     combos = data.config_values({**scope, **filters})
+    if any(best.get(k) != v for k, v in filters.items()):  # another arch/dataset than the overall best: its own best
+        best = data.Q.most_complete_group({**scope, **filters})
     # data_root is where the files were read from, not part of the experiment (runs.config_group ignores it too)
     free = [f for f in data.CONFIG_FIELDS if f not in (*fixed, *vary, "seed", "data_root")]
     varying = [f for f in free if f in combos.columns and combos[f].n_unique() > 1]
