@@ -9,7 +9,7 @@ launches through the torch-free launch API.
 import polars as pl
 import streamlit as st
 
-from app import charts, data, sidebar, ui
+from app import charts, data, sidebar, state, ui
 
 ui.page("Thermoscope: softmax temperature and representations")
 sidebar.launch_form()
@@ -21,7 +21,11 @@ st.caption(
 ui.require_runs("the dashboard")
 
 filters = ui.pick_runs("home")
-st.caption(f"Runs: {ui.describe(filters)}, every temperature and seed. Values at each run's last analysed epoch.")
+split_by = ui.split_field()
+spread = "every temperature and seed" + (f", one line per {split_by}" if split_by else "")
+st.caption(f"Runs: {ui.describe(filters)}, {spread}. Values at each run's last analysed epoch. "
+           "With nothing chosen, Home shows the most complete group: the most finished runs that learned, "
+           "then the most temperatures and seeds.")
 
 # ---- numerical rank per layer --------------------------------------------------------------------
 opts = data.layer_options(filters, "rank")
@@ -31,12 +35,13 @@ else:
     kinds_present = [k for k in data.KIND_ORDER if k in set(opts["kind"].to_list())]
     default = [k for k in kinds_present if k != "preact"] or kinds_present
     c1, c2 = st.columns([3, 1])
-    kinds = c1.multiselect("representations", kinds_present, default=default, key="home-kinds",
+    kinds = ui.select_many(c1, "representations", kinds_present, default, key="home-kinds", name=state.KINDS,
                            help="hidden = after the non-linearity; preact = before it; logits / softmax = the "
                            "final layer before / after softmax(z/T)")
     id_name = filters["dataset"]
     splits = sorted(set(opts.filter(dataset=id_name)["split"].to_list())) or sorted(set(opts["split"].to_list()))
-    split = c2.selectbox("split", splits, index=splits.index("test") if "test" in splits else 0, key="home-split")
+    split = ui.select(c2, "data split", splits, "test" if "test" in splits else splits[0], key="home-split",
+                      name=state.DATA_SPLIT, help="the evaluation data the ranks were measured on")
     rank = data.layer_curves(filters, "rank", kinds=kinds, split=split, datasets=[id_name])
     st.subheader("Numerical rank per layer")
     if rank.is_empty():

@@ -9,7 +9,7 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from app import charts, data
+from app import charts, data, state
 from warehouse.paths import home
 
 DEMO_CMD = "THERMOSCOPE_HOME={home} python -m training.launch sweeps/demo.toml --executor local --wait"
@@ -17,6 +17,8 @@ DEMO_CMD = "THERMOSCOPE_HOME={home} python -m training.launch sweeps/demo.toml -
 
 def page(title: str, icon: str = "🌡️") -> None:
     st.set_page_config(page_title=f"{title} · Thermoscope", page_icon=icon, layout="wide")
+    state.sync()  # the shared selection in and out of the URL, before any page makes a choice
+    st.session_state[_SPLIT_NOW] = None  # until this page's pick_runs says otherwise
     st.title(title)
 
 
@@ -59,31 +61,121 @@ def pick_runs(key: str, *, fixed: tuple[str, ...] = ("arch", "dataset"), vary: t
     """Choose one seed group family: arch and dataset, then every other config field that still varies.
 
     Returns config filters for data.config_where. Fields in `vary` (temperature by default) and the
-    seed are left free: the charts spread over them.
+    seed are left free: the charts spread over them, and so is the field chosen to "split lines by"
+    (split_field()). The choices are the shared selection (app/state.py): the same on every page, in the
+    URL, and after a reload. With no choice yet, the most complete group is shown (most finished runs that
+    learned, then most temperatures, then most seeds), not whatever sorts first. A `sweep` in the selection
+    adds `sweep_id` to the filters.
     """
     box = st.sidebar if sidebar else st
-    pairs = data.arch_datasets()
+    sweep = _sweep_scope(box, key)
+    scope: dict[str, Any] = {"sweep_id": sweep} if sweep else {}
+    pairs = data.config_values(scope) if sweep else data.arch_datasets()
+    best = data.Q.most_complete_group(scope)
     filters: dict[str, Any] = {}
     cols = box.columns(len(fixed))
     for col, name in zip(cols, fixed):
-        options = pairs.filter(**{k: v for k, v in filters.items() if k in pairs.columns})[name].unique().sort()
-        options = options.to_list()
-        default = pairs.filter(**{k: v for k, v in filters.items() if k in pairs.columns})[name][0]
-        filters[name] = col.selectbox(name, options, index=options.index(default), key=f"{key}-{name}")
-    combos = data.config_values(filters)
+        sub = _matching(pairs, filters)
+        options = sorted(set(sub[name].to_list()), key=_sort_key)
+        default = best[name] if best.get(name) in options else sub[name][0]
+        filters[name] = select(col, name, options, default, key=f"{key}-{name}")
+    combos = data.config_values({**scope, **filters})
+    if any(best.get(k) != v for k, v in filters.items()):  # another arch/dataset than the overall best: its own best
+        best = data.Q.most_complete_group({**scope, **filters})
     # data_root is where the files were read from, not part of the experiment (runs.config_group ignores it too)
     free = [f for f in data.CONFIG_FIELDS if f not in (*fixed, *vary, "seed", "data_root")]
     varying = [f for f in free if f in combos.columns and combos[f].n_unique() > 1]
+    # one row: the fields to pick, then "split lines by" (decided first: the field it names gets no picker)
+    split = None
     if varying:
-        cols = box.columns(min(4, len(varying)))
-        for i, name in enumerate(varying):
-            sub = combos.filter(**{k: v for k, v in filters.items() if k in combos.columns and k not in fixed})
-            options = sorted({v for v in sub[name].to_list()}, key=_sort_key) or sorted(
-                set(combos[name].to_list()), key=_sort_key
-            )
-            filters[name] = cols[i % len(cols)].selectbox(name, options, key=f"{key}-{name}",
-                                                          help="differs between these runs; pick one")
-    return filters
+        split = state.choose(state.SPLIT, [NO_SPLIT, *varying], NO_SPLIT)
+        split = None if split == NO_SPLIT else split
+    shown = [f for f in varying if f != split]
+    cols = box.columns(min(4, len(shown) + 1)) if varying else []
+    if varying:
+        _pick_split(cols[-1], key, varying)
+    for i, name in enumerate(shown):
+        sub = _matching(combos, {k: v for k, v in filters.items() if k not in fixed})
+        options = sorted(set(sub[name].to_list()), key=_sort_key) or sorted(set(combos[name].to_list()),
+                                                                              key=_sort_key)
+        default = best[name] if best.get(name) in options and _matching(combos, {**filters, name: best[name]}
+                                                                         ).height else options[0]
+        col = cols[i % (len(cols) - 1)] if len(cols) > 1 else box
+        filters[name] = select(col, name, options, default, key=f"{key}-{name}",
+                               help="differs between these runs; pick one")
+    st.session_state[_SPLIT_NOW] = split
+    return {**filters, **scope}
+
+
+def split_field() -> str | None:
+    """The config field whose values get their own lines on this page (left out of pick_runs' filters), or None."""
+    return st.session_state.get(_SPLIT_NOW)
+
+
+_SPLIT_NOW = "thermoscope-split-now"  # the split pick_runs applied in this run (valid for this page's data)
+NO_SPLIT = "none"
+
+
+def _pick_split(box, key: str, varying: list[str]) -> None:
+    select(box, "split lines by", [NO_SPLIT, *varying], NO_SPLIT, key=f"{key}-split-by", name=state.SPLIT,
+           help="draw one line (or panel) per value of this field, besides one colour per temperature; "
+           "'none' = pick one value of every field")
+
+
+def _sweep_scope(box, key: str) -> str | None:
+    """The sweep the selection is restricted to (checked against the data), with a way back to all runs."""
+    sweep = state.get(state.SWEEP)
+    if sweep is None:
+        return None
+    sweep = str(sweep)
+    if data.config_values({"sweep_id": sweep}).is_empty():
+        box.info(f"The link asks for sweep {sweep}, which has no runs in this warehouse: showing every sweep.")
+        state.clear(state.SWEEP)
+        return None
+    state.put(state.SWEEP, sweep)
+    c1, c2 = box.columns([4, 1])
+    c1.info(f"Showing sweep **{sweep}** only.")
+    c2.button("Show all sweeps", key=f"{key}-all-sweeps", on_click=state.clear, args=(state.SWEEP,),
+              help="drop the sweep filter: every run with this config, whatever sweep made it")
+    return sweep
+
+
+def select(box, label: str, options: list[Any], default: Any, *, key: str, name: str | None = None,
+           **kwargs) -> Any:
+    """A selectbox backed by the shared selection `name` (default: the label): what the session, the URL or
+    another page chose is shown; a choice made here is everyone's. `default` when the selection has none."""
+    name = name or label
+    value = state.choose(name, options, default)
+    _show(key, value)
+    return box.selectbox(label, options, key=key, on_change=_adopt, args=(key, name), **kwargs)
+
+
+def select_many(box, label: str, options: list[Any], default: list[Any], *, key: str, name: str | None = None,
+                **kwargs) -> list[Any]:
+    """A multiselect backed by the shared selection (see select)."""
+    name = name or label
+    value = state.choose(name, options, list(default))
+    _show(key, value)
+    return box.multiselect(label, options, key=key, on_change=_adopt, args=(key, name), **kwargs)
+
+
+def _show(key: str, value: Any) -> None:
+    # the shared value wins over what an earlier visit of this widget left (set before the widget exists,
+    # and no default is passed to it: Streamlit warns when both are given)
+    if key not in st.session_state or st.session_state[key] != value:
+        st.session_state[key] = value
+
+
+def _adopt(key: str, name: str) -> None:
+    state.put(name, st.session_state[key])
+
+
+def _matching(frame: pl.DataFrame, filters: dict[str, Any]) -> pl.DataFrame:
+    """Rows of `frame` equal to `filters` on the columns it has (a None matches NULL)."""
+    for name, value in filters.items():
+        if name in frame.columns:
+            frame = frame.filter(pl.col(name).is_null() if value is None else pl.col(name) == value)
+    return frame
 
 
 def _sort_key(v: Any) -> tuple:
@@ -118,14 +210,16 @@ def show_layer_curves(frame: pl.DataFrame, key: str, *, name: str | None = None,
 
 
 def _downloads(frame: pl.DataFrame, key: str, name: str | None, build) -> None:
+    """CSV / PNG / SVG behind one "Download" popover: a single short label stays legible in a narrow column
+    (three buttons side by side were squeezed to "C…" in Home's two-column probe row)."""
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", name or key)
-    c1, c2, c3, _ = st.columns([1, 1, 1, 5])
-    c1.download_button("CSV", frame.write_csv().encode(), file_name=f"{stem}.csv", mime="text/csv",
-                       key=f"csv-{key}", help="the aggregated rows this chart shows")
-    c2.download_button("PNG", lambda: charts.to_png(build()), file_name=f"{stem}.png", mime="image/png",
-                       key=f"png-{key}")
-    c3.download_button("SVG", lambda: charts.to_svg(build()), file_name=f"{stem}.svg", mime="image/svg+xml",
-                       key=f"svg-{key}")
+    with st.popover("⬇ Download", help="this chart's rows as CSV, or the chart as PNG / SVG"):
+        st.download_button("CSV", frame.write_csv().encode(), file_name=f"{stem}.csv", mime="text/csv",
+                           key=f"csv-{key}", help="the aggregated rows this chart shows", width="stretch")
+        st.download_button("PNG", lambda: charts.to_png(build()), file_name=f"{stem}.png", mime="image/png",
+                           key=f"png-{key}", width="stretch")
+        st.download_button("SVG", lambda: charts.to_svg(build()), file_name=f"{stem}.svg", mime="image/svg+xml",
+                           key=f"svg-{key}", width="stretch")
 
 
 def describe(filters: dict[str, Any]) -> str:
@@ -136,12 +230,13 @@ BADGES = {"queued": "⏳", "running": "🏃", "finished": "✅", "diverged": "�
 
 
 def badge(status: str | None) -> str:
+    """'✅ finished': the word is always there (screen readers, browsers without an emoji font)."""
     return f"{BADGES.get(status or '', '❔')} {status or 'unknown'}"
 
 
 def badges(counts: dict[str, int]) -> str:
-    """'✅ 3 · 🏃 1': non-zero status counts in lifecycle order."""
-    return " · ".join(f"{BADGES[s]} {counts[s]}" for s in BADGES if counts.get(s))
+    """'✅ 3 finished · 🏃 1 running': non-zero status counts in lifecycle order, each with its word."""
+    return " · ".join(f"{BADGES[s]} {counts[s]} {s}" for s in BADGES if counts.get(s))
 
 
 def run_link(run_id: str) -> str:

@@ -92,6 +92,8 @@ def _by_arch_dataset(filters: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
     head = {k: filters.get(k) for k in ("arch", "dataset")}
     if any(v is None or isinstance(v, list | tuple | set) for v in head.values()):
         return None
+    if "sweep_id" in filters:  # not a config field: the per-group summaries cannot narrow by it
+        return None
     return head, {k: v for k, v in filters.items() if k not in head}
 
 
@@ -349,7 +351,9 @@ class Queries:
             extra.append("m.epoch = ?")
             extra_params.append(int(epoch))
         if use_stats is None:
-            use_stats = self.has_table("layer_stats", where)
+            # layer_stats averages a whole config group, whatever sweep its runs came from: a sweep filter
+            # must average that sweep's own runs, so it reads the raw rows
+            use_stats = "sweep_id" not in filters and self.has_table("layer_stats", where)
         last = "" if epoch is not None else "QUALIFY epoch = max(epoch) OVER (PARTITION BY config_group)"
         split_col = f', g."{split_by}"' if split_by else ""
         if use_stats:
@@ -715,3 +719,42 @@ class Queries:
                      pl.when(n >= 2).then(value.std(ddof=1)).otherwise(None).alias(f"{c}_std"),
                      n.cast(pl.Int64).alias(f"{c}_n")]
         return results.group_by(by).agg(aggs).sort(by, nulls_last=True)
+
+    def most_complete_group(self, filters: dict[str, Any] | None = None, where: Home | None = None) -> dict[str, Any]:
+        """The config (every field but temperature, seed and data_root) of the most complete family of runs.
+
+        Most complete = the most finished runs that learned, then the most temperatures among them, then the
+        most seeds, then the most runs; ties go to the first in field order. A run learned when the warehouse
+        says so (`runs.learned`), else when its last test accuracy is above 1.5 x chance. {} when no run
+        matches `filters`. Why: a 2-epoch, one-seed test sweep that sorts first must not become the default view.
+        """
+        cond, params = config_where(filters or {}, alias="r")
+        fields = [f for f in CONFIG_FIELDS if f not in ("temperature", "seed", "data_root")]
+        cols = ", ".join(f'{field_sql(f, "r")} AS "{f}"' for f in fields)
+        classes = ", ".join(f"('{name}', {n})" for name, n in NUM_CLASSES.items())
+        frame = self.q(
+            f"""WITH last AS (SELECT run_id, test_acc FROM epochs
+                              QUALIFY epoch = max(epoch) OVER (PARTITION BY run_id)),
+                known(dataset, n_classes) AS (VALUES {classes}),
+                per_run AS (
+                    SELECT {cols}, r.temperature, r.seed, r.status,
+                           r.status = '{RunStatus.FINISHED}'
+                             AND coalesce(r.learned, l.test_acc > 1.5 / coalesce(r.num_classes, k.n_classes),
+                                          l.test_acc IS NOT NULL) AS good
+                    FROM runs r LEFT JOIN last l USING (run_id) LEFT JOIN known k ON k.dataset = r.dataset
+                    WHERE {cond})
+                SELECT {", ".join(f'"{f}"' for f in fields)},
+                       count(*) FILTER (WHERE good) AS learned_runs,
+                       count(DISTINCT temperature) FILTER (WHERE good) AS temperatures,
+                       count(DISTINCT seed) FILTER (WHERE good) AS seeds,
+                       count(*) AS runs
+                FROM per_run GROUP BY ALL
+                ORDER BY learned_runs DESC, temperatures DESC, seeds DESC, runs DESC, {", ".join(f'"{f}"' for f in fields)}
+                LIMIT 1""",
+            params,
+            where,
+        )
+        if frame.is_empty():
+            return {}
+        row = frame.row(0, named=True)
+        return {f: row[f] for f in fields}

@@ -23,7 +23,7 @@ def test_runs_page_groups_by_everything_but_the_seed(use_home):
     groups = at.dataframe[0].value
     # 2 archs x 2 losses x 2 temperatures, each a seed group of 2
     assert len(groups) == 8 and set(groups["N"]) == {2}
-    assert set(groups["status"]) == {"✅ 2"}
+    assert set(groups["status"]) == {"✅ 2 finished"}
     runs = at.dataframe[1].value
     assert len(runs) == 16
     assert runs["detail"].str.startswith("/Run_detail?run=").all()
@@ -45,7 +45,7 @@ def test_runs_page_status_badges(tmp_path, monkeypatch):
     monkeypatch.setenv("THERMOSCOPE_HOME", str(where.root))
     at = run_page("pages/1_Runs.py")
     groups = at.dataframe[0].value
-    assert sorted(groups["status"]) == ["✅ 1 · ❌ 1", "✅ 2"]
+    assert sorted(groups["status"]) == ["✅ 1 finished · ❌ 1 failed", "✅ 2 finished"]
     at = run_page("pages/12_Run_detail.py", run=rid)
     no_exceptions(at)
     assert "Traceback: boom" in "\n".join(c.value for c in at.code)
