@@ -9,7 +9,7 @@ ui.page("Training curves")
 sidebar.launch_form()
 ui.require_runs("the curves page")
 filters = ui.pick_runs("curves")
-split_by = getattr(ui, "split_field", lambda: None)()  # a config field whose values split the lines (app/ui.py)
+split_by = ui.split_field()  # a config field whose values split the lines (app/ui.py)
 
 QUANTITIES = ("train_loss", "train_acc", "test_acc", "logits_norm", "rank_pre_softmax", "rank_post_softmax")
 c1, c2, c3, c4 = st.columns([2, 1, 1, 1])

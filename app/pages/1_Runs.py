@@ -4,7 +4,7 @@ plot a config field against a result, and pick runs to compare side by side (pag
 import polars as pl
 import streamlit as st
 
-from app import charts, data, sidebar, ui
+from app import charts, data, sidebar, state, ui
 
 ui.page("Runs")
 sidebar.launch_form()
@@ -18,7 +18,8 @@ COMPARE_MAX = 8
 SCATTER_MAX = 3000
 
 # ---- a sweep from the URL (Jobs and the launch message link here with ?sweep=...) ------------------------
-sweep = st.query_params.get("sweep")
+# the shared selection (app/state.py) holds it, so it also scopes the chart pages opened from here
+sweep = state.get(state.SWEEP)
 runs = data.run_results({"sweep_id": sweep} if sweep else {})
 if sweep:
     left, right = st.columns([5, 1])
@@ -28,7 +29,7 @@ if sweep:
     else:
         left.info(f"Showing only sweep `{sweep}`: {runs.height:,} run(s).")
     if right.button("show all runs", key="runs-clear-sweep", help="forget the sweep in the URL"):
-        del st.query_params["sweep"]
+        state.clear(state.SWEEP)
         st.rerun()
     if runs.is_empty():
         st.stop()

@@ -3,13 +3,13 @@ layer over epochs (a heatmap per T), and the solution rank vs T at the chosen ep
 
 import streamlit as st
 
-from app import charts, data, sidebar, ui
+from app import charts, data, sidebar, state, ui
 
 ui.page("Rank vs temperature")
 sidebar.launch_form()
 ui.require_runs("the rank page")
 filters = ui.pick_runs("rank")
-split_by = getattr(ui, "split_field", lambda: None)()  # a config field whose values split the lines (app/ui.py)
+split_by = ui.split_field()  # a config field whose values split the lines (app/ui.py)
 
 opts = data.layer_options(filters, "rank")
 epoch = "last"
@@ -18,13 +18,16 @@ if opts.is_empty():
 else:
     kinds_present = [k for k in data.KIND_ORDER if k in set(opts["kind"].to_list())]
     c1, c2, c3 = st.columns([3, 1, 1])
-    kinds = c1.multiselect("representations", kinds_present, default=[k for k in kinds_present if k != "preact"],
-                           key="rank-kinds", help="add 'preact' to compare with ranks before the non-linearity")
+    # shared selections (app/state.py): the same representations, split and epoch on every page and in the URL
+    kinds = ui.select_many(c1, "representations", kinds_present, [k for k in kinds_present if k != "preact"],
+                           key="rank-kinds", name=state.KINDS,
+                           help="add 'preact' to compare with ranks before the non-linearity")
     splits = sorted(set(opts["split"].to_list()))
-    split = c2.selectbox("split", splits, index=splits.index("test") if "test" in splits else 0, key="rank-split")
+    split = ui.select(c2, "data split", splits, "test" if "test" in splits else splits[0], key="rank-split",
+                      name=state.DATA_SPLIT)
     epochs = sorted(set(opts["epoch"].to_list()))
-    epoch = c3.selectbox("epoch", ["last", *epochs], key="rank-epoch",
-                         help="'last' = each seed group's last analysed epoch; also sets the solution rank's epoch")
+    epoch = ui.select(c3, "epoch", ["last", *epochs], "last", key="rank-epoch", name=state.EPOCH,
+                      help="'last' = each seed group's last analysed epoch; also sets the solution rank's epoch")
     curves = data.layer_curves(filters, "rank", kinds=kinds, split=split, datasets=[filters["dataset"]],
                                epoch=None if epoch == "last" else int(epoch), split_by=split_by)
     st.subheader("Numerical rank per layer")

@@ -2,13 +2,13 @@
 
 import streamlit as st
 
-from app import charts, data, sidebar, ui
+from app import charts, data, sidebar, state, ui
 
 ui.page("Tunnel effect: linear probes per layer")
 sidebar.launch_form()
 ui.require_runs("the probes page")
 filters = ui.pick_runs("probe")
-split_by = getattr(ui, "split_field", lambda: None)()  # a config field whose values split the lines (app/ui.py)
+split_by = ui.split_field()  # a config field whose values split the lines (app/ui.py)
 st.caption(
     "A linear probe per layer (Adam, lr 1e-3, wd 1e-3; Table 5), trained on the frozen representation. "
     "In distribution (ID) accuracy saturates early in compressed (high-T) networks: κ is the share of layers "
@@ -21,7 +21,7 @@ if opts.is_empty():
     st.stop()
 epochs = sorted(set(opts["epoch"].to_list()))
 c1, c2 = st.columns([1, 3])
-epoch = c1.selectbox("epoch", ["last", *epochs], key="probe-epoch", help="'last' = each group's last analysed epoch")
+epoch = ui.select(c1, "epoch", ["last", *epochs], "last", key="probe-epoch", name=state.EPOCH, help="'last' = each group's last analysed epoch")
 full = c2.toggle("full 0–1 range", value=False, key="probe-full",
                  help="off: the axis spans the values (with a little padding) so differences between "
                  "temperatures show; on: accuracy from 0 to 1")

@@ -14,7 +14,7 @@ st.caption(
     "better OOD generalisation). SR: solution rank. Each point is one seed group, bars are ± 1 std over seeds "
     "(none for a group of one seed)."
 )
-split_by = getattr(ui, "split_field", lambda: None)()  # a config field: one facet column per value (app/ui.py)
+split_by = ui.split_field()  # a config field: one facet column per value (app/ui.py)
 pairs = data.arch_datasets()
 c1, c2, c3 = st.columns(3)
 datasets = c1.multiselect("dataset (ID)", sorted(pairs["dataset"].unique().to_list()),

@@ -10,7 +10,7 @@ sidebar.launch_form()
 ui.require_runs("the geometry page")
 filters = ui.pick_runs("geo")
 ID = filters["dataset"]
-split_by = getattr(ui, "split_field", lambda: None)()  # a config field whose values split the lines (app/ui.py)
+split_by = ui.split_field()  # a config field whose values split the lines (app/ui.py)
 
 st.subheader("OrthoDev per layer")
 st.caption("Deviation of a layer's representation from orthogonality (Figure 22; our definitions, both stored): "
