@@ -69,7 +69,7 @@ class SweepState:
     def summary(self) -> str:
         """'1/1 runs ended (1 failed) · 0 % of planned epochs'."""
         failed = f" ({self.failed} failed)" if self.failed else ""
-        return f"{self.done}/{len(self.run_ids)} runs ended{failed} · {self.progress:.0%} of planned epochs"
+        return f"{self.done}/{len(self.run_ids)} runs ended{failed} · {self.progress * 100:.0f} % of planned epochs"
 
 
 def manifests(where: Home, limit: int = 10) -> list[Path]:

@@ -15,7 +15,7 @@ from warehouse import write_shard
 def _form(at, **values):
     for key, value in values.items():
         widget = at.selectbox(key=key) if key in ("lf-executor", "lf-preset", "lf-arch", "lf-dataset", "lf-loss") \
-            else at.text_area(key=key) if key == "lf-extra" else at.text_input(key=key)
+            else at.text_area(key=key) if key in ("lf-extra", "lf-note") else at.text_input(key=key)
         widget.set_value(value)
     return at
 
