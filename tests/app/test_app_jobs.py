@@ -59,11 +59,11 @@ def test_jobs_page_monitors_a_finished_and_a_failed_local_sweep(tmp_home, tmp_pa
     assert "1/1 runs ended · 100 % of planned epochs" in bars, bars
     assert "1/1 runs ended (1 failed) · 0 % of planned epochs" in bars, bars  # never trained: not 100 %
     failed = _expander(at, bad.sweep_id)
-    assert failed.proto.expandable.expanded, "a failed sweep is open"
+    assert failed.proto.expanded, "a failed sweep is open"
     assert failed.error[0].value == f"run {bad.runs[0].run_id} failed (T=1, seed 0)"
     assert "Traceback" in failed.code[0].value
     done = _expander(at, ok.sweep_id)
-    assert not done.proto.expandable.expanded
+    assert not done.proto.expanded
     assert f"(/Runs?sweep={ok.sweep_id})" in done.markdown[0].value
     assert f"(/?sweep={ok.sweep_id})" in done.markdown[0].value
     row = done.dataframe[0].value.iloc[0]
