@@ -147,8 +147,16 @@ def submit(v: FormValues, where: Home | None = None):
 
 def jobs_link() -> None:
     """A link to the Jobs page at the top of every page's sidebar: Streamlit's page list folds after 10
-    pages ("View more"), and Jobs is the 12th; a link here needs no setting and no renumbering of pages."""
-    st.sidebar.markdown("[📋 **Jobs**: follow launched sweeps, ingest now](/Jobs)")
+    pages ("View more"), and Jobs is the 12th; a link here needs no setting and no renumbering of pages.
+    `st.page_link` navigates inside the app (a markdown link opens a new tab); where the page list is not
+    the app's (a page run on its own, as AppTest does) the markdown link stands in."""
+    from streamlit.errors import StreamlitAPIException
+
+    label = "**Jobs**: follow sweeps"
+    try:
+        st.sidebar.page_link("pages/11_Jobs.py", label=label, icon="📋")
+    except StreamlitAPIException:
+        st.sidebar.markdown(f"[📋 {label}](/Jobs)")
 
 
 def launch_form(expanded: bool = False) -> None:

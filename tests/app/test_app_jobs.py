@@ -108,3 +108,14 @@ def test_eta_and_progress_from_the_shards(tmp_home):
     assert a["train_loss"] == pytest.approx(0.25) and a["test_acc"] == pytest.approx(0.3)
     b = table.filter(table["run_id"] == "b" * 16).row(0, named=True)
     assert (b["epoch"], b["eta"], b["message"]) == (None, "", "boom")
+
+
+def test_jobs_is_one_click_away_on_every_page(tmp_home):
+    """Streamlit folds its page list after 10 pages; the sidebar's first element links to Jobs instead."""
+    at = run_page("Home.py")
+    no_exceptions(at)
+    first = next(iter(at.sidebar.children.values()))
+    assert first.proto.page == "Jobs" and "Jobs" in first.proto.label, first.proto
+    # a page run on its own (no app page list): the same link as markdown
+    alone = run_page("pages/2_Rank.py")
+    assert "(/Jobs)" in next(iter(alone.sidebar.children.values())).value
