@@ -145,18 +145,18 @@ def submit(v: FormValues, where: Home | None = None):
     return result
 
 
-def jobs_link() -> None:
+def jobs_link(where: Any = None, label: str = "**Jobs**: follow sweeps") -> None:
     """A link to the Jobs page at the top of every page's sidebar: Streamlit's page list folds after 10
     pages ("View more"), and Jobs is the 12th; a link here needs no setting and no renumbering of pages.
     `st.page_link` navigates inside the app (a markdown link opens a new tab); where the page list is not
     the app's (a page run on its own, as AppTest does) the markdown link stands in."""
     from streamlit.errors import StreamlitAPIException
 
-    label = "**Jobs**: follow sweeps"
+    where = where or st.sidebar
     try:
-        st.sidebar.page_link("pages/11_Jobs.py", label=label, icon="📋")
+        where.page_link("pages/11_Jobs.py", label=label, icon="📋")
     except StreamlitAPIException:
-        st.sidebar.markdown(f"[📋 {label}](/Jobs)")
+        where.markdown(f"[📋 {label}](/Jobs)")
 
 
 def launch_form(expanded: bool = False) -> None:
@@ -228,8 +228,8 @@ def launch_form(expanded: bool = False) -> None:
         return
     st.session_state.setdefault("launched", []).append(result.sweep_id)
     messages.success(f"sweep {result.sweep_id}: submitted {len(result.runs)} run(s) in {len(result.job_ids)} "
-                     f"{result.executor} job(s). Follow it on the [Jobs page](/Jobs); each job loads its results "
-                     "into the warehouse when it ends.")
+                     f"{result.executor} job(s); each job loads its results into the warehouse when it ends.")
+    jobs_link(messages, "follow it on the **Jobs** page")
     for warning in result.warnings:  # e.g. a request larger than the partition's nodes (slurm/fit.py)
         messages.warning(f"launch: warning: {warning}")
 
