@@ -26,6 +26,8 @@ class SweepState:
     statuses: dict[str, RunStatus] = field(default_factory=dict)  # run id -> latest status (from shards)
     epochs: dict[str, int] = field(default_factory=dict)  # run id -> last logged epoch
     planned_epochs: dict[str, int] = field(default_factory=dict)
+    configs: dict[str, dict] = field(default_factory=dict)  # run id -> temperature, seed, name (run_configs shard)
+    last: dict[str, dict] = field(default_factory=dict)  # run id -> last epoch row: train_loss, test_acc, eta_s
 
     @property
     def run_ids(self) -> list[str]:
@@ -48,15 +50,26 @@ class SweepState:
         return self.done < len(self.run_ids)
 
     @property
+    def failed(self) -> int:
+        return sum(self.statuses.get(r) == RunStatus.FAILED for r in self.run_ids)
+
+    @property
     def progress(self) -> float:
-        """Share of the sweep's planned epochs completed (finished runs count whole)."""
+        """Share of the sweep's planned epochs trained. A finished run counts whole; any other run (a failed,
+        diverged or cancelled one too) counts the epochs it logged, so a run that failed before training
+        adds 0 — an ended sweep need not be at 100 %."""
         total = sum(max(1, self.planned_epochs.get(r, 1)) for r in self.run_ids) or 1
         got = sum(
-            max(1, self.planned_epochs.get(r, 1)) if self.statuses.get(r) in TERMINAL
+            max(1, self.planned_epochs.get(r, 1)) if self.statuses.get(r) == RunStatus.FINISHED
             else min(self.epochs.get(r, 0), self.planned_epochs.get(r, 1))
             for r in self.run_ids
         )
         return got / total
+
+    def summary(self) -> str:
+        """'1/1 runs ended (1 failed) · 0 % of planned epochs'."""
+        failed = f" ({self.failed} failed)" if self.failed else ""
+        return f"{self.done}/{len(self.run_ids)} runs ended{failed} · {self.progress * 100:.0f} % of planned epochs"
 
 
 def manifests(where: Home, limit: int = 10) -> list[Path]:
@@ -95,19 +108,47 @@ def _read_state(manifest: Path, where: Home) -> SweepState:
     # the launcher's own reading of the event shards (same tie-break for events with equal times)
     state.statuses = latest_statuses(ids, where)
     for rid in ids:
-        log = where.shards / "epochs" / rid / "epochs.parquet"
-        if log.exists():
-            try:
-                state.epochs[rid] = int(pl.read_parquet(log, columns=["epoch"])["epoch"].max() or 0)
-            except Exception:  # a shard being replaced right now: next refresh reads it
-                pass
         cfg = where.shards / "run_configs" / rid / "config.parquet"
         if cfg.exists():
             try:
-                state.planned_epochs[rid] = int(pl.read_parquet(cfg, columns=["epochs"])["epochs"][0])
-            except Exception:
+                row = pl.read_parquet(cfg, columns=["epochs", "temperature", "seed", "name"]).row(0, named=True)
+                state.planned_epochs[rid] = int(row["epochs"])
+                state.configs[rid] = row
+            except Exception:  # a shard being replaced right now: next refresh reads it
                 pass
+        log = where.shards / "epochs" / rid / "epochs.parquet"
+        if log.exists():
+            try:
+                epochs = pl.read_parquet(log, columns=["epoch", "train_loss", "test_acc", "wall_s"]).sort("epoch")
+            except Exception:
+                continue
+            if epochs.is_empty():
+                continue
+            last = epochs.row(-1, named=True)
+            state.epochs[rid] = int(last["epoch"])
+            left = state.planned_epochs.get(rid, last["epoch"]) - last["epoch"]
+            per_epoch = seconds_per_epoch(epochs)
+            live = state.statuses.get(rid) not in TERMINAL
+            state.last[rid] = dict(train_loss=last["train_loss"], test_acc=last["test_acc"],
+                                   eta_s=left * per_epoch if live and per_epoch is not None else None)
     return state
+
+
+def seconds_per_epoch(epochs: pl.DataFrame, window: int = 5) -> float | None:
+    """Mean wall time of the run's last `window` epochs, from consecutive epoch rows' `wall_s` (epoch 0 is
+    the evaluation before training; a resumed run restarts its clock, so negative steps are left out)."""
+    rows = epochs.filter(pl.col("epoch") >= 0).select("epoch", "wall_s").drop_nulls().tail(window + 1)
+    steps = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(rows.rows(), rows.rows()[1:])
+             if b[0] > a[0] and b[1] >= a[1]]
+    return sum(steps) / len(steps) if steps else None
+
+
+def eta_text(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
 def run_table(state: SweepState, where: Home) -> pl.DataFrame:
@@ -117,11 +158,19 @@ def run_table(state: SweepState, where: Home) -> pl.DataFrame:
     if not events.is_empty():
         bad = events.filter(pl.col("status").is_in([str(x) for x in ENDED_BADLY])).sort("ts")
         messages = dict(zip(bad["run_id"].to_list(), bad["message"].to_list()))
-    rows = [dict(run_id=rid, job=job, status=str(state.statuses.get(rid, RunStatus.QUEUED)), epoch=state.epochs.get(rid),
-                 epochs=state.planned_epochs.get(rid), message=messages.get(rid, ""))
-            for job, rids in state.jobs.items() for rid in rids]
-    return pl.DataFrame(rows, schema={"run_id": pl.String, "job": pl.String, "status": pl.String,
-                                      "epoch": pl.Int64, "epochs": pl.Int64, "message": pl.String})
+    rows = []
+    for job, rids in state.jobs.items():
+        for rid in rids:
+            cfg, last = state.configs.get(rid, {}), state.last.get(rid, {})
+            rows.append(dict(run_id=rid, name=cfg.get("name") or "", T=cfg.get("temperature"), seed=cfg.get("seed"),
+                             job=job, status=str(state.statuses.get(rid, RunStatus.QUEUED)),
+                             epoch=state.epochs.get(rid), epochs=state.planned_epochs.get(rid),
+                             train_loss=last.get("train_loss"), test_acc=last.get("test_acc"),
+                             eta=eta_text(last.get("eta_s")), message=messages.get(rid, "")))
+    return pl.DataFrame(rows, schema={"run_id": pl.String, "name": pl.String, "T": pl.Float64, "seed": pl.Int64,
+                                      "job": pl.String, "status": pl.String, "epoch": pl.Int64, "epochs": pl.Int64,
+                                      "train_loss": pl.Float64, "test_acc": pl.Float64, "eta": pl.String,
+                                      "message": pl.String})
 
 
 def waiting_notes(sweep_id: str, where: Home) -> list[str]:
@@ -136,13 +185,65 @@ def waiting_notes(sweep_id: str, where: Home) -> list[str]:
         return []
 
 
-def job_log_tail(where: Home, sweep_id: str, job_id: str, lines: int = 40) -> str:
-    """The end of a job's stderr (submitit's `<job>_0_log.err`): where a crash before any event shows."""
+def job_log_tail(where: Home, sweep_id: str, job_id: str, lines: int = 40, stream: str = "err") -> str:
+    """The end of a job's stderr (submitit's `<job>_0_log.err`; `stream="out"`: its stdout): where a crash
+    before any event shows, and the job's own lines (a run starting, ending, the job's ingest)."""
     folder = where.jobs / sweep_id
-    for path in (folder / f"{job_id}_0_log.err", folder / f"{job_id}_log.err"):
+    for path in (folder / f"{job_id}_0_log.{stream}", folder / f"{job_id}_log.{stream}"):
         if path.exists():
-            return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+            return "\n".join(_tail(path, lines))
     return ""
+
+
+def _tail(path: Path, lines: int, chunk: int = 65536) -> list[str]:
+    """The last lines of a log that may be large: only its end is read."""
+    with open(path, "rb") as fh:
+        fh.seek(0, 2)
+        size = fh.tell()
+        fh.seek(max(0, size - chunk))
+        text = fh.read().decode(errors="replace")
+    return text.splitlines()[-lines:]
+
+
+def job_log(where: Home, sweep_id: str, job_id: str, lines: int = 12) -> str:
+    """The job's last lines of stdout then stderr, for the live monitor."""
+    parts = [t for t in (job_log_tail(where, sweep_id, job_id, lines, "out"),
+                         job_log_tail(where, sweep_id, job_id, lines, "err")) if t]
+    return "\n".join(parts)
+
+
+def reap(launched: dict[str, list]) -> int:
+    """Collect the exit status of this app's finished local jobs, so none stays a zombie child of the
+    server; returns how many were reaped. A finished job's entry is dropped (its manifest still follows it)."""
+    reaped = 0
+    for sweep_id, jobs_of in list(launched.items()):
+        running = []
+        for job in jobs_of:
+            process = getattr(job, "_process", None)  # submitit's LocalJob; Slurm jobs have none
+            if process is not None and process.poll() is not None:
+                reaped += 1
+            else:  # still running, or a Slurm job (kept: nothing of it lives in this process)
+                running.append(job)
+        if running:
+            launched[sweep_id] = running
+        else:
+            launched.pop(sweep_id, None)
+    return reaped
+
+
+def ingest_now(where: Home) -> tuple[bool, str]:
+    """The Jobs page's "Ingest now": load every new shard; (loaded, one line saying what or why not)."""
+    from warehouse.ingest import IngestBusy, ingest
+
+    try:
+        report = ingest(where, lock_wait_s=5.0)
+    except IngestBusy:
+        return False, ("not ingested: another ingest is running (a job's own, or `python -m warehouse ingest`); "
+                       "it loads the same shards: wait a few seconds and press again")
+    except Exception as exc:  # a broken warehouse file, a full disk: say what, keep the page alive
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        return False, f"not ingested ({type(exc).__name__}: {first}); try `python -m warehouse ingest` in a shell"
+    return True, str(report)
 
 
 def cancel(sweep_id: str, where: Home) -> str:

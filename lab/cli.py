@@ -19,7 +19,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from analysis.settings import AnalysisSettings
-from lab.launch import LaunchResult, launch
+from lab.launch import LaunchResult, RunLabels, launch
 from lab.manifest import UnknownSweep, list_sweeps, load_manifest
 from lab.sweep import Sweep, load_sweep
 from slurm import EXECUTORS, OptionError, SlurmOptions, slurm_available
@@ -100,6 +100,11 @@ def build_parser(prog: str = LAUNCH) -> argparse.ArgumentParser:
                    "stacked model per job (default: no packing)")
     p.add_argument("--runs-per-job", type=int, default=0, metavar="N",
                    help="runs trained one after another in one job (default: 1 on Slurm, runs/cores locally)")
+    p.add_argument("--name", default="", help="a name stored with every run this launch submits (shown where "
+                   "runs are listed; not part of a run's identity)")
+    p.add_argument("--tag", action="append", default=[], metavar="TAG",
+                   help="a tag stored with every submitted run (repeatable, or comma-separated)")
+    p.add_argument("--note", default="", help="a free-text note stored with every submitted run")
     p.add_argument("--list", action="store_true",
                    help="list architectures, datasets, presets, config fields, settings, options, environment")
     p.add_argument("--home", help="Thermoscope home (default: $THERMOSCOPE_HOME or ./thermoscope-home)")
@@ -192,7 +197,8 @@ def launch_main(argv: list[str] | None = None, prog: str = LAUNCH) -> int:
         sweep = sweep.with_overrides(args.set)
         options = slurm_options(sweep, args)
         result = launch(sweep, executor=args.executor, slurm=options, force=args.force, dry_run=args.dry_run,
-                        runs_per_job=args.runs_per_job, pack=args.pack, where=where)
+                        runs_per_job=args.runs_per_job, pack=args.pack, where=where,
+                        labels=RunLabels.typed(args.name, args.tag, args.note))
     except (ConfigError, OptionError, WarehouseOutdated, WarehouseTooNew) as exc:
         # an outdated warehouse says which migration command to run; nothing was submitted
         print(f"launch: {str(exc).strip().splitlines()[0]}", file=sys.stderr)

@@ -35,6 +35,9 @@ from warehouse import Home, home
 
 Outcome = tuple[RunStatus, int | None, str]  # (status, last epoch, message or traceback)
 JOB_STATE = {RunStatus.FINISHED: "COMPLETED", RunStatus.DIVERGED: "COMPLETED"}  # anything else: FAILED
+# How long a job's own ingest waits for another ingester: short, because whoever holds the lock loads
+# our shards too if it scans after they were written, and a later ingest always will.
+JOB_INGEST_WAIT_S = 10.0
 
 
 def job_env() -> tuple[str, int, str]:
@@ -72,6 +75,28 @@ def resume_epoch(where: Home, run_id: str) -> int:
         return int(ckpt.load(path)["epoch"])
     except Exception:  # an unreadable checkpoint is the loop's to report, with its own message
         return 0
+
+
+def ingest_own_shards(where: Home, wait_s: float = JOB_INGEST_WAIT_S) -> None:
+    """Load the shards this job wrote (and any others waiting) into the warehouse, so the dashboard shows the
+    runs with no command typed. Never fails the job: a held lock or a bad shard is one line on stderr (the
+    shards stay on disk; the next ingest loads them). `THERMOSCOPE_JOB_INGEST=0` turns it off."""
+    import time
+
+    from training.distributed import env_info
+
+    try:
+        if not env.JOB_INGEST.get() or env_info().rank != 0:  # under DDP one task is enough
+            return
+        from warehouse.ingest import ingest
+
+        start = time.monotonic()
+        report = ingest(where, lock_wait_s=wait_s)
+        print(f"job ingest: {report} in {time.monotonic() - start:.1f} s", file=sys.stderr, flush=True)
+    except Exception as exc:  # IngestBusy, a broken warehouse, a bad variable: the runs' results are safe
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        print(f"job ingest: not ingested ({type(exc).__name__}: {first}); run `python -m warehouse ingest` later",
+              file=sys.stderr, flush=True)
 
 
 class RunJob:
@@ -130,6 +155,8 @@ class RunJob:
                 by_epoch.setdefault(resume_epoch(where, cfg.run_id), []).append(cfg)
             for epoch in sorted(by_epoch):
                 statuses.update(self._run_pack(by_epoch[epoch], epoch, sweep_id, where, settings))
+        if todo:  # nothing ran in this attempt: nothing new to load
+            ingest_own_shards(where)
         failures = [rid for rid, s in statuses.items() if s == RunStatus.FAILED]
         if failures:
             # the other runs' rows are written already; the job itself reports the failure to Slurm

@@ -67,6 +67,12 @@ class RunLabels:
     tags: tuple[str, ...] = ()
     note: str = ""
 
+    @classmethod
+    def typed(cls, name: str = "", tags: list[str] | tuple[str, ...] | str = (), note: str = "") -> RunLabels:
+        """From what a person typed: surrounding blanks dropped; tags split at commas, blanks and repeats dropped."""
+        items = tags.split(",") if isinstance(tags, str) else [t for tag in tags for t in tag.split(",")]
+        return cls(name.strip(), tuple(dict.fromkeys(t.strip() for t in items if t.strip())), note.strip())
+
 
 def config_row(cfg: RunConfig, sweep_id: str, version: str, settings: AnalysisSettings,
                labels: RunLabels = RunLabels(), source: str = "trained") -> dict[str, Any]:
@@ -106,8 +112,12 @@ def _chunks(todo: list[RunConfig], kind: str, runs_per_job: int, pack: int) -> t
 
 
 def launch(sweep: Sweep, *, executor: str = "auto", slurm: SlurmOptions | None = None, force: bool = False,
-           dry_run: bool = False, runs_per_job: int = 0, pack: int = 0, where: Home | None = None) -> LaunchResult:
+           dry_run: bool = False, runs_per_job: int = 0, pack: int = 0, where: Home | None = None,
+           labels: RunLabels = RunLabels()) -> LaunchResult:
     """Validate, plan and submit a sweep as one job array; returns at once with the sweep id.
+
+    `labels` (a name, tags, a note) are stored with every run this launch submits (`run_configs.name/tags/
+    note`); they are not part of a run's identity, so a labelled run still groups with the same config.
 
     Raises ConfigError / OptionError (one line naming the field or option) before anything is
     written: a sweep that Slurm refuses leaves no shard, no manifest and no job folder behind.
@@ -128,13 +138,14 @@ def launch(sweep: Sweep, *, executor: str = "auto", slurm: SlurmOptions | None =
         return result
     held, others = claim_runs(where, [c.run_id for c in p.todo], sweep_id)
     try:
-        return _submit(sweep, result, held, others, slurm, settings, force, runs_per_job, pack, where)
+        return _submit(sweep, result, held, others, slurm, settings, force, runs_per_job, pack, where, labels)
     finally:
         release(where, held, sweep_id)
 
 
 def _submit(sweep: Sweep, result: LaunchResult, held: list[str], others: dict[str, Claim], slurm: SlurmOptions,
-            settings: AnalysisSettings, force: bool, runs_per_job: int, pack: int, where: Home) -> LaunchResult:
+            settings: AnalysisSettings, force: bool, runs_per_job: int, pack: int, where: Home,
+            labels: RunLabels) -> LaunchResult:
     """Submit the runs this launcher holds the claims of (lab/claims.py), planned again now that they are ours:
     another launcher may have submitted some between the first plan and the claims."""
     p = plan(sweep, force=force, where=where)
@@ -173,7 +184,7 @@ def _submit(sweep: Sweep, result: LaunchResult, held: list[str], others: dict[st
     version = code_version()
     for job_id, chunk in zip(result.job_ids, chunks):
         for cfg in chunk:
-            write_shard("run_configs", [config_row(cfg, sweep_id, version, settings)], owner=cfg.run_id,
+            write_shard("run_configs", [config_row(cfg, sweep_id, version, settings, labels)], owner=cfg.run_id,
                         name="config", where=where)
             write_run_event(where, cfg.run_id, sweep_id, RunStatus.QUEUED, job_id=job_id, ts=queued_at)
     write_job_rows(where, sweep_id, "submitted",

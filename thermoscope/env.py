@@ -97,8 +97,12 @@ COMPILE = EnvVar("THERMOSCOPE_COMPILE", "0",
 TIMM_HUB = EnvVar("THERMOSCOPE_TIMM_HUB", "0",
                   "1: vit_b16 without a pretrained file loads timm's pretrained weights from the hub", flag)
 
+JOB_INGEST = EnvVar("THERMOSCOPE_JOB_INGEST", "1",
+                    "1: each job ingests the home's new shards into the warehouse when its last run ends (under the "
+                    "ingest lock; never fails the job); 0: only `python -m warehouse ingest` does", flag)
+
 VARIABLES: tuple[EnvVar, ...] = (HOME, DATA, OFFLINE, THREADS, WORKERS, HEARTBEAT_S, PACK_ENGINE, AMP,
-                                 CHANNELS_LAST, COMPILE, TIMM_HUB)
+                                 CHANNELS_LAST, COMPILE, TIMM_HUB, JOB_INGEST)
 
 
 def describe() -> str:

@@ -15,7 +15,7 @@ from warehouse import write_shard
 def _form(at, **values):
     for key, value in values.items():
         widget = at.selectbox(key=key) if key in ("lf-executor", "lf-preset", "lf-arch", "lf-dataset", "lf-loss") \
-            else at.text_area(key=key) if key == "lf-extra" else at.text_input(key=key)
+            else at.text_area(key=key) if key in ("lf-extra", "lf-note") else at.text_input(key=key)
         widget.set_value(value)
     return at
 
@@ -26,34 +26,76 @@ def _press(at, label):
     return at
 
 
-def test_form_uses_the_cli_validation(tmp_home):
-    from lab.sweep import Sweep
-    from training.config import ConfigError
+def _top(at):
+    """The launch box's first block (the messages, above the form) and the block after it (the form)."""
+    blocks = list(at.sidebar.expander[0].children.values())
+    assert blocks[1].type == "form", [b.type for b in blocks]
+    return blocks[0]
 
+
+def test_form_messages_are_at_the_top_in_the_forms_words(tmp_home):
     at = run_page("pages/11_Jobs.py")
+    _press(_form(at, **{"lf-temps": "1,,10"}), "Check")
+    assert [e.value for e in _top(at).error] == [
+        "launch: temperatures: '1,,10' has an empty value between commas; give values like 1,10,100"]
+    _press(_form(at, **{"lf-temps": "1,10,"}), "Check")
+    assert "temperatures: '1,10,' has an empty value between commas" in _top(at).error[0].value
     _press(_form(at, **{"lf-temps": "1,-3"}), "Check")
-    try:
-        Sweep(base={"preset": "demo"}).with_overrides(["temperature=1,-3", "seed=0,1,2"]).configs()
-    except ConfigError as exc:
-        expected = f"launch: {exc}"
-    assert [e.value for e in at.sidebar.error] == [expected]
-    _press(_form(at, **{"lf-temps": "1,10", "lf-extra": "colour=red"}), "Check")
-    assert "unknown config field 'colour'" in at.sidebar.error[0].value
-    _press(_form(at, **{"lf-extra": "epochs=1", "lf-seeds": "0,1,2"}), "Check")
-    assert at.sidebar.info[0].value == "6 run(s) to submit, 0 already exist"
+    assert _top(at).error[0].value == "launch: temperatures: temperature must be a positive finite number, got -3.0"
+    _press(_form(at, **{"lf-temps": "1,10", "lf-seeds": "0,1.5"}), "Check")
+    assert _top(at).error[0].value.startswith("launch: seeds: "), _top(at).error[0].value
+    _press(_form(at, **{"lf-seeds": "0,1,2", "lf-extra": "colour=red"}), "Check")
+    assert "more fields: line 'colour=red': unknown config field 'colour'" in _top(at).error[0].value
+    assert not any("--set" in e.value for e in at.sidebar.error)
+    _press(_form(at, **{"lf-extra": "epochs=1"}), "Check")
+    assert _top(at).info[0].value == "6 run(s) to submit, 0 already exist"
+
+
+def test_check_shows_the_size_and_a_missing_dataset(tmp_home, tmp_path, monkeypatch):
+    monkeypatch.setenv("THERMOSCOPE_DATA", str(tmp_path / "data"))
+    at = run_page("pages/11_Jobs.py")
+    _press(at, "Check")  # the defaults: the demo sweep, 6 runs × 120 epochs × ceil(1438 / 128) = 12 steps
+    top = _top(at)
+    assert top.info[0].value == "6 run(s) to submit, 0 already exist"
+    assert "6 run(s), 720 epochs in all, 8,640 training steps" in top.caption[0].value
+    assert "roughly" in top.caption[0].value and "rough" in top.caption[0].value
+    assert not top.warning and not top.error  # digits and shapes are embedded
+    _press(_form(at, **{"lf-dataset": "cifar10", "lf-extra": "epochs=2\nood="}), "Check")
+    top = _top(at)
+    assert "12 epochs in all, 4,692 training steps" in top.caption[0].value  # 6 × 2 × ceil(50,000 / 128)
+    root = (tmp_path / "data").resolve()
+    assert [w.value for w in top.warning] == [
+        f"data: cifar10 is not under {root}: it will be downloaded (≈170 MB) when the job starts; offline, put "
+        f"the files at {root / 'cifar-10-batches-py'}"]
+    monkeypatch.setenv("THERMOSCOPE_OFFLINE", "1")
+    _press(at, "Launch")  # offline, the job could not get the data: refused here, nothing submitted
+    top = _top(at)
+    assert "THERMOSCOPE_OFFLINE=1 forbids the download" in top.error[0].value
+    assert top.error[-1].value.startswith("launch: not submitted")
+    assert not tmp_home.jobs.exists()
+
+
+def test_the_forms_defaults_are_the_demo_sweep():
+    from app.sidebar import FormValues, build_sweep
+    from lab.sweep import load_sweep
+    from tests.conftest import ROOT
+
+    demo = [c.run_id for c in load_sweep(ROOT / "sweeps" / "demo.toml").configs()]
+    assert len(demo) == 6
+    assert [c.run_id for c in build_sweep(FormValues()).configs()] == demo
 
 
 @pytest.mark.slow
 def test_sidebar_launch_runs_a_real_local_sweep(tmp_home):
     from app import sidebar
-    from warehouse.ingest import ingest
 
     at = run_page("pages/11_Jobs.py")
     _form(at, **{"lf-executor": "local", "lf-temps": "1,10", "lf-seeds": "0",
-                 "lf-extra": "epochs=1\nwidth=16\ndepth=2\nanalysis.probe_epochs=1"})
+                 "lf-extra": "epochs=1\nwidth=16\ndepth=2\nanalysis.probe_epochs=1",
+                 "lf-name": "first try", "lf-tags": "smoke, ui", "lf-note": "from the form"})
     _press(at, "Launch")
-    assert at.sidebar.success, [e.value for e in at.sidebar.error]
-    sweep_id = at.sidebar.success[0].value.split()[1].rstrip(":")
+    assert _top(at).success, [e.value for e in at.sidebar.error]
+    sweep_id = _top(at).success[0].value.split()[1].rstrip(":")
     manifest = json.loads((tmp_home.jobs / sweep_id / "sweep.json").read_text())
     run_ids = [r for runs in manifest["jobs"].values() for r in runs]
     assert len(run_ids) == 2
@@ -63,8 +105,13 @@ def test_sidebar_launch_runs_a_real_local_sweep(tmp_home):
             assert time.monotonic() < deadline, "the 2-run sweep took over 10 minutes"
             time.sleep(1)
     at.run()  # the live section reads the shards: both runs ended
-    assert "2/2 runs ended" in at.get("progress")[0].proto.text
-    ingest(tmp_home)
+    assert "2/2 runs ended · 100 % of planned epochs" in at.get("progress")[0].proto.text
+    # no ingest typed: each job loaded its own shards into the warehouse when it ended
+    from warehouse.read import query
+
+    labels = query("SELECT name, tags, note FROM run_configs", where=tmp_home)
+    assert labels["name"].to_list() == ["first try"] * 2 and labels["note"].to_list() == ["from the form"] * 2
+    assert [list(t) for t in labels["tags"].to_list()] == [["smoke", "ui"]] * 2
     runs = run_page("pages/1_Runs.py").dataframe[1].value
     shown = set(runs["detail"].str.replace("/Run_detail?run=", "", regex=False))
     assert shown == set(run_ids)
@@ -78,7 +125,7 @@ def test_sidebar_launch_runs_a_real_local_sweep(tmp_home):
     # the same form again: plan() now finds the finished runs and submits only the others
     _press(at, "Check")
     finished = sum(s == "✅ finished" for s in runs["status"])
-    assert at.sidebar.info[0].value.startswith(f"{2 - finished} run(s) to submit, {finished} already exist")
+    assert _top(at).info[0].value.startswith(f"{2 - finished} run(s) to submit, {finished} already exist")
 
 
 def test_jobs_page_shows_a_failure_traceback(tmp_home):
