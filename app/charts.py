@@ -156,6 +156,28 @@ def log_ticks(lo: float, hi: float) -> list[float]:
     return [float(f"{t:.6g}") for t in ticks if low <= t <= high]
 
 
+def log_domain(lo: float, hi: float) -> tuple[float, float]:
+    """The data's range with 5 % of its log-width as margin (at least x/÷ 1.02): the axis spans the values,
+    not the enclosing ticks, so a loss between 2.28 and 2.31 is not drawn as a flat line on a 2–5 axis."""
+    pad = max(1.02, (hi / lo) ** 0.05)
+    return float(f"{lo / pad:.6g}"), float(f"{hi * pad:.6g}")
+
+
+def ticks_within(lo: float, hi: float, want: int = 3) -> list[float]:
+    """log_ticks inside [lo, hi]; where fewer than `want` fall inside (a narrow range), 1-9 steps, then
+    evenly spaced round values, so every log axis carries at least a few labelled ticks."""
+    ticks = [t for t in log_ticks(lo, hi) if lo <= t <= hi]
+    if len(ticks) < want:
+        first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+        ticks = [m * 10.0 ** e for e in range(first, last + 1) for m in range(1, 10) if lo <= m * 10.0 ** e <= hi]
+    if len(ticks) < want:
+        raw = (hi - lo) / (want + 1)
+        step = 10.0 ** math.floor(math.log10(raw))
+        step *= next(m for m in (1, 2, 5, 10) if m * step >= raw)
+        ticks = [k * step for k in range(math.ceil(lo / step), math.floor(hi / step) + 1)]
+    return [float(f"{t:.6g}") for t in ticks]
+
+
 def y_axis(frame: pl.DataFrame, title: str, *, log: bool = False, integer: bool = False,
            domain: tuple[float, float] | None = None, cols: tuple[str, ...] = ("mean", "lo", "hi")
            ) -> tuple[alt.Scale, alt.Axis]:
@@ -167,9 +189,9 @@ def y_axis(frame: pl.DataFrame, title: str, *, log: bool = False, integer: bool 
     if log:
         positive = [v for v in values if v > 0]
         if positive:
-            ticks = log_ticks(min(positive), max(positive))
-            return (alt.Scale(type="log", domain=[ticks[0], ticks[-1]], nice=False),
-                    alt.Axis(title=title, values=ticks, format=",~g"))
+            lo, hi = log_domain(min(positive), max(positive))
+            return (alt.Scale(type="log", domain=[lo, hi], nice=False),
+                    alt.Axis(title=title, values=ticks_within(lo, hi), format=",~g"))
         return alt.Scale(type="log"), alt.Axis(title=title, format=",~g")
     if domain:
         return alt.Scale(domain=list(domain)), alt.Axis(title=title)
