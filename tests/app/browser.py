@@ -39,6 +39,7 @@ PAGES = {
     "Jobs": ("Sweeps in the warehouse", 0),
     "Run_detail": ("Status history", 2),
     "Curves": ("Training curves", 1),
+    "Compare": ("Rank per layer at the last analysed epoch", 2),  # needs ?runs=: see visit_all's queries
 }
 
 
@@ -118,7 +119,12 @@ class PageResult:
 
 
 def visit_all(server: Server, out: Path, pages: dict[str, tuple[str, int]] = PAGES, run_id: str = "",
-              timeout_ms: int = 60_000, height: int = 1100) -> list[PageResult]:
+              timeout_ms: int = 60_000, height: int = 1100, queries: dict[str, str] | None = None) -> list[PageResult]:
+    """Open each page, wait for its text and charts, screenshot it. `queries`: url path -> query string
+    (e.g. {"Compare": "runs=a,b"}); `run_id` is Run_detail's."""
+    queries = dict(queries or {})
+    if run_id:
+        queries.setdefault("Run_detail", f"run={run_id}")
     from playwright.sync_api import sync_playwright
 
     results = []
@@ -127,7 +133,7 @@ def visit_all(server: Server, out: Path, pages: dict[str, tuple[str, int]] = PAG
         try:
             page = browser.new_page(viewport={"width": 1500, "height": height})
             for path, (text, min_charts) in pages.items():
-                url = f"{server.url}/{path}" + (f"?run={run_id}" if path == "Run_detail" and run_id else "")
+                url = f"{server.url}/{path}" + (f"?{queries[path]}" if path in queries else "")
                 t0 = time.monotonic()
                 page.goto(url, wait_until="domcontentloaded", timeout=timeout_ms)
                 page.get_by_text(text, exact=False).first.wait_for(timeout=timeout_ms)
@@ -170,7 +176,8 @@ def main(argv: list[str]) -> int:
     server = start_server(home, out / "streamlit.log")
     try:
         # another warehouse than the test's: at least one chart where the test expects some
-        pages = {k: (text, min(n, 1)) for k, (text, n) in PAGES.items() if only is None or (k or "Home") in only}
+        pages = {k: (text, min(n, 1)) for k, (text, n) in PAGES.items()
+                 if (only is None or (k or "Home") in only) and k != "Compare"}  # Compare needs run ids
         if "Logits_norm" in pages:  # the fixture's init-norm chart may be absent
             pages["Logits_norm"] = ("Logits norm", 1)
         for r in visit_all(server, out, pages, height=2800):  # tall: Streamlit scrolls inside the page

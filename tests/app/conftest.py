@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from tests.app import factory
+from tests.app import browser, factory
 from warehouse import home
 
 
@@ -21,3 +23,14 @@ def fx_home(tmp_path_factory):
 def use_home(fx_home, monkeypatch):
     monkeypatch.setenv("THERMOSCOPE_HOME", str(fx_home.root))
     return fx_home
+
+
+@pytest.fixture
+def needs_browser():
+    """Skip (with the reason printed) where headless Chromium or playwright is missing; under CI=true, fail."""
+    why = browser.missing()
+    if why:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true but {why}")
+        print(f"skipping the browser test: {why}")
+        pytest.skip(why)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from tests.app import browser, factory
@@ -11,16 +9,12 @@ from tests.app import browser, factory
 pytestmark = pytest.mark.browser
 
 
-def test_every_page_draws_in_chromium(fx_home, tmp_path):
-    why = browser.missing()
-    if why:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true but {why}")
-        print(f"skipping the browser test: {why}")
-        pytest.skip(why)
+def test_every_page_draws_in_chromium(fx_home, tmp_path, needs_browser):
     server = browser.start_server(fx_home.root, tmp_path / "streamlit.log")
     try:
-        results = browser.visit_all(server, tmp_path, run_id=factory.run_id(factory.ARCH, 10.0, 0))
+        pair = f"{factory.run_id(factory.ARCH, 1.0, 0)},{factory.run_id(factory.ARCH, 10.0, 0)}"
+        results = browser.visit_all(server, tmp_path, run_id=factory.run_id(factory.ARCH, 10.0, 0),
+                                    queries={"Compare": f"runs={pair}"})
     finally:
         server.stop()
     assert server.proc.poll() is not None, "the server must be stopped"

@@ -3,7 +3,6 @@ chart with no command typed (each job ingests its own results; the app re-reads 
 
 from __future__ import annotations
 
-import os
 import re
 import time
 
@@ -16,17 +15,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 TIMEOUT_MS = 60_000
 
 
-def _skip_without_browser() -> None:
-    why = browser.missing()
-    if why:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true but {why}")
-        print(f"skipping the browser loop test: {why}")
-        pytest.skip(why)
-
-
-def test_a_sweep_launched_from_the_sidebar_shows_on_runs_and_on_a_chart(tmp_path):
-    _skip_without_browser()
+def test_a_sweep_launched_from_the_sidebar_shows_on_runs_and_on_a_chart(tmp_path, needs_browser):
     from playwright.sync_api import sync_playwright
 
     root = tmp_path / "home"
