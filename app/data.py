@@ -100,6 +100,7 @@ theory_rows = Q.theory_rows
 sweeps = Q.sweeps
 failures = Q.failures
 run_results = Q.run_results
+learned_by_temperature = Q.learned_by_temperature
 run_epoch_curves = Q.run_epoch_curves
 run_layer_ranks = Q.run_layer_ranks
 group_results = Q.group_results

@@ -26,8 +26,9 @@ import streamlit as st
 from warehouse.queries import CONFIG_FIELDS
 
 EPOCH, SPLIT, SWEEP, DATA_SPLIT, KINDS = "epoch", "split", "sweep", "data_split", "kinds"
+UNLEARNED = "unlearned"  # 'leave out' or 'show' the temperatures at which no run learned
 LIST_KEYS = frozenset({KINDS})
-URL_KEYS: tuple[str, ...] = (*CONFIG_FIELDS, EPOCH, SPLIT, SWEEP, DATA_SPLIT, KINDS)
+URL_KEYS: tuple[str, ...] = (*CONFIG_FIELDS, EPOCH, SPLIT, SWEEP, DATA_SPLIT, KINDS, UNLEARNED)
 
 _SELECTION = "thermoscope-selection"  # name -> value, typed as the data has it
 _WRITTEN = "thermoscope-url-written"  # name -> the text this session last put in the URL

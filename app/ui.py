@@ -104,7 +104,51 @@ def pick_runs(key: str, *, fixed: tuple[str, ...] = ("arch", "dataset"), vary: t
         filters[name] = select(col, name, options, default, key=f"{key}-{name}",
                                help="differs between these runs; pick one")
     st.session_state[_SPLIT_NOW] = split
-    return {**filters, **scope}
+    filters = {**filters, **scope}
+    if "temperature" in vary:
+        filters = _without_unlearned(box, key, filters)
+    return filters
+
+
+LEAVE_OUT, SHOW = "leave out", "show"
+
+
+def _without_unlearned(box, key: str, filters: dict[str, Any]) -> dict[str, Any]:
+    """Temperatures compared only where runs learned: say how many did not (runs.learned, docs/methods.md §1),
+    leave out the temperatures at which none did (unless asked to show them), and name those where some did not.
+
+    Why here: every page that spreads runs over temperature picks them through pick_runs, so one place keeps
+    an untrained network's ranks from being drawn as if temperature had caused them."""
+    verdict = data.learned_by_temperature(filters)
+    bad = verdict.filter(pl.col("not_learned") > 0)
+    if bad.is_empty():
+        return filters
+    none_learned = bad.filter(pl.col("learned") == 0)["temperature"].to_list()
+    partly = bad.filter(pl.col("learned") > 0)
+    kept = [t for t in verdict["temperature"].to_list() if t not in none_learned]
+    c1, c2 = box.columns([4, 1])
+    choice = select(c2, "runs that did not learn", [LEAVE_OUT, SHOW], LEAVE_OUT, key=f"{key}-unlearned",
+                    name=state.UNLEARNED, help="a run that stayed at chance describes an untrained network, "
+                    "not the temperature; docs/methods.md §1 has the rule")
+    total = int(bad["not_learned"].sum())
+    words = [f"**{total} of {int(verdict['runs'].sum())} runs did not learn** (final accuracy and loss near chance)"]
+    if none_learned:
+        where_ = ", ".join(charts.t_label(t) for t in none_learned)
+        if not kept:
+            words.append(f"no run learned at any temperature ({where_}): shown anyway, but they describe untrained "
+                         "networks — train longer, use init=kaiming, or calibrate T")
+        elif choice == LEAVE_OUT:
+            words.append(f"left out: {where_}, where none did")
+        else:
+            words.append(f"shown and not comparable: {where_}, where none did")
+    if not partly.is_empty():
+        words.append("some runs did not learn at " + ", ".join(
+            f"{charts.t_label(r['temperature'])} ({r['not_learned']} of {r['runs']})" for r in partly.iter_rows(named=True))
+            + ": their lines average learned and unlearned runs")
+    c1.warning(" · ".join(words) + ".")
+    if none_learned and kept and choice == LEAVE_OUT:
+        return {**filters, "temperature": kept}
+    return filters
 
 
 def split_field() -> str | None:

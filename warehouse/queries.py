@@ -485,7 +485,8 @@ class Queries:
                   ) -> pl.DataFrame:
         """κ, ρ and solution rank per (seed group, OOD set of ρ): mean, std (NULL for n = 1), n, plus the config
         fields that tell groups apart (and `split_by`, a config field, when given). ρ is measured per OOD
-        dataset, so a group with two OOD sets has two rows (`rho_ood`).
+        dataset, so a group with two OOD sets has two rows (`rho_ood`). `not_learned`: runs of the group whose
+        stored verdict (lab/verdict.py) says they did not learn.
         """
         cond, params = config_where(filters)
         _check_split(split_by)
@@ -499,13 +500,16 @@ class Queries:
                 k AS (SELECT run_id, avg(value) AS kappa FROM latest WHERE metric = 'kappa' GROUP BY run_id),
                 s AS (SELECT run_id, avg(value) AS sr FROM latest WHERE metric = 'solution_rank' GROUP BY run_id),
                 r AS (SELECT run_id, dataset AS rho_ood, value AS rho FROM latest WHERE metric = 'rho'),
-                per_run AS (SELECT c.* EXCLUDE (ood), k.kappa, s.sr, r.rho_ood, r.rho FROM sel c JOIN k USING (run_id)
-                            LEFT JOIN s USING (run_id) LEFT JOIN r USING (run_id))
+                v AS (SELECT m.run_id, min(m.value) AS learned FROM run_metrics m JOIN sel USING (run_id)
+                      WHERE m.metric = 'learned' GROUP BY m.run_id),
+                per_run AS (SELECT c.* EXCLUDE (ood), k.kappa, s.sr, r.rho_ood, r.rho, v.learned
+                            FROM sel c JOIN k USING (run_id)
+                            LEFT JOIN s USING (run_id) LEFT JOIN r USING (run_id) LEFT JOIN v USING (run_id))
                 SELECT c.config_group, c.rho_ood, any_value(c.temperature) AS temperature, {keys},
                        avg(c.kappa) AS kappa, stddev_samp(c.kappa) AS kappa_std,
                        avg(c.rho) AS rho, stddev_samp(c.rho) AS rho_std,
                        avg(c.sr) AS sr, stddev_samp(c.sr) AS sr_std,
-                       count(*) AS n
+                       count(*) AS n, count(*) FILTER (WHERE c.learned = 0) AS not_learned
                 FROM per_run c
                 GROUP BY c.config_group, c.rho_ood
                 ORDER BY arch, dataset, loss, temperature, rho_ood""",
@@ -758,3 +762,19 @@ class Queries:
             return {}
         row = frame.row(0, named=True)
         return {f: row[f] for f in fields}
+
+    def learned_by_temperature(self, filters: dict[str, Any], where: Home | None = None) -> pl.DataFrame:
+        """Per temperature of the selection: runs, and how many learned / did not / have no verdict yet.
+
+        The verdict is `runs.learned` (lab/verdict.py's rule, docs/methods.md §1), stored once per ended run.
+        Pages use it to leave out temperatures where no run learned and to mark those where some did not."""
+        cond, params = config_where(filters, alias="r")
+        return self.q(
+            f"""SELECT r.temperature, count(*) AS runs,
+                       count(*) FILTER (WHERE r.learned) AS learned,
+                       count(*) FILTER (WHERE NOT r.learned) AS not_learned,
+                       count(*) FILTER (WHERE r.learned IS NULL) AS pending
+                FROM runs r WHERE {cond} GROUP BY r.temperature ORDER BY r.temperature""",
+            params,
+            where,
+        )

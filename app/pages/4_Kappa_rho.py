@@ -3,7 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from app import charts, data, sidebar, ui
+from app import charts, data, sidebar, state, ui
 
 ui.page("κ / ρ trade-off")
 sidebar.launch_form()
@@ -29,6 +29,24 @@ kr = data.kappa_rho(filters, split_by=split_by).drop_nulls(["kappa", "rho"])
 if kr.is_empty():
     ui.no_rows("κ/ρ summaries")
     st.stop()
+# a group whose runs all stayed at chance has the κ/ρ of an untrained network: left out unless asked for
+stuck = kr.filter(pl.col("not_learned") == pl.col("n"))
+partly = kr.filter((pl.col("not_learned") > 0) & (pl.col("not_learned") < pl.col("n")))
+if not stuck.is_empty() or not partly.is_empty():
+    w1, w2 = st.columns([4, 1])
+    choice = ui.select(w2, "runs that did not learn", [ui.LEAVE_OUT, ui.SHOW], ui.LEAVE_OUT, key="kr-unlearned",
+                       name=state.UNLEARNED, help="docs/methods.md §1 has the rule")
+    words = []
+    if not stuck.is_empty():
+        where_ = ", ".join(sorted({f"{r['arch']} {charts.t_label(r['temperature'])}" for r in stuck.iter_rows(named=True)}))
+        words.append(f"{stuck.select('config_group').n_unique()} group(s) where no run learned ({where_}): "
+                     + ("left out" if choice == ui.LEAVE_OUT else "shown, but not comparable"))
+    if not partly.is_empty():
+        words.append(f"{partly.select('config_group').n_unique()} group(s) where some runs did not learn: their "
+                     "points average learned and unlearned runs")
+    w1.warning(" · ".join(words) + ".")
+    if choice == ui.LEAVE_OUT and stuck.height < kr.height:
+        kr = kr.filter(pl.col("not_learned") < pl.col("n"))
 oods = sorted(kr["rho_ood"].unique().to_list())
 if len(oods) > 1:
     ood = st.selectbox("OOD set for ρ", oods, key="kr-ood", help="ρ is measured on each OOD dataset separately")

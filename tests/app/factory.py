@@ -15,6 +15,7 @@ import json
 import math
 from datetime import UTC, datetime, timedelta
 
+from lab.verdict import judge
 from warehouse import Home, write_shard
 from warehouse.ingest import ingest
 
@@ -82,11 +83,12 @@ def _write_run(where: Home, rid: str, arch: str, t: float, seed: int, loss: str,
             run_id=rid, sweep_id=sweep, ts=T0 + timedelta(minutes=minutes), status=s, host="node1",
             job_id="123_0", requeues=0, epoch=k, message="Traceback: boom" if s == "failed" else "",
         )], owner=rid, name=f"event-{k}-{s}", where=where)
-    write_shard("epochs", [dict(
+    log = [dict(
         run_id=rid, epoch=e, step=10 * e, train_loss=1.0 / (e + 1), train_acc=0.5 + 0.1 * e,
         test_acc=0.11 if stuck else 0.6 + 0.1 * e - 0.001 * t, lr=0.05, logits_norm=(1 + e) * 10 / t, logits_fro_norm=100.0 / t,
         rank_pre_softmax=9, rank_post_softmax=9 if t < 5 else 3 + e, eval_samples=256, wall_s=float(e),
-    ) for e in EPOCHS], owner=rid, name="epochs", where=where)
+    ) for e in EPOCHS]
+    write_shard("epochs", log, owner=rid, name="epochs", where=where)
     rows = []
     for e in (0, EPOCHS[-1]):
         shift = 0 if e == EPOCHS[-1] else 50  # epoch 0 has other values: the 'last epoch' rule matters
@@ -111,9 +113,11 @@ def _write_run(where: Home, rid: str, arch: str, t: float, seed: int, loss: str,
     metrics = dict(kappa=kappa(t, seed) + LOSS_BUMP[loss], rho=rho(t, seed), solution_rank=9 - (t > 5), nc4=0.1 * seed,
                    auroc_msp=0.7 + t / 100, fpr95_msp=0.5 - t / 100, auroc_energy=0.75, fpr95_energy=0.45,
                    auroc_neco=0.8 + seed / 100, fpr95_neco=0.3)
-    write_shard("run_metrics", [dict(run_id=rid, epoch=e, dataset=OOD if k.startswith(("auroc", "fpr", "rho"))
-                                     else dataset, metric=k, value=float(v), detail="{}")
-                                for k, v in metrics.items()], owner=rid, name="summary", where=where)
+    summary = [dict(run_id=rid, epoch=e, dataset=OOD if k.startswith(("auroc", "fpr", "rho")) else dataset, metric=k,
+                    value=float(v), detail="{}") for k, v in metrics.items()]
+    if status in ("finished", "diverged"):  # the verdict an ending job stores (lab/pipeline.py), by its own rule
+        summary.append(judge(log[-1], 10, loss, diverged=status == "diverged").row(rid, e, dataset))
+    write_shard("run_metrics", summary, owner=rid, name="summary", where=where)
     align = []
     for e in EPOCHS:
         for layer in range(1, HIDDEN):

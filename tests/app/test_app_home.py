@@ -117,7 +117,7 @@ def test_home_flags_runs_that_did_not_learn(use_home):
     at = run_page("Home.py")
     table = at.dataframe[0].value
     # factory: final test accuracy 0.8 - 0.001 T, chance 10 %: both temperatures learned
-    assert list(table["learned"]) == ["✅ learned", "✅ learned"]
+    assert list(table["learned"]) == ["✅ learned (2 of 2)", "✅ learned (2 of 2)"]
     assert table["test_acc_mean"].tolist() == pytest.approx([0.799, 0.79])
     assert not at.warning
 
@@ -129,8 +129,17 @@ def test_home_warns_about_runs_stuck_at_chance(tmp_path, monkeypatch):
     factory.build(where, stuck=(10.0,))
     monkeypatch.setenv("THERMOSCOPE_HOME", str(where.root))
     at = run_page("Home.py")
-    assert list(at.dataframe[0].value["learned"]) == ["✅ learned", "⚠️ near chance"]
-    assert "T=10 stayed near chance" in at.warning[0].value
+    # the verdict stored with each run (lab/verdict.py): at T = 10 the accuracy stayed at chance
+    assert list(at.dataframe[0].value["learned"]) == ["✅ learned (2 of 2)", "⚠️ 2 of 2 did not learn"]
+    assert "2 of 4 runs did not learn" in at.warning[0].value and "left out: T=10" in at.warning[0].value
+    # left out of the charts: only T = 1 is drawn, and the table still lists both temperatures
+    rank = chart_frame(charts(at)[0])
+    assert set(rank["temperature"].to_list()) == {1.0}
+    # shown on request (shared selection, so in the URL too)
+    at.selectbox(key="home-unlearned").select("show").run()
+    assert set(chart_frame(charts(at)[0])["temperature"].to_list()) == {1.0, 10.0}
+    assert "shown and not comparable: T=10" in at.warning[0].value
+    assert at.query_params["unlearned"] in ("show", ["show"])
 
 
 def test_unreadable_warehouse_says_why(tmp_path, monkeypatch):

@@ -154,16 +154,30 @@ def test_kappa_rho_page(use_home):
     assert chart_frame(charts(at)[0])["kappa"].min() > 1000  # the MSE groups, never mixed with CE
 
 
+def test_kappa_rho_leaves_out_groups_that_did_not_learn(tmp_path, monkeypatch):
+    from warehouse import home
+
+    where = home(tmp_path / "stuck")
+    factory.build(where, stuck=(10.0,))  # T = 10 stays at chance: its stored verdict says "did not learn"
+    monkeypatch.setenv("THERMOSCOPE_HOME", str(where.root))
+    at = run_page("pages/4_Kappa_rho.py")
+    no_exceptions(at)
+    assert set(chart_frame(charts(at)[0])["temperature"].to_list()) == {1.0}
+    assert "1 group(s) where no run learned (mlp T=10): left out" in at.warning[0].value
+    at.selectbox(key="kr-unlearned").select("show").run()
+    assert set(chart_frame(charts(at)[0])["temperature"].to_list()) == {1.0, 10.0}
+
+
 def test_logits_norm_page(use_home):
     at = run_page("pages/5_Logits_norm.py")
     no_exceptions(at)
     panels, init = charts(at)
     frame = chart_frame(panels)
     assert by(frame, temperature=10.0, epoch=2, quantity="logits_norm")["mean"] == pytest.approx(3.0)
-    # the norm on a log axis with readable ticks (values 1 ... 30: 1, 2, 5, 10, 20, 50), never symlog
+    # the norm on a log axis with readable ticks (values 1 ... 30: 1, 2, 5, 10, 20 within the values' span), never symlog
     s = spec(panels)
     norm = _y(_panels(s)[0])
-    assert norm["scale"]["type"] == "log" and norm["axis"]["values"] == [1, 2, 5, 10, 20, 50]
+    assert norm["scale"]["type"] == "log" and norm["axis"]["values"] == [1, 2, 5, 10, 20]
     assert "symlog" not in str(s) and s["resolve"]["scale"]["y"] == "independent"
     assert by(frame, temperature=10.0, epoch=1, quantity="rank_post_softmax")["mean"] == pytest.approx(4.0)
     assert by(frame, temperature=1.0, epoch=1, quantity="rank_pre_softmax")["n"] == 2
