@@ -15,6 +15,21 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 TIMEOUT_MS = 60_000
 
 
+def _choose(page, box, option: str, tries: int = 3) -> None:
+    """Pick `option` in a Streamlit selectbox. The open list can be redrawn under the click (seen in CI:
+    "element was detached from the DOM"), so open and click again until the box shows the option."""
+    for _ in range(tries):
+        box.click()
+        try:
+            page.get_by_role("option", name=option, exact=True).click(timeout=10_000)
+        except Exception:  # playwright's TimeoutError: the list was redrawn; open it again
+            page.keyboard.press("Escape")
+            continue
+        if f'"{option}"' in box.inner_html() or f">{option}<" in box.inner_html():  # the value sits in an input
+            return
+    raise AssertionError(f"could not choose {option!r} in the selectbox {box.inner_text()!r}")
+
+
 def test_a_sweep_launched_from_the_sidebar_shows_on_runs_and_on_a_chart(tmp_path, needs_browser):
     from playwright.sync_api import sync_playwright
 
@@ -28,15 +43,16 @@ def test_a_sweep_launched_from_the_sidebar_shows_on_runs_and_on_a_chart(tmp_path
             page.goto(server.url + "/", wait_until="domcontentloaded", timeout=TIMEOUT_MS)
             # an empty home: the page says so, and the form is the way in
             page.get_by_text("No warehouse yet", exact=False).first.wait_for(timeout=TIMEOUT_MS)
+            browser._wait_idle(page, TIMEOUT_MS)  # a widget touched while the script still runs can be redrawn
             side = page.locator('[data-testid="stSidebar"]')
             side.get_by_text("Launch a sweep", exact=False).first.click()
+            browser._wait_idle(page, TIMEOUT_MS)
             side.get_by_role("textbox", name="temperatures", exact=True).fill("1,10")
             side.get_by_role("textbox", name="seeds", exact=True).fill("0")
             side.get_by_role("textbox", name="more fields (one FIELD=V1,V2 per line)").fill("epochs=2\nwidth=16\ndepth=2")
             side.get_by_role("textbox", name="run name", exact=True).fill("browser-loop")
             # 'auto' would pick Slurm where one runs (CI starts one): this test is about the app, not the cluster
-            side.locator('[data-testid="stSelectbox"]').filter(has_text="executor").click()
-            page.get_by_role("option", name="local", exact=True).click()
+            _choose(page, side.locator('[data-testid="stSelectbox"]').filter(has_text="executor"), "local")
             side.get_by_role("button", name="Launch").click()
             done = side.get_by_text(re.compile(r"sweep \d{8}-\d{6}-\w+: submitted 2 run"))
             done.first.wait_for(timeout=TIMEOUT_MS)
