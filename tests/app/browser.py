@@ -81,13 +81,14 @@ class Server:
                 self.proc.wait(timeout=15)
 
 
-def start_server(home: Path, log: Path, timeout_s: float = 90) -> Server:
+def start_server(home: Path, log: Path, timeout_s: float = 90, script: Path | None = None) -> Server:
+    """`streamlit run` the dashboard (or another `script`, e.g. bench's reference page) on a free port."""
     port = free_port()
     env = dict(os.environ, THERMOSCOPE_HOME=str(home))  # the installed package; no PYTHONPATH
     env.pop("CI", None)  # nothing in the app reads it; keep the server's environment plain
     out = open(log, "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "Home.py"), "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", str(script or ROOT / "app" / "Home.py"), "--server.headless", "true",
          "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
          "--server.fileWatcherType", "none"],
         cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
