@@ -87,8 +87,6 @@ acc = acc.with_columns(
     pl.when(pl.col("not_learned") > 0).then(pl.format("⚠️ {} of {} did not learn", pl.col("not_learned"), pl.col("runs")))
     .when(pl.col("learned") > 0).then(pl.format("✅ learned ({} of {})", pl.col("learned"), pl.col("runs")))
     .otherwise(pl.lit("… no verdict yet (not ended)")).alias("learned"),
-    # one seed has no spread: no std rather than "± 0.000"
-    pl.when(pl.col("with_epochs") >= 2).then(pl.col("test_acc_std")).alias("test_acc_std"),
 )
 st.dataframe(
     charts.with_t_label(acc).select("T", "learned", "runs", "finished", "not_ok", "with_epochs", "test_acc_mean",

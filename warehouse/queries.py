@@ -398,7 +398,8 @@ class Queries:
 
 
     def final_accuracy(self, filters: dict[str, Any], where: Home | None = None) -> pl.DataFrame:
-        """Per temperature: last test accuracy mean/std/n over seeds, and the latest status counts.
+        """Per temperature: last test accuracy mean/std/n over seeds (std NULL where fewer than two runs have an
+        epoch: one seed has no spread), and the latest status counts.
 
         The paper's comparisons only mean something for runs that learned (docs/methods.md), so pages show it.
         Computed per seed group for the whole (arch, dataset) at once and narrowed to `filters` in Polars.
@@ -414,7 +415,7 @@ class Queries:
                            GROUP BY v.run_id)
                 SELECT c.config_group, any_value(c.temperature) AS temperature, {_group_fields_sql()},
                        count(*) AS runs, count(l.run_id) AS with_epochs,
-                       avg(l.test_acc) AS test_acc_mean, coalesce(stddev_samp(l.test_acc), 0) AS test_acc_std,
+                       avg(l.test_acc) AS test_acc_mean, stddev_samp(l.test_acc) AS test_acc_std,  -- NULL for one run
                        avg(l.logits_norm) AS logits_norm_mean,
                        count(*) FILTER (WHERE r.status = '{RunStatus.FINISHED}') AS finished,
                        count(*) FILTER (WHERE r.status IN ({_ENDED_BADLY})) AS not_ok
