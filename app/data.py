@@ -19,7 +19,6 @@ from warehouse.queries import (  # noqa: F401  (re-exported for the pages)
     KAPPA_GROUP,
     KIND_ORDER,
     LIST_FIELDS,
-    NUM_CLASSES,
     RESULT_COLUMNS,
     RESULT_CURVES,
     RUN_STATUSES,
