@@ -2,12 +2,13 @@
 
     Home.py          rank and probe accuracy per layer, one line per temperature (the first page)
     pages/*.py       one file per view: Runs, Rank, Probes, κ/ρ, Logits norm, Alignment, Geometry/OOD,
-                     Theory, Paper check, SQL, Jobs, Run detail
-    data.py          every SQL the pages run (read-only, cached per snapshot version, aggregated over seeds)
+                     Theory, Paper check, SQL, Jobs, Run detail, Compare, Curves
+    data.py          the pages' cached door to warehouse/queries.py (read-only, cached per snapshot version)
     charts.py        pure Altair builders: Polars frame in, chart out (+ PNG/SVG through vl-convert)
-    ui.py            page furniture: empty states, the run picker, chart + CSV/PNG/SVG downloads
-    sidebar.py       the launch form: training.sweep / training.launch (the CLI's own code)
-    jobs.py          live sweep state read from shard files; cancel through the launcher
+    ui.py            page furniture: opening a page, empty states, the run picker, chart + CSV/PNG/SVG downloads
+    state.py         one selection shared by every page, mirrored in the URL
+    sidebar.py       the launch form: lab.sweeps (spec, plan, estimate, launch), the CLI's own code
+    jobs.py          live sweep state read from shard files; cancel through lab.records.reconcile
     theory.py        the appendix demonstrations in numpy
     paper.py         the paper's reported κ/ρ/SR and the comparison with measured values
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
-from lab.events import latest_statuses
+from lab.records.events import latest_statuses
 from thermoscope.status import ENDED_BADLY, TERMINAL, RunStatus
 from warehouse.paths import Home
 
@@ -175,9 +175,9 @@ def run_table(state: SweepState, where: Home) -> pl.DataFrame:
 
 def waiting_notes(sweep_id: str, where: Home) -> list[str]:
     """Why the sweep's pending Slurm jobs will not start on their own, in words (the lines `status` prints)."""
-    from lab.follow import waiting_notes as notes
-    from lab.manifest import load_manifest
-    from lab.reconcile import assess
+    from lab.records.manifest import load_manifest
+    from lab.records.reconcile import assess
+    from lab.sweeps.follow import waiting_notes as notes
 
     try:
         return notes(assess(load_manifest(where, sweep_id), where))
@@ -251,8 +251,8 @@ def cancel(sweep_id: str, where: Home) -> str:
 
     The launcher's own cancel (`python -m training.launch cancel`: scancel on Slurm, SIGINT to a local
     submitit controller it can verify), so the app and the CLI stop sweeps the same way."""
-    from lab.manifest import load_manifest
-    from lab.reconcile import cancel as cancel_sweep
+    from lab.records.manifest import load_manifest
+    from lab.records.reconcile import cancel as cancel_sweep
 
     try:
         status = cancel_sweep(load_manifest(where, sweep_id), where)

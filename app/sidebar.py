@@ -1,6 +1,6 @@
 """The sidebar launch form: builds a sweep with the CLI's own code and submits it through the launch API.
 
-Validation is `lab.sweep` / `training.config` / `slurm.SlurmOptions` itself, so the form says
+Validation is `lab.sweeps.spec` / `training.config` / `slurm.SlurmOptions` itself, so the form says
 exactly what `python -m training.launch` would say ("launch: <reason>"); its Slurm fields are built
 from the `SlurmOptions` declarations, like the CLI's flags. Check plans without writing anything.
 Nothing here imports torch: the launch API loads it only inside the submitted job.
@@ -49,7 +49,7 @@ class FormValues:
 
 def build_sweep(v: FormValues):
     """The sweep the form describes, built with the CLI's own `--set` code; FormError naming the box if wrong."""
-    from lab.sweep import Sweep, parse_set
+    from lab.sweeps.spec import Sweep, parse_set
     from training.config import ConfigError
 
     items: list[tuple[str, str]] = []  # (box label, --set item)
@@ -95,7 +95,7 @@ class Checked:
     todo: list
     skipped: list
     data_notes: list  # training.datafiles.DataNote for each dataset not on disk
-    estimate: Any  # lab.estimate.Estimate of what would be submitted
+    estimate: Any  # lab.sweeps.estimate.Estimate of what would be submitted
 
     @property
     def data_errors(self) -> list:
@@ -104,8 +104,8 @@ class Checked:
 
 def check(v: FormValues, where: Home | None = None) -> Checked:
     """Plan the form's sweep without writing anything; raises FormError / ConfigError / OptionError."""
-    from lab.estimate import estimate
-    from lab.plan import plan
+    from lab.sweeps.estimate import estimate
+    from lab.sweeps.plan import plan
     from slurm import SlurmOptions
     from training.config import ConfigError
     from training.datafiles import check_data
@@ -132,7 +132,8 @@ def launched_jobs() -> dict[str, Any]:
 
 
 def submit(v: FormValues, where: Home | None = None):
-    from lab.launch import RunLabels, launch
+    from lab.records.configs import RunLabels
+    from lab.sweeps.launch import launch
 
     where = where or home()
     checked = check(v, where)

@@ -1,7 +1,7 @@
-"""`python -m lab …` = `thermoscope …` (lab/cli.py)."""
+"""`python -m lab …` = `thermoscope …` (lab/commands/main.py)."""
 
 import sys
 
-from lab.cli import main
+from lab.commands.main import main
 
 sys.exit(main())

@@ -1,4 +1,4 @@
-"""Executors for sweeps: Slurm through submitit, or local processes; job state, reconcile, cancel.
+"""Executors for sweeps: Slurm through submitit, or local processes; options, job states, partition fit.
 
 Knows nothing about models: it moves pickled callables to nodes and reads back what happened.
 """

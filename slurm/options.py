@@ -29,7 +29,7 @@ _RESERVED = {"array", "output", "error", "signal", "open-mode", "job-name", "wra
 def _opt(default: Any, doc: str, flag: str = "", label: str = "", low: int = 0, high: int = 0) -> Any:
     """A Slurm option. `flag`: its launcher CLI flag ('' = none); `label`, `low`, `high`: its field in the
     dashboard's launch form (an int option is a number box from `low` to `high`). CLI and form are built
-    from these declarations (lab/cli.py, app/sidebar.py), so the three never disagree."""
+    from these declarations (lab/commands/main.py, app/sidebar.py), so the three never disagree."""
     return field(default=default, metadata={"doc": doc, "flag": flag, "label": label, "low": low, "high": high})
 
 

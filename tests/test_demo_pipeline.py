@@ -137,7 +137,7 @@ def test_launch_against_an_outdated_warehouse_says_what_to_run(tmp_home):
 
 
 def test_force_retrains_a_finished_run_from_scratch_keeping_the_old_checkpoints(tmp_home):
-    from lab.events import latest_events
+    from lab.records.events import latest_events
 
     one = ["--set", "preset=demo", "--set", "epochs=1", "--set", "width=8", "--set", "depth=2",
            "--set", "analysis.probe_epochs=1", "--set", "temperature=1"]

@@ -10,4 +10,4 @@ The rest of the house, lowest first: `warehouse` and `slurm` (rows, executors), 
 See docs/architecture.md.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

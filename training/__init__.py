@@ -1,1 +1,3 @@
-"""Thermoscope training: registries, recipes, the epoch loop, jobs and the sweep launcher."""
+"""Thermoscope training: model and dataset registries, recipes (config, presets), augmentations, losses, the epoch
+loop (solo and packed), checkpoints. Sweeps and jobs are the lab's (lab/); `python -m training.launch` only hands
+over to it."""

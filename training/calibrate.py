@@ -7,7 +7,7 @@ builds (its seed fixes the init). Since softmax(z/T) only sees z/T, T = ‖z₀�
 scaled initial logits exactly the target's size. The target is a number, or another
 architecture's own initial norm at its temperature (VGG-19 calibrated to ResNet-18's norm).
 
-    thermoscope calibrate --arch vgg19 --dataset cifar10 --reference resnet18     (lab/calibrate.py)
+    thermoscope calibrate --arch vgg19 --dataset cifar10 --reference resnet18     (lab/commands/calibrate.py)
 """
 
 from __future__ import annotations

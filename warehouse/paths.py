@@ -5,7 +5,7 @@
       quarantine/                                shards that could not be read, with a .reason file
       checkpoints/<run_id>/                      model checkpoints
       jobs/<sweep_id>/                           submitit folders (logs, pickles)
-      claims/<run_id>                            held by a launcher while it submits the run (lab/claims.py)
+      claims/<run_id>                            held by a launcher while it submits the run (lab/sweeps/claims.py)
       warehouse.duckdb                           the published snapshot the app and users query (read-only)
       ingest/working.duckdb                      the ingester's own copy (only `python -m warehouse ingest` opens it)
       ingest.lock                                flock held by the one running ingest

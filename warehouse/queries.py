@@ -487,7 +487,7 @@ class Queries:
         """κ, ρ and solution rank per (seed group, OOD set of ρ): mean, std (NULL for n = 1), n, plus the config
         fields that tell groups apart (and `split_by`, a config field, when given). ρ is measured per OOD
         dataset, so a group with two OOD sets has two rows (`rho_ood`). `not_learned`: runs of the group whose
-        stored verdict (lab/verdict.py) says they did not learn.
+        stored verdict (lab/records/verdict.py) says they did not learn.
         """
         cond, params = config_where(filters)
         _check_split(split_by)
@@ -767,7 +767,7 @@ class Queries:
     def learned_by_temperature(self, filters: dict[str, Any], where: Home | None = None) -> pl.DataFrame:
         """Per temperature of the selection: runs, and how many learned / did not / have no verdict yet.
 
-        The verdict is `runs.learned` (lab/verdict.py's rule, docs/methods.md §1), stored once per ended run.
+        The verdict is `runs.learned` (lab/records/verdict.py's rule, docs/methods.md §1), stored once per ended run.
         Pages use it to leave out temperatures where no run learned and to mark those where some did not."""
         cond, params = config_where(filters, alias="r")
         return self.q(

@@ -298,7 +298,7 @@ VIEW_DOCS: dict[str, tuple[str, dict[str, str]]] = {
             "config_group": "md5 of the config without seed and data_root: runs that differ only by seed "
             "share it (what 'mean ± std over seeds' groups by)",
             "num_classes": "classes of the run's in-distribution data, as its job found them (`run_datasets`)",
-            "learned": "whether the run learned (lab/verdict.py: final test accuracy a tenth of the way from chance "
+            "learned": "whether the run learned (lab/records/verdict.py: final test accuracy a tenth of the way from chance "
             "to perfect and train loss below 0.95 x the uniform prediction's); NULL until it finished or "
             "diverged. Compare temperatures between runs that learned",
         },

@@ -15,7 +15,7 @@ import json
 import math
 from datetime import UTC, datetime, timedelta
 
-from lab.verdict import judge
+from lab.records.verdict import judge
 from warehouse import Home, write_shard
 from warehouse.ingest import ingest
 
@@ -115,7 +115,7 @@ def _write_run(where: Home, rid: str, arch: str, t: float, seed: int, loss: str,
                    auroc_neco=0.8 + seed / 100, fpr95_neco=0.3)
     summary = [dict(run_id=rid, epoch=e, dataset=OOD if k.startswith(("auroc", "fpr", "rho")) else dataset, metric=k,
                     value=float(v), detail="{}") for k, v in metrics.items()]
-    if status in ("finished", "diverged"):  # the verdict an ending job stores (lab/pipeline.py), by its own rule
+    if status in ("finished", "diverged"):  # the verdict an ending job stores (lab/jobs/pipeline.py), by its own rule
         summary.append(judge(log[-1], 10, loss, diverged=status == "diverged").row(rid, e, dataset))
     write_shard("run_metrics", summary, owner=rid, name="summary", where=where)
     align = []

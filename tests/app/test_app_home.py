@@ -129,7 +129,7 @@ def test_home_warns_about_runs_stuck_at_chance(tmp_path, monkeypatch):
     factory.build(where, stuck=(10.0,))
     monkeypatch.setenv("THERMOSCOPE_HOME", str(where.root))
     at = run_page("Home.py")
-    # the verdict stored with each run (lab/verdict.py): at T = 10 the accuracy stayed at chance
+    # the verdict stored with each run (lab/records/verdict.py): at T = 10 the accuracy stayed at chance
     assert list(at.dataframe[0].value["learned"]) == ["✅ learned (2 of 2)", "⚠️ 2 of 2 did not learn"]
     assert "2 of 4 runs did not learn" in at.warning[0].value and "left out: T=10" in at.warning[0].value
     # left out of the charts: only T = 1 is drawn, and the table still lists both temperatures

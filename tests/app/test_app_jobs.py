@@ -8,7 +8,7 @@ import time
 import psutil
 import pytest
 
-from lab.events import latest_statuses
+from lab.records.events import latest_statuses
 from tests.app.apphelp import no_exceptions, run_page, texts
 from tests.slurm.slurmhelp import foreign_checkpoint
 from thermoscope.status import TERMINAL
@@ -84,7 +84,7 @@ def test_eta_and_progress_from_the_shards(tmp_home):
     import json
 
     from app import jobs
-    from lab.events import write_run_event
+    from lab.records.events import write_run_event
 
     sweep = "20261202-000000-abc123"
     folder = tmp_home.jobs / sweep

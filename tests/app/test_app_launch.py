@@ -77,7 +77,7 @@ def test_check_shows_the_size_and_a_missing_dataset(tmp_home, tmp_path, monkeypa
 
 def test_the_forms_defaults_are_the_demo_sweep():
     from app.sidebar import FormValues, build_sweep
-    from lab.sweep import load_sweep
+    from lab.sweeps.spec import load_sweep
     from tests.conftest import ROOT
 
     demo = [c.run_id for c in load_sweep(ROOT / "sweeps" / "demo.toml").configs()]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lab.events import latest_events
-from lab.manifest import load_manifest
+from lab.records.events import latest_events
+from lab.records.manifest import load_manifest
 from tests.slurm.slurmhelp import cli, sets
 
 LOCAL = ["--executor", "local"]

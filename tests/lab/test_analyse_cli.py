@@ -1,4 +1,4 @@
-"""`python -m analysis` (lab/analyse_cli.py): help works; a real checkpoint of the demo MLP is analysed and its
+"""`python -m analysis` (lab/commands/analyse.py): help works; a real checkpoint of the demo MLP is analysed and its
 rows land in shards, with the settings its run was launched with unless `--set` says otherwise."""
 
 import subprocess
@@ -21,8 +21,8 @@ def test_help_runs_as_a_module():
 def test_analyse_a_checkpoint_writes_shards(tmp_path, tmp_home, capsys):
     import pyarrow.parquet as pq
 
-    from lab.analyse_cli import main
-    from lab.pipeline import prepare_run
+    from lab.commands.analyse import main
+    from lab.jobs.pipeline import prepare_run
     from training.config import make_config
 
     cfg = make_config(preset="demo", width=16, depth=2, epochs=1, temperature=3.0)
@@ -40,7 +40,7 @@ def test_analyse_a_checkpoint_writes_shards(tmp_path, tmp_home, capsys):
 
 
 def test_bad_checkpoint_and_setting_are_named(tmp_path, tmp_home, capsys):
-    from lab.analyse_cli import main, parse_settings
+    from lab.commands.analyse import main, parse_settings
     from thermoscope.fields import ConfigError
 
     assert main(["analyse", str(tmp_path / "missing.pt")]) == 2
@@ -60,7 +60,7 @@ def test_bad_checkpoint_and_setting_are_named(tmp_path, tmp_home, capsys):
 
 
 def test_theory_command_writes_one_shard_per_experiment(tmp_home):
-    from lab.analyse_cli import main
+    from lab.commands.analyse import main
 
     assert main(["theory"]) == 0
     written = sorted(p.parent.name for p in (tmp_home.shards / "theory").rglob("*.parquet"))
@@ -70,7 +70,7 @@ def test_theory_command_writes_one_shard_per_experiment(tmp_home):
 def test_init_norms_rows_scale_with_the_normal_sigma(tmp_home):
     import pyarrow.parquet as pq
 
-    from lab.init_norms import init_norms
+    from lab.commands.init_norms import init_norms
 
     rows = init_norms(["mlp"], "digits", ["default", "normal"], [0.01, 0.1], [0], batch=32)
     by = {(r["init"], r["init_std"]): r["logits_norm"] for r in rows}
@@ -90,9 +90,9 @@ def test_reanalysis_uses_the_settings_stored_with_the_run_and_set_overrides_them
     import pyarrow.parquet as pq
 
     from analysis import AnalysisSettings
-    from lab.analyse_cli import main
-    from lab.launch import config_row
-    from lab.pipeline import prepare_run
+    from lab.commands.analyse import main
+    from lab.jobs.pipeline import prepare_run
+    from lab.records.configs import config_row
     from training.config import make_config
     from warehouse import write_shard
 

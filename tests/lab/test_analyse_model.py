@@ -205,7 +205,7 @@ def test_a_module_factory_on_the_embedded_digits_with_a_training_scripts_checkpo
 def test_state_dicts_are_read_as_training_scripts_save_them(tmp_path):
     from safetensors.torch import save_file
 
-    from lab.outside_models import read_state_dict
+    from lab.outside.models import read_state_dict
     from thermoscope.fields import ConfigError
 
     net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
@@ -230,7 +230,7 @@ def test_preprocessing_comes_from_the_models_pretrained_config_and_flags_overrid
     import torchvision
     from timm.data import resolve_data_config
 
-    from lab.outside_data import preprocessing_for
+    from lab.outside.data import preprocessing_for
 
     vit = timm.create_model("test_vit", pretrained=False)
     cfg = resolve_data_config({}, model=vit)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from analysis import AnalysisError, AnalysisSettings
-from lab.pipeline import analyse_run, prepare_run, train_runs
+from lab.jobs.pipeline import analyse_run, prepare_run, train_runs
 from training import checkpoint as ckpt
 from training.config import make_config
 

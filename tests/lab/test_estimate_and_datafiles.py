@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from lab.estimate import MEASURED, TRAIN_SIZES, duration, estimate, steps_per_epoch
+from lab.sweeps.estimate import MEASURED, TRAIN_SIZES, duration, estimate, steps_per_epoch
 from training.config import make_config
 from training.datafiles import DOWNLOADABLE, check_data
 

@@ -1,6 +1,6 @@
 """`thermoscope init-norms`: one row per initialisation, real models, a real warehouse."""
 
-from lab.cli import main as thermoscope
+from lab.commands.main import main as thermoscope
 
 
 def main(argv: list[str]) -> int:
@@ -30,7 +30,7 @@ def test_unknown_arch_is_one_line(tmp_home, capsys):
 
 
 def test_torchvision_init_is_measured_and_refused_where_it_has_no_rule(tmp_home, capsys):
-    from lab.init_norms import init_norms
+    from lab.commands.init_norms import init_norms
 
     rows = init_norms(["resnet20"], "noise-3x32x32", ["default", "torchvision"], [0.01], [0, 1], batch=8, write=False)
     assert [(r["init"], r["seed"]) for r in rows] == [("default", 0), ("default", 1), ("torchvision", 0), ("torchvision", 1)]

@@ -84,8 +84,8 @@ def test_a_preempted_analysis_job_resubmits_the_tasks_not_done_and_gives_up_at_m
     import subprocess
     import sys
 
-    from lab.analyse_job import AnalyseJob
-    from lab.events import run_events
+    from lab.jobs.analyse_job import AnalyseJob
+    from lab.records.events import run_events
     from tests.conftest import ROOT
 
     items = [{"id": f"r{i}-e0000", "task": {"kind": "checkpoint"}} for i in range(3)]
@@ -96,7 +96,7 @@ def test_a_preempted_analysis_job_resubmits_the_tasks_not_done_and_gives_up_at_m
     assert [i["id"] for i in again.args[0]] == ["r1-e0000", "r2-e0000"]
     assert [e["status"] for e in run_events("r2-e0000", tmp_home)] == ["queued"]
     # at max_requeues the tasks are marked failed and the process ends (os._exit): in a child, not this test
-    code = ("import sys; from lab.analyse_job import AnalyseJob; job = AnalyseJob(max_requeues=3, requeues=3); "
+    code = ("import sys; from lab.jobs.analyse_job import AnalyseJob; job = AnalyseJob(max_requeues=3, requeues=3); "
             "job.checkpoint([{'id': 'r2-e0000', 'task': {}}], 'sweep-a', sys.argv[1]); print('returned')")
     done = subprocess.run([sys.executable, "-c", code, str(tmp_home.root)], cwd=ROOT, capture_output=True, text=True,
                           timeout=120)

@@ -74,8 +74,8 @@ def train(sets, ood, tracker_args: dict | None, home_root=None):
 
 def live_status(tracker) -> str:
     """What `status` says of the run right now (reconciled with the executor: here, the process itself)."""
-    from lab.manifest import load_manifest
-    from lab.reconcile import assess
+    from lab.records.manifest import load_manifest
+    from lab.records.reconcile import assess
 
     return str(assess(load_manifest(tracker.where, tracker.sweep_id), tracker.where).status_of(tracker.run_id))
 
@@ -113,7 +113,7 @@ def test_a_tracked_loop_trains_bit_identically_and_writes_every_measured_epoch(t
 
 def test_every_n_epochs_and_an_error_in_the_loop_ends_the_run_failed(tmp_path, tmp_home):
     from lab import Tracker
-    from lab.events import latest_events
+    from lab.records.events import latest_events
 
     sets, ood = folders(tmp_path)
     model = SmallCNN()
@@ -138,8 +138,8 @@ def test_a_tracked_process_that_died_is_reconciled_failed():
 def test_the_lightning_callback_measures_epoch_zero_and_each_epoch(tmp_path, tmp_home):
     """Only where PyTorch Lightning is installed: Thermoscope does not depend on it."""
     pl = pytest.importorskip("lightning.pytorch", reason="PyTorch Lightning is an optional dependency, not installed")
-    from lab.events import latest_events
-    from lab.lightning import ThermoscopeCallback
+    from lab.outside.lightning import ThermoscopeCallback
+    from lab.records.events import latest_events
 
     sets, ood = folders(tmp_path)
 

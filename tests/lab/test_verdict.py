@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from lab.verdict import chance_loss, judge
+from lab.records.verdict import chance_loss, judge
 from tests.images import write_learnable_folders
 from tests.slurm.slurmhelp import cli
 

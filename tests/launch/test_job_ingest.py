@@ -6,8 +6,8 @@ from __future__ import annotations
 import fcntl
 import time
 
-from lab.launch import launch
-from lab.sweep import Sweep
+from lab.sweeps.launch import launch
+from lab.sweeps.spec import Sweep
 from tests.slurm.slurmhelp import TINY_ANALYSIS
 from warehouse.read import query
 
@@ -58,8 +58,8 @@ def test_a_job_whose_ingest_cannot_take_the_lock_still_ends_finished(tmp_home):
 
 
 def test_the_switch_turns_job_ingest_off_and_a_broken_warehouse_is_one_line(tmp_home, monkeypatch, capsys):
-    from lab.events import write_run_event
-    from lab.job import ingest_own_shards
+    from lab.jobs.run_job import ingest_own_shards
+    from lab.records.events import write_run_event
 
     write_run_event(tmp_home, "a" * 16, "s", "finished")
     monkeypatch.setenv("THERMOSCOPE_JOB_INGEST", "0")

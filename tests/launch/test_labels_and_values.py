@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lab.launch import RunLabels
-from lab.sweep import parse_set
+from lab.records.configs import RunLabels
+from lab.sweeps.spec import parse_set
 from tests.slurm.slurmhelp import cli, foreign_checkpoint, sets
 from training.config import ConfigError
 

@@ -11,7 +11,7 @@ import re
 import subprocess
 import sys
 
-from lab.events import latest_statuses, run_events
+from lab.records.events import latest_statuses, run_events
 from tests.conftest import ROOT
 from tests.slurm.slurmhelp import cli, sets, until
 from training.config import make_config
@@ -47,7 +47,7 @@ def test_three_launches_at_once_submit_the_run_once_and_the_others_name_its_swee
 
 HOLD = """
 import sys
-from lab.claims import claim_runs
+from lab.sweeps.claims import claim_runs
 from warehouse import home
 held, others = claim_runs(home(), [sys.argv[1]], "20990101-000000-holder")
 print("held" if held == [sys.argv[1]] else f"not held: {others}", flush=True)
@@ -79,9 +79,9 @@ def test_a_claim_held_by_a_live_launcher_skips_the_run_and_a_dead_holders_claim_
 def test_a_claim_whose_submission_went_through_is_stale_even_while_its_holder_lives(tmp_home):
     """The holder wrote the manifest and the run's 'queued' event, then hung before removing its claim: the events
     speak for the run now, so the claim blocks nothing (and the next launcher skips the run as queued)."""
-    from lab.claims import _read, claim_runs, is_stale
-    from lab.events import write_run_event
-    from lab.manifest import Manifest
+    from lab.records.events import write_run_event
+    from lab.records.manifest import Manifest
+    from lab.sweeps.claims import _read, claim_runs, is_stale
 
     run_id, sweep_id = "a" * 16, "20990101-000000-submitted"
     held, _ = claim_runs(tmp_home, [run_id], sweep_id)

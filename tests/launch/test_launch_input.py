@@ -166,7 +166,7 @@ def test_dry_run_names_every_field_that_varies_so_no_two_lines_read_alike(tmp_ho
 
 
 def test_example_sweep_files_are_valid_and_have_the_papers_grids():
-    from lab.sweep import load_sweep
+    from lab.sweeps.spec import load_sweep
     from slurm import SlurmOptions
 
     grids = {"demo": 6, "cifar": 24, "cifar-vgg": 24, "imagenet": 24, "cifar100": 24, "init-scale": 36, "mse": 9}
@@ -193,7 +193,7 @@ def test_example_sweep_files_are_valid_and_have_the_papers_grids():
 
 
 def test_importing_the_launcher_does_not_import_torch():
-    code = ("import sys, lab.launch, lab.cli, lab.plan, lab.reconcile, lab.job, app.sidebar, training.config, "
+    code = ("import sys, lab.sweeps.launch, lab.commands.main, lab.sweeps.plan, lab.records.reconcile, lab.jobs.run_job, app.sidebar, training.config, "
             "analysis.settings; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          env={"PATH": "/usr/bin:/bin"}, cwd="/")

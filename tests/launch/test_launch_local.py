@@ -11,12 +11,12 @@ import signal
 
 import psutil
 
-from lab.events import latest_events, latest_statuses, run_events, write_run_event
-from lab.launch import launch
-from lab.manifest import Manifest, load_manifest
-from lab.plan import plan
-from lab.reconcile import cancel, reconcile
-from lab.sweep import Sweep
+from lab.records.events import latest_events, latest_statuses, run_events, write_run_event
+from lab.records.manifest import Manifest, load_manifest
+from lab.records.reconcile import cancel, reconcile
+from lab.sweeps.launch import launch
+from lab.sweeps.plan import plan
+from lab.sweeps.spec import Sweep
 from tests.slurm.slurmhelp import TINY_ANALYSIS, cli, foreign_checkpoint, sets, until
 
 TINY = {"preset": "demo", "width": 32, "depth": 3}

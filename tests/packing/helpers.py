@@ -19,7 +19,7 @@ def tiny_configs(**extra):
 
 
 def train_solo(cfg, folder):
-    """The solo loop on its own member (as lab.pipeline.train_runs does for a pack of one): (model, log)."""
+    """The solo loop on its own member (as lab.jobs.pipeline.train_runs does for a pack of one): (model, log)."""
     import torch
 
     from training.data import load_dataset

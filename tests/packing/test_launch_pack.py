@@ -1,6 +1,6 @@
 """`python -m training.launch ... --pack N` for real: a local sweep whose runs train packed, then ingest.
 
-lab/launch.py turns --pack N into pack_groups(todo, N) chunks submitted as packed RunJob array tasks."""
+lab/sweeps/launch.py turns --pack N into pack_groups(todo, N) chunks submitted as packed RunJob array tasks."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ TINY = ["--set", "preset=demo", "--set", "epochs=2", "--set", "width=32", "--set
 
 
 def test_a_sweep_launched_with_pack_trains_its_runs_packed_and_they_land_in_the_warehouse(tmp_path):
-    from lab.events import run_events
+    from lab.records.events import run_events
     from warehouse import home
     from warehouse.read import query
 

@@ -44,7 +44,7 @@ def both(request, tmp_path_factory):
     engine is the CPU default ('auto': the runs go solo) or stacked (grouped GEMMs, what a GPU uses)."""
     import torch
 
-    from lab.job import RunJob
+    from lab.jobs.run_job import RunJob
     from warehouse import home
 
     torch.set_num_threads(1)
@@ -60,7 +60,7 @@ def both(request, tmp_path_factory):
 
 
 def test_statuses_and_event_sequences_match(both):
-    from lab.events import run_events
+    from lab.records.events import run_events
 
     cfgs, solo, packed, solo_status, packed_status = both
     assert solo_status == packed_status

@@ -35,8 +35,8 @@ def _kill_after_epoch(cfg, folder, epoch: int) -> None:
 
 
 def test_runs_at_different_epochs_resume_and_finish_as_uninterrupted_runs(tmp_home, tmp_path, monkeypatch):
-    from lab.events import run_events
-    from lab.job import RunJob
+    from lab.jobs.run_job import RunJob
+    from lab.records.events import run_events
     from training import checkpoint as ckpt
 
     torch.set_num_threads(1)
@@ -59,8 +59,8 @@ def test_runs_at_different_epochs_resume_and_finish_as_uninterrupted_runs(tmp_ho
 
 
 def test_a_preempted_pack_is_resubmitted_as_a_pack_of_the_runs_not_done(tmp_home):
-    from lab.events import run_events
-    from lab.job import RunJob
+    from lab.jobs.run_job import RunJob
+    from lab.records.events import run_events
 
     cfgs = tiny_configs()
     job = RunJob(max_requeues=3, requeues=1, pack=True)
@@ -71,7 +71,7 @@ def test_a_preempted_pack_is_resubmitted_as_a_pack_of_the_runs_not_done(tmp_home
     assert [e["status"] for e in run_events(cfgs[2].run_id, tmp_home)] == ["queued"]
     # at max_requeues RunJob's bookkeeping marks the runs failed and ends the process (os._exit(1)):
     # in a child process, so that it is not this test's
-    code = ("import sys; from tests.packing.helpers import tiny_configs; from lab.job import RunJob; "
+    code = ("import sys; from tests.packing.helpers import tiny_configs; from lab.jobs.run_job import RunJob; "
             "cfgs = tiny_configs(); job = RunJob(max_requeues=3, requeues=3, pack=True); "
             "job._job_id, job._current, job._done = 'job7', [cfgs[1]], [cfgs[0].run_id]; "
             "job.checkpoint([c.to_dict() for c in cfgs], 'sweep-p', sys.argv[1]); print('returned')")

@@ -8,9 +8,9 @@ import subprocess
 
 import pytest
 
-from lab.events import latest_events, latest_statuses
-from lab.manifest import load_manifest
-from lab.reconcile import reconcile
+from lab.records.events import latest_events, latest_statuses
+from lab.records.manifest import load_manifest
+from lab.records.reconcile import reconcile
 from tests.slurm.slurmhelp import SLURM_FLAGS, TINY, cli, sets, squeue_ids, until
 from training.config import make_config
 

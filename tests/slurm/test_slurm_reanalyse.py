@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab.manifest import load_manifest
+from lab.records.manifest import load_manifest
 from tests.lab.reanalysis import check_replaced, reanalysed, train_tiny_sweep
 from tests.slurm.slurmhelp import SLURM_FLAGS
 

@@ -10,11 +10,11 @@ import subprocess
 
 import pytest
 
-from lab.events import latest_events, latest_statuses, run_events
-from lab.launch import launch
-from lab.manifest import load_manifest
-from lab.reconcile import reconcile
-from lab.sweep import Sweep
+from lab.records.events import latest_events, latest_statuses, run_events
+from lab.records.manifest import load_manifest
+from lab.records.reconcile import reconcile
+from lab.sweeps.launch import launch
+from lab.sweeps.spec import Sweep
 from slurm import SlurmOptions
 from tests.slurm.slurmhelp import (
     SLURM,
@@ -127,7 +127,7 @@ def test_job_that_raises_is_failed_with_its_traceback_and_others_still_finish(sl
 
 
 def test_preempted_job_is_requeued_and_resumes_from_its_checkpoint(slurm_home):
-    from lab.job import last_logged_epoch
+    from lab.jobs.run_job import last_logged_epoch
 
     result = submit(slurm_home, epochs=400)
     (job_id,) = result.job_ids

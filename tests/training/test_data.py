@@ -198,7 +198,7 @@ def test_vit_pipeline_is_224_with_half_normalisation():
     assert stored.shape == (6, 3, 32, 32)
     resized = torch.nn.functional.interpolate(stored, size=(224, 224), mode="bilinear", align_corners=False)
     torch.testing.assert_close(resized, test, atol=1e-6, rtol=0)
-    from lab.pipeline import model_inputs
+    from lab.jobs.pipeline import model_inputs
     from training.config import make_config
 
     xs, ys = model_inputs(b, "test", make_config(arch="vit_b16", dataset="cifar10", ood=()), b, 10_000)

@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from lab.pipeline import prepare_run
+from lab.jobs.pipeline import prepare_run
 from training.calibrate import calibrate, initial_logits_norm
 from training.config import make_config
 from training.data import load_dataset
@@ -143,7 +143,7 @@ def test_resnet_taps_feed_the_real_analysis(tmp_path, tmp_home):
     import polars as pl
 
     from analysis import AnalysisSettings
-    from lab.pipeline import analyse_run, train_runs
+    from lab.jobs.pipeline import analyse_run, train_runs
 
     write_folder(tmp_path / "set", 12)
     cfg = make_config(arch="resnet20", dataset=f"folder:{tmp_path / 'set'}", ood=(f"folder:{tmp_path / 'set'}",),

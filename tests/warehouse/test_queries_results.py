@@ -1,7 +1,7 @@
 """Final results per run (Queries.run_results) and per group (Queries.group_results) on a real warehouse.
 
 The trained runs come from tests/app/factory.py, whose formulas give every final number; two outside runs are
-added the way lab/outside_runs.py and lab/tracker.py write them: an analysed network (no seed, no training log,
+added the way lab/outside/runs.py and lab/outside/tracker.py write them: an analysed network (no seed, no training log,
 a name, tags and a note) and a tracked one whose only logged epoch is 0 (NaN loss, as the loop logs it).
 """
 

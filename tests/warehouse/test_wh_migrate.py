@@ -101,7 +101,7 @@ def test_a_v2_file_gains_the_v3_columns_old_rows_null_new_rows_filled(tmp_home):
     import json
 
     from analysis.settings import AnalysisSettings
-    from lab.launch import config_row
+    from lab.records.configs import config_row
     from training.config import make_config
     from warehouse import write_shard
 

@@ -100,7 +100,7 @@ class StreamBundle:
     def dataset(self, split: str, transform):
         from torchvision.datasets import ImageFolder
 
-        from training.data.folders import read_image
+        from training.data.images import read_image
 
         folder = self.train_dir if split == "train" else self.test_dir
         ds = ImageFolder(str(folder), transform=transform, loader=read_image)

@@ -5,7 +5,7 @@ Two kinds, one registry (`TASKS`), each a frozen dataclass that travels to the j
 - `CheckpointTask`: a checkpoint Thermoscope kept (`checkpoints/<run_id>/epochNNNN.pt`), measured with the
   full settings and OOD sets decided when it was planned (the run's own, `--set`/`--ood` on top);
 - `ModelTask`: a network trained elsewhere (`analyse-model`): model spec, weights file, data, preprocessing,
-  tap choice; it becomes an outside run (lab/outside_runs.py) of its own.
+  tap choice; it becomes an outside run (lab/outside/runs.py) of its own.
 
 Planning needs no data decoded: `checkpoint_task()` reads a kept checkpoint's run from its shards, and
 `ModelTask.prepare()` builds the model with its weights and preprocessing; either then tells from the
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis.settings import AnalysisSettings
-from lab.analyses import Measurement, already_measured, file_sha256, measuring_spec, task_id
+from lab.records.analyses import Measurement, already_measured, file_sha256, measuring_spec, task_id
 from thermoscope.fields import ConfigError
 from thermoscope.status import RunStatus
 from training.registry import Registry
@@ -102,7 +102,7 @@ class CheckpointTask:
         return already_measured(where, self.run_id, self.epoch, self.spec)
 
     def run(self, where: Home, sweep_id: str, device="auto", progress=None) -> dict[str, list[dict]]:
-        from lab.rebuild import read_checkpoint, rebuild
+        from lab.jobs.rebuild import read_checkpoint, rebuild
 
         ckpt = read_checkpoint(Path(self.path))
         settings = AnalysisSettings.from_dict(self.settings)
@@ -122,7 +122,8 @@ def checkpoint_task(path: Path, where: Home, overrides: dict[str, Any], ood: tup
     import json
     import re
 
-    from lab.rebuild import read_checkpoint, stored_column, stored_settings
+    from lab.jobs.rebuild import read_checkpoint
+    from lab.records.configs import stored_column, stored_settings
 
     match = re.fullmatch(r"epoch(\d+)\.pt", path.name)
     config = stored_column(where, path.parent.name, "config_json") if match else None
@@ -161,9 +162,8 @@ class ModelTask:
 
     def prepare(self) -> Prepared:
         """Model with its weights, preprocessing, run identity and measuring spec; no data decoded yet."""
-        from lab.launch import RunLabels
-        from lab.outside_data import preprocessing_for
-        from lab.outside_models import (
+        from lab.outside.data import preprocessing_for
+        from lab.outside.models import (
             ModelSpec,
             build,
             checkpoint_epoch,
@@ -171,7 +171,8 @@ class ModelTask:
             load_weights,
             read_state_dict,
         )
-        from lab.outside_runs import OutsideRun
+        from lab.outside.runs import OutsideRun
+        from lab.records.configs import RunLabels
 
         spec = ModelSpec.parse(self.model)
         path = Path(self.weights).expanduser()
@@ -196,8 +197,8 @@ class ModelTask:
     def run(self, where: Home, sweep_id: str, device="auto", progress=None, prepared: Prepared | None = None
             ) -> dict[str, list[dict]]:
         from analysis import model_taps
-        from lab.events import write_run_event
-        from lab.outside_data import load
+        from lab.outside.data import load
+        from lab.records.events import write_run_event
 
         p = prepared or self.prepare()
         dev = pick_device(device) if isinstance(device, str) else device

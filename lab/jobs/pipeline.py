@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from analysis import AnalysisData, AnalysisError, AnalysisSettings, Split, analyse_model
-from lab.verdict import Verdict, judge
+from lab.records.verdict import Verdict, judge
 from training import checkpoint as ckpt
 from training.augment import augmentation_for
 from training.config import RunConfig
@@ -108,7 +108,7 @@ def write_datasets(run: PreparedRun, where: Home) -> None:
 
 
 def write_verdict(run: PreparedRun, result: TrainResult | Diverged, where: Home) -> Verdict:
-    """Judge whether the run learned (lab/verdict.py) and store it as its `learned` row."""
+    """Judge whether the run learned (lab/records/verdict.py) and store it as its `learned` row."""
     diverged = isinstance(result, Diverged)
     last = None if diverged or not result.log else result.log[-1]
     verdict = judge(last, run.data.num_classes, run.cfg.loss, diverged=diverged)
@@ -148,8 +148,8 @@ def analyse_run(run: PreparedRun, where: Home, settings: AnalysisSettings) -> No
     """Analyse every kept checkpoint of the run (epoch 0 included) and write its rows and `analyses` records."""
     if not run.dist.is_main:
         return  # the analysis runs once, on rank 0's device
-    from lab.analyses import Measurement, file_sha256
-    from lab.rebuild import stored_column
+    from lab.records.analyses import Measurement, file_sha256
+    from lab.records.configs import stored_column
 
     cfg = run.cfg
     data = analysis_data(run, settings)

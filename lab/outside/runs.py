@@ -22,7 +22,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from analysis.settings import AnalysisSettings
-from lab.launch import RunLabels, code_version
+from lab.records.configs import RunLabels
+from lab.records.provenance import code_version
 from warehouse import Home, write_shard
 
 SOURCES = ("analysed", "tracked")

@@ -6,8 +6,8 @@
         [--set NAME=V …] [--executor local|slurm|auto … --dry-run --force --wait]
 
 Without --executor it measures in this process, one weights file after another; with one, each weights
-file is a task of one job array (lab/analysis_sweep.py). Rows land under an outside run (source
-'analysed', lab/outside_runs.py); a file already measured with the same settings is skipped unless --force.
+file is a task of one job array (lab/sweeps/analysis_sweep.py). Rows land under an outside run (source
+'analysed', lab/outside/runs.py); a file already measured with the same settings is skipped unless --force.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from lab.analyse_cli import EXIT_BAD_INPUT, parse_settings
+from lab.commands.shared import EXIT_BAD_INPUT, parse_settings
 from thermoscope.fields import ConfigError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from lab.cli import add_slurm_flags
+    from lab.commands.shared import add_slurm_flags
     from slurm import EXECUTORS
 
     p.add_argument("--model", required=True, help="timm:NAME, torchvision:NAME or module:PKG.MOD:FACTORY")
@@ -62,8 +62,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def tasks_from(args: argparse.Namespace) -> list:
-    from lab.analyse_tasks import ModelTask
-    from lab.outside_data import Preprocessing, parse_floats
+    from lab.jobs.tasks import ModelTask
+    from lab.outside.data import Preprocessing, parse_floats
 
     if args.epoch and len(args.epoch) != len(args.weights):
         raise ConfigError(f"--epoch was given {len(args.epoch)} time(s) for {len(args.weights)} weights file(s); "
@@ -82,8 +82,8 @@ def tasks_from(args: argparse.Namespace) -> list:
 
 def _list_taps(p, device: str) -> None:
     from analysis import model_taps
-    from lab.analyse_tasks import pick_device
-    from lab.outside_data import load
+    from lab.jobs.tasks import pick_device
+    from lab.outside.data import load
 
     task = p.task
     dev = pick_device(device)
@@ -95,7 +95,7 @@ def _list_taps(p, device: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lab.analysis_sweep import plan_tasks
+    from lab.sweeps.analysis_sweep import plan_tasks
     from warehouse import home
 
     where = home(args.home)
@@ -109,14 +109,14 @@ def run(args: argparse.Namespace) -> int:
                 _list_taps(p, args.device)
             return 0
         if args.executor is not None or args.dry_run:  # a dry run only prints the plan, wherever it would run
-            from lab.reanalyse import submit_and_report
+            from lab.commands.reanalyse import submit_and_report
 
             return submit_and_report(prepared, args, where, "analyse-model")
         planned = plan_tasks(prepared, where, force=args.force)
     except (ValueError, RuntimeError) as exc:  # ConfigError, TapError; a model that cannot take the input
         print(f"analyse-model: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    from lab.launch import sweep_id_for
+    from lab.records.manifest import sweep_id_for
 
     for p, why in planned.skipped:
         print(f"skip  {p.describe()}: {why}")

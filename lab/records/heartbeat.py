@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from lab.events import write_job_rows
+from lab.records.events import write_job_rows
 from thermoscope import env
 from warehouse import Home
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lab.events import latest_events
-from lab.manifest import UnknownSweep, load_manifest
-from lab.reconcile import assess
-from lab.sweep import Sweep
+from lab.records.events import latest_events
+from lab.records.manifest import UnknownSweep, load_manifest
+from lab.records.reconcile import assess
+from lab.sweeps.spec import Sweep
 from thermoscope.status import LIVE, RunStatus
 from training.config import RunConfig
 from warehouse import Home

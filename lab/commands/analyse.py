@@ -10,11 +10,11 @@
                                 [--init-std 0.01,0.1] [--seeds 3] [--batch 256]
   python -m analysis settings            # every analysis setting, its default and meaning
 
-`analyse` rebuilds each checkpoint's model and data (lab/rebuild.py) and measures it in this process with the
+`analyse` rebuilds each checkpoint's model and data (lab/jobs/rebuild.py) and measures it in this process with the
 settings its run was launched with, `--set` on top; rows go to the warehouse shards of $THERMOSCOPE_HOME (or
 --home) as `analysis-eNNNN`, the shard names the training job uses, so re-analysing a checkpoint replaces its
-rows. `analyse-model` measures a network trained elsewhere (lab/model_cli.py); `reanalyse` measures kept
-checkpoints again as one job array, skipping those already measured with the same settings (lab/reanalyse.py).
+rows. `analyse-model` measures a network trained elsewhere (lab/commands/analyse_model.py); `reanalyse` measures kept
+checkpoints again as one job array, skipping those already measured with the same settings (lab/commands/reanalyse.py).
 """
 
 from __future__ import annotations
@@ -24,30 +24,18 @@ import sys
 from pathlib import Path
 
 from analysis.settings import AnalysisSettings
+from lab.commands.shared import EXIT_BAD_INPUT, parse_settings
 from thermoscope import fields as tfields
 from thermoscope.fields import ConfigError
-
-EXIT_BAD_INPUT = 2
-
-
-def parse_settings(pairs: list[str]) -> dict[str, str]:
-    """['probe_epochs=2', 'analysis.max_samples=500'] → {'probe_epochs': '2', 'max_samples': '500'} (checked)."""
-    out = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise ConfigError(f"--set wants NAME=VALUE, got {pair!r}")
-        key, value = pair.split("=", 1)
-        out[key.strip().removeprefix("analysis.")] = value.strip()
-    AnalysisSettings.from_dict(out)  # one line naming the first wrong setting
-    return out
 
 
 def analyse_checkpoint(path: Path, *, device: str = "auto", overrides: dict | None = None, home_root=None,
                        write: bool = True) -> dict[str, list[dict]]:
     from analysis import AnalysisError, analyse_model
-    from lab.analyse_tasks import pick_device, progress_printer
-    from lab.analyses import Measurement, file_sha256
-    from lab.rebuild import read_checkpoint, rebuild, settings_for, stored_column
+    from lab.jobs.rebuild import read_checkpoint, rebuild, settings_for
+    from lab.jobs.tasks import pick_device, progress_printer
+    from lab.records.analyses import Measurement, file_sha256
+    from lab.records.configs import stored_column
     from warehouse import home
 
     where = home(home_root)
@@ -88,13 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--home", default=None)
     t.add_argument("--seed", type=int, default=0)
     n = sub.add_parser("init-norms", help="logits norm of freshly initialised models (table 'init_norms')")
-    from lab.init_norms import add_arguments
+    from lab.commands.init_norms import add_arguments
 
     add_arguments(n)
     sub.add_parser("settings", help="list the analysis settings and their defaults")
-    from lab import model_cli, reanalyse
+    from lab.commands import analyse_model, reanalyse
 
-    commands = {"analyse-model": model_cli, "reanalyse": reanalyse}
+    commands = {"analyse-model": analyse_model, "reanalyse": reanalyse}
     for name, module in commands.items():
         doc = module.__doc__ or ""
         cmd = sub.add_parser(name, aliases=[name.replace("yse", "yze")], help=doc.split("\n")[0].split(": ", 1)[-1],
@@ -119,11 +107,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{exp}: {len(part)} rows -> {path}")
         return 0
     if args.command == "init-norms":
-        from lab.init_norms import run
+        from lab.commands.init_norms import run
 
         return run(args)
     from analysis.types import AnalysisError
-    from lab.rebuild import NotACheckpoint
+    from lab.jobs.rebuild import NotACheckpoint
 
     try:
         overrides = parse_settings(args.set)

@@ -4,7 +4,7 @@
         [--executor auto|local|slurm] [--partition P --gpus N …] [--dry-run] [--force] [--wait]
 
 Every kept checkpoint (`checkpoints/<run_id>/epochNNNN.pt`) of the named sweeps and runs, and every
-checkpoint file named, is one task (lab/analyse_tasks.py): measured with its run's stored settings, `--set`
+checkpoint file named, is one task (lab/jobs/tasks.py): measured with its run's stored settings, `--set`
 on top, on `--ood` instead of the run's own OOD sets when given. A checkpoint whose current rows were
 measured exactly so is skipped (unless --force); re-measuring replaces its rows (shards `analysis-eNNNN`),
 never adds to them. Use it after changing settings, to add an OOD set, or with --force after a code change.
@@ -17,8 +17,8 @@ import re
 import sys
 from pathlib import Path
 
-from lab.analyse_cli import EXIT_BAD_INPUT, parse_settings
-from lab.manifest import UnknownSweep, load_manifest
+from lab.commands.shared import EXIT_BAD_INPUT, parse_settings
+from lab.records.manifest import UnknownSweep, load_manifest
 from thermoscope.fields import ConfigError
 from warehouse import Home
 
@@ -26,7 +26,7 @@ EPOCH_FILE = re.compile(r"epoch(\d+)\.pt")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from lab.cli import add_slurm_flags
+    from lab.commands.shared import add_slurm_flags
     from slurm import EXECUTORS
 
     p.add_argument("targets", nargs="+", help="sweep ids, run ids or checkpoint files")
@@ -61,7 +61,7 @@ def kept_checkpoints(target: str, where: Home) -> list[Path]:
 
 
 def plan_checkpoints(args: argparse.Namespace, where: Home) -> list:
-    from lab.analyse_tasks import checkpoint_task
+    from lab.jobs.tasks import checkpoint_task
 
     overrides = parse_settings(args.set)
     ood = None if args.ood is None else tuple(part for part in args.ood.split("+") if part)
@@ -76,9 +76,9 @@ def plan_checkpoints(args: argparse.Namespace, where: Home) -> list:
 
 def submit_and_report(planned: list, args: argparse.Namespace, where: Home, prog: str) -> int:
     """Skip what is measured already, print the plan, submit the rest as one job array (or only print it)."""
-    from lab.analysis_sweep import plan_tasks, submit
-    from lab.cli import report_submitted, slurm_options
-    from lab.sweep import Sweep
+    from lab.commands.shared import report_submitted, slurm_options
+    from lab.sweeps.analysis_sweep import plan_tasks, submit
+    from lab.sweeps.spec import Sweep
     from slurm import OptionError
 
     plan = plan_tasks(planned, where, force=args.force)

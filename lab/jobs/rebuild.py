@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis.settings import AnalysisSettings
+from lab.records.configs import stored_settings
 from training.config import FIELD_NAMES, ConfigError, RunConfig, coerce
 from warehouse import Home
 
@@ -59,26 +60,6 @@ def read_checkpoint(path: Path) -> Checkpoint:
                       state)
 
 
-def stored_column(where: Home, run_id: str, column: str) -> Any:
-    """One value of the run's `run_configs` shard (as the launcher wrote it), None when it has none."""
-    import pyarrow.parquet as pq
-
-    path = where.shards / "run_configs" / run_id / "config.parquet"
-    try:
-        values = pq.read_table(path, columns=[column]).column(column).to_pylist()
-    except (OSError, KeyError, ValueError):
-        return None
-    return values[0] if values else None
-
-
-def stored_settings(where: Home, run_id: str) -> dict[str, Any]:
-    """The analysis settings a run was launched with (its run_configs shard), {} when none are recorded."""
-    import json
-
-    text = stored_column(where, run_id, "analysis_json")
-    return json.loads(text) if text else {}
-
-
 def settings_for(ckpt: Checkpoint, where: Home, overrides: dict[str, Any] | None = None) -> AnalysisSettings:
     """The run's own settings (stored with it, or its legacy config fields), with `overrides` on top."""
     return AnalysisSettings.from_dict({**ckpt.settings, **stored_settings(where, ckpt.run_id), **(overrides or {})})
@@ -88,7 +69,7 @@ def rebuild(ckpt: Checkpoint, settings: AnalysisSettings, device, ood: tuple[str
             ) -> tuple[Any, Any]:
     """(model with the checkpoint's weights on `device`, AnalysisData of the run's datasets, or of `ood` as the
     out-of-distribution sets instead of the run's own)."""
-    from lab.pipeline import analysis_data, prepare_run
+    from lab.jobs.pipeline import analysis_data, prepare_run
 
     run = prepare_run(ckpt.config if ood is None else ckpt.config.replace(ood=tuple(ood)), device)
     run.model.load_state_dict(ckpt.state["model"])

@@ -1,14 +1,8 @@
-"""The commands: `thermoscope …` (console script) and `python -m training.launch …` (the launcher's own).
+"""`python -m training.launch` (= `thermoscope launch | status | cancel | list`): build a sweep and submit it,
+follow it, or list what can be chosen.
 
-    thermoscope launch [SWEEP.toml] [--set FIELD=V1,V2 …] [--executor …] [--dry-run] [--wait] [--pack N] …
-    thermoscope status [SWEEP_ID] | cancel [SWEEP_ID] | list
-    thermoscope analyse CHECKPOINT … | analyse-model … | reanalyse … | theory | init-norms … | calibrate … | settings
-    thermoscope ingest | rebuild | migrate | export | sql "SELECT …" | schema-doc      (the warehouse's)
-    thermoscope app [--port N]                                                         (the dashboard)
-
-`python -m training.launch ARGS` is `thermoscope launch ARGS` (and its `status`, `cancel`, `--list`);
-`python -m analysis ARGS` is `thermoscope ARGS` for the analysis commands; `python -m warehouse ARGS`
-is the warehouse's own CLI.
+    python -m training.launch [SWEEP.toml] [--set FIELD=V1,V2 …] [--executor …] [--dry-run] [--wait] [--pack N] …
+    python -m training.launch status [SWEEP_ID] | cancel [SWEEP_ID] | --list
 """
 
 from __future__ import annotations
@@ -16,17 +10,16 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import fields
-from pathlib import Path
 
 from analysis.settings import AnalysisSettings
-from lab.launch import LaunchResult, RunLabels, launch
-from lab.manifest import UnknownSweep, list_sweeps, load_manifest
-from lab.sweep import Sweep, load_sweep
+from lab.commands.shared import LAUNCH, OneLineParser, add_slurm_flags, report_submitted, slurm_options
+from lab.records.configs import RunLabels
+from lab.records.manifest import UnknownSweep, list_sweeps
+from lab.sweeps.launch import LaunchResult, launch
+from lab.sweeps.spec import Sweep, load_sweep
 from slurm import EXECUTORS, OptionError, SlurmOptions, slurm_available
-from slurm.options import cli_options, parse_flag
 from thermoscope import env
 from thermoscope import fields as tfields
-from thermoscope.status import ENDED_OK
 from training.config import (
     ARCHITECTURES,
     DATASETS,
@@ -40,15 +33,6 @@ from training.config import (
 from warehouse import home
 from warehouse.migrate import WarehouseTooNew
 from warehouse.read import WarehouseOutdated
-
-LAUNCH = "python -m training.launch"
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a mistake is one line (what was wrong, what to do) instead of usage + error."""
-
-    def error(self, message: str):  # type: ignore[override]
-        self.exit(2, f"launch: {message}; see `{self.prog} --help`\n")
 
 
 def list_registered() -> str:
@@ -76,7 +60,7 @@ def list_registered() -> str:
 
 
 def build_parser(prog: str = LAUNCH) -> argparse.ArgumentParser:
-    p = _Parser(
+    p = OneLineParser(
         prog=prog,
         description="Build a sweep (a grid over config fields, on top of an optional TOML file) and submit it "
         "to Slurm (one job array) or to this machine. Also: `status SWEEP_ID`, `cancel SWEEP_ID`.",
@@ -112,23 +96,6 @@ def build_parser(prog: str = LAUNCH) -> argparse.ArgumentParser:
     return p
 
 
-def add_slurm_flags(group) -> None:
-    """The Slurm option flags, built from SlurmOptions' declarations (launch and the analysis commands share them)."""
-    kinds = tfields.field_types(SlurmOptions)
-    for f in cli_options():
-        group.add_argument(f.metadata["flag"], dest=f.name, type=kinds[f.name], default=None, help=f.metadata["doc"])
-    group.add_argument("--sbatch", action="append", default=[], metavar="FLAG=VALUE",
-                       help="any other sbatch flag, e.g. --sbatch exclude=node7 (repeatable)")
-
-
-def slurm_options(sweep: Sweep, args: argparse.Namespace) -> SlurmOptions:
-    """The sweep file's [slurm] section with the CLI's Slurm flags on top."""
-    overrides = {f.name: getattr(args, f.name) for f in cli_options() if getattr(args, f.name) is not None}
-    if args.sbatch:
-        overrides["additional"] = dict(parse_flag(item) for item in args.sbatch)
-    return SlurmOptions.from_dict(sweep.slurm).merged(overrides)
-
-
 _ALWAYS_SHOWN = ("arch", "dataset", "temperature", "seed", "loss", "preset")
 
 
@@ -145,10 +112,10 @@ def _describe(cfg: RunConfig, varying: tuple[str, ...] = ()) -> str:
             f"preset={cfg.preset}{extra}")
 
 
-def _follow(argv: list[str], prog: str) -> int:
-    from lab.follow import cancel_sweep, show_status
+def follow(argv: list[str], prog: str) -> int:
+    from lab.sweeps.follow import cancel_sweep, show_status
 
-    sub = _Parser(prog=f"{prog} {argv[0]}")
+    sub = OneLineParser(prog=f"{prog} {argv[0]}")
     sub.add_argument("sweep_id", nargs="?", help="the sweep id that launching printed (default: the latest)")
     sub.add_argument("--home")
     args = sub.parse_args(argv[1:])
@@ -186,7 +153,7 @@ def launch_main(argv: list[str] | None = None, prog: str = LAUNCH) -> int:
     """`python -m training.launch`: launch a sweep, or `status` / `cancel` one, or `--list`."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("status", "cancel"):
-        return _follow(argv, prog)
+        return follow(argv, prog)
     args = build_parser(prog).parse_args(argv)
     if args.list:
         print(list_registered())
@@ -212,81 +179,3 @@ def launch_main(argv: list[str] | None = None, prog: str = LAUNCH) -> int:
     return report_submitted(result, f"sweep {result.sweep_id}: submitted {len(result.runs)} run(s)", args.wait, where)
 
 
-def report_submitted(result: LaunchResult, what: str, wait: bool, where) -> int:
-    """One line for what was submitted where, then either how to follow it or (`wait`) the wait and the ingest."""
-    print(f"{what} in {len(result.jobs)} {result.executor} job(s) "
-          f"({', '.join(result.job_ids[:3])}{', ...' if len(result.job_ids) > 3 else ''})")
-    if not wait:
-        print(f"follow it with: {LAUNCH} status {result.sweep_id}")
-        return 0
-    return _wait_and_ingest(result, where)
-
-
-def _wait_and_ingest(result: LaunchResult, where) -> int:
-    from lab.follow import print_status, wait
-    from lab.reconcile import reconcile
-    from warehouse.ingest import IngestBusy, ingest
-
-    manifest = load_manifest(where, result.sweep_id)
-    local = result.executor == "local"
-    status = wait(manifest, where, jobs=result.jobs if local else None)
-    if local:  # every run reported; let the job processes exit so their states read COMPLETED
-        for job in result.jobs:
-            job.wait()
-        status = reconcile(manifest, where)
-    try:
-        print(ingest(where))
-    except IngestBusy as exc:  # the shards are safe on disk; the next ingest loads them
-        print(f"launch: not ingested now ({exc}); run `python -m warehouse ingest` later", file=sys.stderr)
-    print_status(status)
-    return 0 if set(status.counts()) <= ENDED_OK else 1
-
-
-def _app(argv: list[str]) -> int:
-    import subprocess
-
-    parser = argparse.ArgumentParser(prog="thermoscope app", description="start the dashboard on this home")
-    parser.add_argument("--port", type=int, default=8501)
-    parser.add_argument("--address", default="127.0.0.1")
-    args = parser.parse_args(argv)
-    script = Path(__import__("app").__file__).resolve().parent / "Home.py"
-    print(f"Thermoscope dashboard: http://{args.address}:{args.port}  (warehouse: {home().database})")
-    return subprocess.call([sys.executable, "-m", "streamlit", "run", str(script), "--server.address", args.address,
-                            "--server.port", str(args.port), "--server.headless", "true",
-                            "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"])
-
-
-ANALYSIS_COMMANDS = ("analyse", "analyze", "analyse-model", "analyze-model", "reanalyse", "reanalyze", "theory",
-                     "init-norms", "settings")
-WAREHOUSE_COMMANDS = ("ingest", "rebuild", "migrate", "export", "sql", "schema-doc")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`thermoscope COMMAND …`: one entry point for every command (see the module docstring)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    command, rest = (argv[0], argv[1:]) if argv else ("--help", [])
-    if command == "launch":
-        return launch_main(rest, prog="thermoscope launch")
-    if command in ("status", "cancel"):
-        return _follow([command, *rest], "thermoscope")
-    if command == "list":
-        print(list_registered())
-        return 0
-    if command in ANALYSIS_COMMANDS:
-        from lab.analyse_cli import main as analysis_main
-
-        return analysis_main([command, *rest])
-    if command == "calibrate":
-        from lab.calibrate import main as calibrate_main
-
-        return calibrate_main(rest)
-    if command in WAREHOUSE_COMMANDS:
-        from warehouse.__main__ import main as warehouse_main
-
-        return warehouse_main([command, *rest])
-    if command == "app":
-        return _app(rest)
-    print(__doc__.split("\n\n")[1] if command in ("-h", "--help", "help") else
-          f"thermoscope: unknown command {command!r}; see `thermoscope --help`",
-          file=sys.stdout if command in ("-h", "--help", "help") else sys.stderr)
-    return 0 if command in ("-h", "--help", "help") else 2

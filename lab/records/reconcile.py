@@ -21,8 +21,8 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 
-from lab.events import latest_events, write_job_rows, write_run_event
-from lab.manifest import Manifest
+from lab.records.events import latest_events, write_job_rows, write_run_event
+from lab.records.manifest import Manifest
 from slurm.state import LOST, LOST_REASON, JobState, SlurmUnavailable, is_local_controller, job_states
 from thermoscope.status import TERMINAL, RunStatus
 from warehouse import Home

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis.settings import AnalysisSettings
+from lab.records.provenance import code_version
 from warehouse import Home, write_shard
 
 MEASURED_TABLES = ("layer_metrics", "run_metrics", "alignment")
@@ -70,8 +71,6 @@ class Measurement:
         self.spec = self.spec or measuring_spec(self.settings, self.ood)
 
     def row(self, status: str, n_rows: int, message: str = "") -> dict[str, Any]:
-        from lab.launch import code_version
-
         return dict(run_id=self.run_id, epoch=self.epoch, settings_hash=spec_hash(self.spec),
                     settings_json=self.settings.to_json(), ood=list(self.ood),
                     spec_json=json.dumps(self.spec, sort_keys=True, default=list), taps=self.taps,

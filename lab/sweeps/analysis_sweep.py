@@ -1,11 +1,11 @@
 """Analysis as a sweep of its own: plan the tasks, skip what is already measured, submit one job array.
 
-The same executors, options and bookkeeping as a training sweep (lab/launch.py): `--executor local|slurm`,
+The same executors, options and bookkeeping as a training sweep (lab/sweeps/launch.py): `--executor local|slurm`,
 `SlurmOptions` from the same flags, a manifest `jobs/<sweep_id>/sweep.json` mapping each job to its task ids,
 'queued' events at submission, so `status`, `--wait`, `cancel` and the Jobs page follow it unchanged.
 
 A task is skipped when its (run, epoch) was already measured to the end with the same measuring spec (its
-`analyses` record, lab/analyses.py) unless `force`, or when it is queued or running in another analysis
+`analyses` record, lab/records/analyses.py) unless `force`, or when it is queued or running in another analysis
 sweep right now (two jobs writing one checkpoint's rows would race).
 """
 
@@ -16,12 +16,12 @@ import shutil
 from dataclasses import dataclass, field
 from typing import Any
 
-from lab.analyse_job import AnalyseJob
-from lab.analyse_tasks import to_dict
-from lab.events import now, write_job_rows, write_run_event
-from lab.launch import LaunchResult, _chunks, sweep_id_for
-from lab.manifest import Manifest
-from lab.plan import current_events
+from lab.jobs.analyse_job import AnalyseJob
+from lab.jobs.tasks import to_dict
+from lab.records.events import now, write_job_rows, write_run_event
+from lab.records.manifest import Manifest, sweep_id_for
+from lab.sweeps.launch import LaunchResult, job_chunks
+from lab.sweeps.plan import current_events
 from slurm import OptionError, SlurmOptions, make_executor, resolve_kind, submit_array
 from thermoscope.status import LIVE, RunStatus
 from warehouse import Home
@@ -62,7 +62,7 @@ def submit(todo: list[Any], *, executor: str = "auto", slurm: SlurmOptions | Non
     result = LaunchResult(sweep_id, kind, runs=[])
     if not todo:
         return result
-    chunks, _ = _chunks(todo, kind, tasks_per_job, 0)
+    chunks, _ = job_chunks(todo, kind, tasks_per_job, 0)
     threads = max(1, (os.cpu_count() or 1) // len(chunks)) if kind == "local" else 0
     folder = where.jobs / sweep_id
     ex = make_executor(kind, folder, slurm)

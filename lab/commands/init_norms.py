@@ -31,7 +31,7 @@ def _inputs(arch: str, dataset: str, batch: int, fields: dict[str, Any]):
     if dataset == NOISE:
         x = torch.randn(batch, 3, 32, 32, generator=torch.Generator().manual_seed(0))
         return x, ModelSpec(10, tuple(x.shape[1:]))
-    from lab.pipeline import analysis_data, prepare_run
+    from lab.jobs.pipeline import analysis_data, prepare_run
     from training.augment import augmentation_for
 
     run = prepare_run(make_config(arch=arch, dataset=dataset, ood=(), **fields), torch.device("cpu"))

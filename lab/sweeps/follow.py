@@ -1,7 +1,7 @@
 """Following a sweep: its state in one line per run (`status`), a progress bar until it ends (`--wait`), `cancel`.
 
 These are the only places besides the job itself that write status rows: each reading reconciles with the
-executor (lab/reconcile.py), so a job killed from outside shows as ended, with the executor's reason.
+executor (lab/records/reconcile.py), so a job killed from outside shows as ended, with the executor's reason.
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from __future__ import annotations
 import sys
 import time
 
-from lab.events import last_heartbeats, now
-from lab.manifest import Manifest, load_manifest
-from lab.reconcile import SweepStatus, cancel, reconcile
-from lab.verdict import WHAT_HELPS
+from lab.records.events import last_heartbeats, now
+from lab.records.manifest import Manifest, load_manifest
+from lab.records.reconcile import SweepStatus, cancel, reconcile
+from lab.records.verdict import WHAT_HELPS
 from slurm.pending import explain_pending
 from thermoscope.status import TERMINAL, RunStatus
 from warehouse import Home
@@ -95,7 +95,7 @@ def waiting_notes(status: SweepStatus) -> list[str]:
 
 
 def did_not_learn(run_ids: list[str], where: Home) -> list[str]:
-    """Runs whose stored verdict (lab/verdict.py) says they did not learn, read from their shards."""
+    """Runs whose stored verdict (lab/records/verdict.py) says they did not learn, read from their shards."""
     import pyarrow.parquet as pq
 
     stuck = []

@@ -1,5 +1,5 @@
 """How big a sweep is and roughly how long it takes: runs × epochs × steps per epoch, and a time from a
-per-architecture cost figure. Torch-free (the launch form's Check uses it); `python -m lab.estimate --measure`
+per-architecture cost figure. Torch-free (the launch form's Check uses it); `python -m lab.sweeps.estimate --measure`
 re-measures the figures on this machine (that part loads torch).
 
 Steps per epoch are exact: ceil(train samples / batch size), the loop's batching (training/fast.py), from
@@ -28,14 +28,14 @@ TRAIN_SIZES: dict[str, int] = {"digits": 1438, "shapes": 1500, "cifar10": 50_000
 #   (sweeps/demo.toml), analysis included: ≈ 0.1 ms per sample per core, for width 256 × depth 8 on 8×8
 #   input; other MLPs are scaled by width² × depth.
 # - resnet18, vgg19: train steps measured on an idle core on 2026-11-29 (batch 8: 159 ms and 1.1 s).
-# - resnet20: 26 ms against resnet18's 164 ms, both measured by `python -m lab.estimate --measure` on
+# - resnet20: 26 ms against resnet18's 164 ms, both measured by `python -m lab.sweeps.estimate --measure` on
 #   2026-12-02 on the same machine under load (load average 8 on 2 cores), scaled to resnet18's idle figure.
 # - resnet34, resnet50, vgg19_bn: resnet18's / vgg19's figure scaled by their FLOPs (not measured).
 # - vit_b16: no figure (a 224 px ViT-B on a CPU is not a use this tool is tuned for): no time is given.
 MEASURED: dict[str, float] = {"mlp": 0.1, "resnet20": 3.2, "resnet18": 20.0, "resnet34": 40.0,
                               "resnet50": 46.0, "vgg19": 137.0, "vgg19_bn": 145.0}
 MEASURED_SOURCE = ("rough: CPU step times per architecture measured on this project's 2-core machine, "
-                   "see lab/estimate.py; analysis not included; a GPU is far faster")
+                   "see lab/sweeps/estimate.py; analysis not included; a GPU is far faster")
 MLP_REFERENCE = (256, 8)  # (width, depth) of MEASURED["mlp"]
 
 
@@ -138,7 +138,7 @@ if __name__ == "__main__":
     import sys
 
     if "--measure" not in sys.argv:
-        sys.exit("usage: python -m lab.estimate --measure [ARCH ...]  (prints ms per training sample on this CPU)")
+        sys.exit("usage: python -m lab.sweeps.estimate --measure [ARCH ...]  (prints ms per training sample on this CPU)")
     for name in [a for a in sys.argv[1:] if a != "--measure"] or [*MEASURED, "vit_b16"]:
         batch = 4 if name == "vit_b16" else 32
         print(f"{name:10s} {measure(name, batch=batch, steps=2 if name == 'vit_b16' else 5):10.3f} ms/sample",

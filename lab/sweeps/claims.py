@@ -75,8 +75,8 @@ def _holder_alive(claim: Claim) -> bool:
 
 
 def is_stale(claim: Claim, where: Home) -> bool:
-    from lab.events import latest_events
-    from lab.manifest import manifest_path
+    from lab.records.events import latest_events
+    from lab.records.manifest import manifest_path
 
     if manifest_path(where, claim.sweep_id).is_file():
         event = latest_events([claim.run_id], where).get(claim.run_id)

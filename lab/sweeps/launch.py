@@ -1,27 +1,26 @@
 """The launch API: `launch(sweep, ...) -> LaunchResult` validates, plans and submits a sweep as one job array.
 
-Torch-free: the dashboard's sidebar calls it too (`python -m training.launch` is lab/cli.py).
+Torch-free: the dashboard's sidebar calls it too (`python -m training.launch` is lab/commands/main.py).
 Nothing the user typed is passed through a shell: submitit writes sbatch files from typed values.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import secrets
 import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from analysis.settings import AnalysisSettings
-from lab.claims import Claim, claim_runs, release
-from lab.events import now, write_job_rows, write_run_event
-from lab.job import RunJob
-from lab.manifest import Manifest
-from lab.plan import plan
-from lab.sweep import Sweep
+from lab.jobs.run_job import RunJob
+from lab.records.configs import RunLabels, config_row
+from lab.records.events import now, write_job_rows, write_run_event
+from lab.records.manifest import Manifest, sweep_id_for
+from lab.records.provenance import code_version
+from lab.sweeps.claims import Claim, claim_runs, release
+from lab.sweeps.plan import plan
+from lab.sweeps.spec import Sweep
 from slurm import OptionError, SlurmOptions, make_executor, resolve_kind, submit_array
 from slurm.fit import misfit
 from thermoscope.status import RunStatus
@@ -43,60 +42,7 @@ class LaunchResult:
     warnings: list[str] = field(default_factory=list)  # one line each, e.g. a request the partition cannot fit
 
 
-def code_version() -> str:
-    """The git commit of this checkout ('' for an installed copy outside git), read without running a shell."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        ref = (root / ".git" / "HEAD").read_text().strip()
-        if ref.startswith("ref: "):
-            ref_path = root / ".git" / ref[5:]
-            if ref_path.exists():
-                return ref_path.read_text().strip()[:12]
-            packed = (root / ".git" / "packed-refs").read_text().splitlines()
-            return next(line.split()[0][:12] for line in packed if line.endswith(ref[5:]))
-        return ref[:12]
-    except (OSError, StopIteration):
-        return ""
-
-
-@dataclass(frozen=True)
-class RunLabels:
-    """What a person calls a run: not part of its identity (the same config keeps its id whatever its name)."""
-
-    name: str = ""
-    tags: tuple[str, ...] = ()
-    note: str = ""
-
-    @classmethod
-    def typed(cls, name: str = "", tags: list[str] | tuple[str, ...] | str = (), note: str = "") -> RunLabels:
-        """From what a person typed: surrounding blanks dropped; tags split at commas, blanks and repeats dropped."""
-        items = tags.split(",") if isinstance(tags, str) else [t for tag in tags for t in tag.split(",")]
-        return cls(name.strip(), tuple(dict.fromkeys(t.strip() for t in items if t.strip())), note.strip())
-
-
-def config_row(cfg: RunConfig, sweep_id: str, version: str, settings: AnalysisSettings,
-               labels: RunLabels = RunLabels(), source: str = "trained") -> dict[str, Any]:
-    """The run's `run_configs` row: every config field as its column, the whole config and settings as JSON."""
-    row = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.to_dict().items()}
-    row.update(run_id=cfg.run_id, sweep_id=sweep_id, config_json=cfg.to_json(), analysis_json=settings.to_json(),
-               code_version=version, created_at=datetime.now(UTC), source=source, name=labels.name,
-               tags=list(labels.tags), note=labels.note)
-    return row
-
-
-def new_sweep_id(configs: list[RunConfig]) -> str:
-    """'YYYYmmdd-HHMMSS-xxxxxx': sortable by time; the suffix mixes in randomness so that the same
-    sweep launched twice in one second still gets two ids (and two manifests)."""
-    return sweep_id_for([c.run_id for c in configs])
-
-
-def sweep_id_for(unit_ids: list[str]) -> str:
-    """A new sweep id for these runs or analysis tasks (see new_sweep_id)."""
-    seed = "".join(sorted(unit_ids)) + secrets.token_hex(8)
-    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{hashlib.sha256(seed.encode()).hexdigest()[:6]}"
-
-
-def _chunks(todo: list[RunConfig], kind: str, runs_per_job: int, pack: int) -> tuple[list[list[RunConfig]], bool]:
+def job_chunks(todo: list[RunConfig], kind: str, runs_per_job: int, pack: int) -> tuple[list[list[RunConfig]], bool]:
     """The runs of each job, and whether a job's runs train as one pack."""
     if pack > 1:
         # --pack N: up to N compatible runs train as one stacked model in one array task
@@ -130,7 +76,7 @@ def launch(sweep: Sweep, *, executor: str = "auto", slurm: SlurmOptions | None =
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise OptionError(f"{name} must be an integer >= 0, got {value!r}")
     p = plan(sweep, force=force, where=where)
-    sweep_id = new_sweep_id(p.todo + p.skipped)
+    sweep_id = sweep_id_for([c.run_id for c in p.todo + p.skipped])
     result = LaunchResult(sweep_id, kind, p.todo, p.skipped, live=p.live, known=p.known)
     if kind == "slurm" and p.todo:
         result.warnings += [w for w in (misfit(slurm),) if w]
@@ -146,7 +92,7 @@ def launch(sweep: Sweep, *, executor: str = "auto", slurm: SlurmOptions | None =
 def _submit(sweep: Sweep, result: LaunchResult, held: list[str], others: dict[str, Claim], slurm: SlurmOptions,
             settings: AnalysisSettings, force: bool, runs_per_job: int, pack: int, where: Home,
             labels: RunLabels) -> LaunchResult:
-    """Submit the runs this launcher holds the claims of (lab/claims.py), planned again now that they are ours:
+    """Submit the runs this launcher holds the claims of (lab/sweeps/claims.py), planned again now that they are ours:
     another launcher may have submitted some between the first plan and the claims."""
     p = plan(sweep, force=force, where=where)
     todo = [c for c in p.todo if c.run_id in held]
@@ -156,7 +102,7 @@ def _submit(sweep: Sweep, result: LaunchResult, held: list[str], others: dict[st
     sweep_id, kind = result.sweep_id, result.executor
     if not todo:
         return result
-    chunks, packed = _chunks(todo, kind, runs_per_job, pack)
+    chunks, packed = job_chunks(todo, kind, runs_per_job, pack)
     # local jobs share this machine's cores: each gets its share of threads instead of all of them
     threads = max(1, (os.cpu_count() or 1) // len(chunks)) if kind == "local" else 0
     job_fn = RunJob(max_requeues=slurm.max_requeues, pack=packed, threads=threads)

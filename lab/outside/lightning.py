@@ -1,6 +1,6 @@
-"""`ThermoscopeCallback`: the Tracker (lab/tracker.py) as a PyTorch Lightning callback.
+"""`ThermoscopeCallback`: the Tracker (lab/outside/tracker.py) as a PyTorch Lightning callback.
 
-    from lab.lightning import ThermoscopeCallback
+    from lab.outside.lightning import ThermoscopeCallback
 
     trainer = lightning.Trainer(callbacks=[ThermoscopeCallback(train_set, test_set, name="my-run", every=5)])
 
@@ -20,10 +20,10 @@ except ImportError:
     try:
         import pytorch_lightning as pl
     except ImportError:
-        raise ImportError("lab.lightning needs PyTorch Lightning, which Thermoscope does not install: "
+        raise ImportError("lab.outside.lightning needs PyTorch Lightning, which Thermoscope does not install: "
                           "pip install lightning (or use lab.Tracker in a plain loop)") from None
 
-from lab.tracker import Tracker
+from lab.outside.tracker import Tracker
 
 
 class ThermoscopeCallback(pl.Callback):

@@ -20,7 +20,7 @@ writes: the analysis rows and `analyses` record of the epoch (shards `analysis-e
 is measured again), the epoch's row in `epochs` (test accuracy, logits norm and ranks on the first 512 test
 samples, the loss you pass), status events, a heartbeat, and a sweep manifest with executor 'process', so
 `python -m training.launch status` and the Jobs page follow the run live; the other pages show it after
-`python -m warehouse ingest`. The run is an outside run (source 'tracked', lab/outside_runs.py); without a
+`python -m warehouse ingest`. The run is an outside run (source 'tracked', lab/outside/runs.py); without a
 `name` each Tracker is a new run, with one, running the script again replaces that run's rows.
 """
 
@@ -39,12 +39,12 @@ from torch import nn
 
 from analysis import AnalysisData, AnalysisSettings, Split, analyse_model, model_taps, untouched
 from analysis.capture import sample_subset
-from lab.analyses import Measurement, measuring_spec
-from lab.events import write_job_rows, write_run_event
-from lab.heartbeat import Heartbeat
-from lab.launch import RunLabels, sweep_id_for
-from lab.manifest import Manifest
-from lab.outside_runs import OutsideRun
+from lab.outside.runs import OutsideRun
+from lab.records.analyses import Measurement, measuring_spec
+from lab.records.configs import RunLabels
+from lab.records.events import write_job_rows, write_run_event
+from lab.records.heartbeat import Heartbeat
+from lab.records.manifest import Manifest, sweep_id_for
 from thermoscope.status import RunStatus
 from warehouse import Home, home, write_shard
 

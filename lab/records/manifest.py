@@ -6,12 +6,22 @@ after a successful submission, so a refused sweep has none.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import secrets
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from warehouse import Home
+
+
+def sweep_id_for(unit_ids: list[str]) -> str:
+    """A new sweep id for these runs or analysis tasks: 'YYYYmmdd-HHMMSS-xxxxxx', sortable by time; the suffix mixes
+    in randomness so that the same sweep launched twice in one second still gets two ids (and two manifests)."""
+    seed = "".join(sorted(unit_ids)) + secrets.token_hex(8)
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{hashlib.sha256(seed.encode()).hexdigest()[:6]}"
 
 
 class UnknownSweep(LookupError):
