@@ -96,6 +96,7 @@ class Checked:
     skipped: list
     data_notes: list  # training.datafiles.DataNote for each dataset not on disk
     estimate: Any  # lab.sweeps.estimate.Estimate of what would be submitted
+    plan: Any  # lab.sweeps.plan.Plan: what Launch submits (the launcher re-plans only the runs it claims)
 
     @property
     def data_errors(self) -> list:
@@ -118,7 +119,7 @@ def check(v: FormValues, where: Home | None = None) -> Checked:
         raise FormError(config_message(str(exc))) from None
     options = SlurmOptions.from_dict({k: val for k, val in v.slurm.items() if val not in ("", None)})
     p = plan(sweep, force=v.force, where=where or home())
-    return Checked(sweep, options, p.todo, p.skipped, check_data(configs), estimate(p.todo))
+    return Checked(sweep, options, p.todo, p.skipped, check_data(configs), estimate(p.todo), p)
 
 
 @st.cache_resource
@@ -131,16 +132,18 @@ def launched_jobs() -> dict[str, Any]:
     return _launched()
 
 
-def submit(v: FormValues, where: Home | None = None):
+def submit(v: FormValues, where: Home | None = None, checked: Checked | None = None):
+    """Launch the form's sweep. `checked` is this click's own check of the same values: what it planned is what
+    is submitted (one plan per click, plus the launcher's re-plan of the runs it claims)."""
     from lab.records.configs import RunLabels
     from lab.sweeps.launch import launch
 
     where = where or home()
-    checked = check(v, where)
+    checked = checked or check(v, where)
     if checked.data_errors:  # the job would fail at once: say so here instead
         raise FormError(checked.data_errors[0].text)
     result = launch(checked.sweep, executor=v.executor, slurm=checked.options, force=v.force, where=where,
-                    labels=RunLabels.typed(v.name, v.tags, v.note))
+                    labels=RunLabels.typed(v.name, v.tags, v.note), planned=checked.plan)
     if result.jobs:
         _launched()[result.sweep_id] = result.jobs
     return result
@@ -223,7 +226,7 @@ def launch_form(expanded: bool = False) -> None:
         messages.error("launch: not submitted: a dataset the runs need is missing (see above)")
         return
     try:
-        result = submit(values)
+        result = submit(values, checked=checked)
     except (FormError, ConfigError, OptionError) as exc:
         messages.error(f"launch: {exc}")
         return

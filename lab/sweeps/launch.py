@@ -19,7 +19,7 @@ from lab.records.events import now, write_job_rows, write_run_event
 from lab.records.manifest import Manifest, sweep_id_for
 from lab.records.provenance import code_version
 from lab.sweeps.claims import Claim, claim_runs, release
-from lab.sweeps.plan import plan
+from lab.sweeps.plan import Plan, plan
 from lab.sweeps.spec import Sweep
 from slurm import OptionError, SlurmOptions, make_executor, resolve_kind, submit_array
 from slurm.fit import misfit
@@ -59,11 +59,13 @@ def job_chunks(todo: list[RunConfig], kind: str, runs_per_job: int, pack: int) -
 
 def launch(sweep: Sweep, *, executor: str = "auto", slurm: SlurmOptions | None = None, force: bool = False,
            dry_run: bool = False, runs_per_job: int = 0, pack: int = 0, where: Home | None = None,
-           labels: RunLabels = RunLabels()) -> LaunchResult:
+           labels: RunLabels = RunLabels(), planned: Plan | None = None) -> LaunchResult:
     """Validate, plan and submit a sweep as one job array; returns at once with the sweep id.
 
     `labels` (a name, tags, a note) are stored with every run this launch submits (`run_configs.name/tags/
     note`); they are not part of a run's identity, so a labelled run still groups with the same config.
+    `planned` is a plan of this same sweep the caller already made (the launch form's Check): it is used
+    instead of planning again; the runs this launcher then claims are re-planned either way.
 
     Raises ConfigError / OptionError (one line naming the field or option) before anything is
     written: a sweep that Slurm refuses leaves no shard, no manifest and no job folder behind.
@@ -75,7 +77,7 @@ def launch(sweep: Sweep, *, executor: str = "auto", slurm: SlurmOptions | None =
     for name, value in (("--runs-per-job", runs_per_job), ("--pack", pack)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise OptionError(f"{name} must be an integer >= 0, got {value!r}")
-    p = plan(sweep, force=force, where=where)
+    p = planned or plan(sweep, force=force, where=where)
     sweep_id = sweep_id_for([c.run_id for c in p.todo + p.skipped])
     result = LaunchResult(sweep_id, kind, p.todo, p.skipped, live=p.live, known=p.known)
     if kind == "slurm" and p.todo:

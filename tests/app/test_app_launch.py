@@ -86,14 +86,27 @@ def test_the_forms_defaults_are_the_demo_sweep():
 
 
 @pytest.mark.slow
-def test_sidebar_launch_runs_a_real_local_sweep(tmp_home):
+def test_sidebar_launch_runs_a_real_local_sweep(tmp_home, monkeypatch):
     from app import sidebar
+    from lab.sweeps import launch as launcher
+    from lab.sweeps import plan as planner
 
+    plans = []  # every plan one Launch click makes: the Check's, then the launcher's re-plan of its claimed runs
+
+    def counted(real):
+        def plan(*args, **kwargs):
+            plans.append(real.__module__)
+            return real(*args, **kwargs)
+        return plan
+
+    monkeypatch.setattr(planner, "plan", counted(planner.plan))  # the form's check imports it when called
+    monkeypatch.setattr(launcher, "plan", counted(launcher.plan))
     at = run_page("pages/11_Jobs.py")
     _form(at, **{"lf-executor": "local", "lf-temps": "1,10", "lf-seeds": "0",
                  "lf-extra": "epochs=1\nwidth=16\ndepth=2\nanalysis.probe_epochs=1",
                  "lf-name": "first try", "lf-tags": "smoke, ui", "lf-note": "from the form"})
     _press(at, "Launch")
+    assert len(plans) == 2, plans  # one plan per click, plus the re-plan after taking the claims
     assert _top(at).success, [e.value for e in at.sidebar.error]
     sweep_id = _top(at).success[0].value.split()[1].rstrip(":")
     manifest = json.loads((tmp_home.jobs / sweep_id / "sweep.json").read_text())
