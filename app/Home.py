@@ -9,19 +9,14 @@ launches through the torch-free launch API.
 import polars as pl
 import streamlit as st
 
-from app import charts, data, sidebar, state, ui
+from app import charts, data, state, ui
 
-ui.page("Thermoscope: softmax temperature and representations")
-sidebar.launch_form()
-st.caption(
-    "Unpacking Softmax (Masarczyk et al. 2025): training at a higher softmax temperature T lowers the rank "
+filters, split_by = ui.open_page(
+    "Thermoscope: softmax temperature and representations",
+    caption="Unpacking Softmax (Masarczyk et al. 2025): training at a higher softmax temperature T lowers the rank "
     "of the representations and compresses the network. Each line is one temperature: the mean over "
-    "seeds of runs with the same config, with a ± 1 std band."
-)
-ui.require_runs("the dashboard")
-
-filters = ui.pick_runs("home")
-split_by = ui.split_field()
+    "seeds of runs with the same config, with a ± 1 std band.",
+    needs_runs="the dashboard", pick="home")
 spread = "every temperature and seed" + (f", one line per {split_by}" if split_by else "")
 st.caption(f"Runs: {ui.describe(filters)}, {spread}. Values at each run's last analysed epoch. "
            "With nothing chosen, Home shows the most complete group: the most finished runs that learned, "

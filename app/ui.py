@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 import altair as alt
 import polars as pl
@@ -20,6 +20,30 @@ def page(title: str, icon: str = "🌡️") -> None:
     state.sync()  # the shared selection in and out of the URL, before any page makes a choice
     st.session_state[_SPLIT_NOW] = None  # until this page's pick_runs says otherwise
     st.title(title)
+
+
+class Opened(NamedTuple):
+    """What a page opened on: the chosen runs' config filters ({} when the page picks none) and the split field."""
+
+    filters: dict[str, Any]
+    split_by: str | None
+
+
+def open_page(title: str, *, caption: str = "", needs_runs: str = "", pick: str = "",
+              launch_expanded: bool = False) -> Opened:
+    """Every page's opening, in one call and one order: set-up (and the shared selection), the launch form in the
+    sidebar, an optional caption, then — when the page shows runs — the empty state that stops it (`needs_runs`
+    names the page in that message) and the run picker (`pick` is its widget key prefix)."""
+    from app import sidebar
+
+    page(title)
+    sidebar.launch_form(expanded=launch_expanded)
+    if caption:
+        st.caption(caption)
+    if needs_runs:
+        require_runs(needs_runs)
+    filters = pick_runs(pick) if pick else {}
+    return Opened(filters, split_field())
 
 
 def require_runs(what: str = "this page") -> int:

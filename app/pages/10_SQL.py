@@ -5,23 +5,13 @@ import time
 import polars as pl
 import streamlit as st
 
-from app import sidebar, ui
+from app import ui
+from warehouse.console import run_safe  # the sandbox: one SELECT, no file/network access, row cap, time limit
 from warehouse.paths import home
 from warehouse.schema import TABLES
 
-try:  # the warehouse's sandbox: one SELECT, no file/network access, row cap, time limit
-    from warehouse.console import run_safe
-except ImportError:  # an older warehouse package: plain read-only queries
-    run_safe = None
+ui.open_page("SQL console", needs_runs="the SQL console")
 
-ui.page("SQL console")
-sidebar.launch_form()
-ui.require_runs("the SQL console")
-
-if run_safe is None:
-    st.warning("This warehouse version has no sandboxed console (warehouse.console.run_safe); queries run on a "
-               "plain read-only connection instead (no writes, but file functions such as read_csv are not "
-               "blocked). Update the warehouse package for the sandbox.")
 with st.expander("Tables and columns"):
     table = st.selectbox("table", list(TABLES), key="sql-table")
     st.caption(TABLES[table].doc)
@@ -40,15 +30,7 @@ with st.form("sql-form"):
     go = c1.form_submit_button("Run", type="primary")
 if go:
     t0 = time.perf_counter()
-    if run_safe is not None:
-        result = run_safe(sql, row_cap=int(cap), where=home())
-    else:
-        from warehouse.read import query
-
-        try:
-            result = query(sql).head(int(cap))
-        except Exception as exc:  # show DuckDB's message, one line
-            result = str(exc).splitlines()[0]
+    result = run_safe(sql, row_cap=int(cap), where=home())
     st.session_state["sql-result"] = (sql, result, time.perf_counter() - t0)
 
 if "sql-result" in st.session_state:

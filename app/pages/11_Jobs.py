@@ -6,8 +6,7 @@ import streamlit as st
 from app import data, jobs, sidebar, ui
 from warehouse.paths import home
 
-ui.page("Jobs")
-sidebar.launch_form(expanded=True)
+ui.open_page("Jobs", launch_expanded=True)
 where = home()
 
 left, right = st.columns([3, 1])

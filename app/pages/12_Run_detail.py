@@ -5,11 +5,9 @@ import json
 import polars as pl
 import streamlit as st
 
-from app import charts, data, sidebar, ui
+from app import charts, data, ui
 
-ui.page("Run detail")
-sidebar.launch_form()
-ui.require_runs("the run detail page")
+ui.open_page("Run detail", needs_runs="the run detail page")
 
 run_id = st.query_params.get("run", "")
 if not run_id:

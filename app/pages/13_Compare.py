@@ -4,11 +4,9 @@ their training curves overlaid and their per-layer rank at the last epoch. The R
 import polars as pl
 import streamlit as st
 
-from app import charts, data, sidebar, ui
+from app import charts, data, ui
 
-ui.page("Compare runs")
-sidebar.launch_form()
-ui.require_runs("the Compare page")
+ui.open_page("Compare runs", needs_runs="the Compare page")
 
 MIN_RUNS, MAX_RUNS = 2, 8
 TITLES = charts.RESULT_TITLES

@@ -3,13 +3,9 @@ per seed group (mean over seeds, coloured by temperature) with a ± 1 std band w
 
 import streamlit as st
 
-from app import charts, data, sidebar, ui
+from app import charts, data, ui
 
-ui.page("Training curves")
-sidebar.launch_form()
-ui.require_runs("the curves page")
-filters = ui.pick_runs("curves")
-split_by = ui.split_field()  # a config field whose values split the lines (app/ui.py)
+filters, split_by = ui.open_page("Training curves", needs_runs="the curves page", pick="curves")
 
 QUANTITIES = ("train_loss", "train_acc", "test_acc", "logits_norm", "rank_pre_softmax", "rank_post_softmax")
 c1, c2, c3, c4 = st.columns([2, 1, 1, 1])

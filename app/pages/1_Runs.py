@@ -4,11 +4,9 @@ plot a config field against a result, and pick runs to compare side by side (pag
 import polars as pl
 import streamlit as st
 
-from app import charts, data, sidebar, state, ui
+from app import charts, data, state, ui
 
-ui.page("Runs")
-sidebar.launch_form()
-ui.require_runs("the Runs page")
+ui.open_page("Runs", needs_runs="the Runs page")
 
 RESULTS = data.RESULT_COLUMNS
 TITLES = charts.RESULT_TITLES

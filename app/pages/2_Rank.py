@@ -3,13 +3,9 @@ layer over epochs (a heatmap per T), and the solution rank vs T at the chosen ep
 
 import streamlit as st
 
-from app import charts, data, sidebar, state, ui
+from app import charts, data, state, ui
 
-ui.page("Rank vs temperature")
-sidebar.launch_form()
-ui.require_runs("the rank page")
-filters = ui.pick_runs("rank")
-split_by = ui.split_field()  # a config field whose values split the lines (app/ui.py)
+filters, split_by = ui.open_page("Rank vs temperature", needs_runs="the rank page", pick="rank")
 
 opts = data.layer_options(filters, "rank")
 epoch = "last"

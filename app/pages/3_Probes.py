@@ -2,13 +2,9 @@
 
 import streamlit as st
 
-from app import charts, data, sidebar, state, ui
+from app import charts, data, state, ui
 
-ui.page("Tunnel effect: linear probes per layer")
-sidebar.launch_form()
-ui.require_runs("the probes page")
-filters = ui.pick_runs("probe")
-split_by = ui.split_field()  # a config field whose values split the lines (app/ui.py)
+filters, split_by = ui.open_page("Tunnel effect: linear probes per layer", needs_runs="the probes page", pick="probe")
 st.caption(
     "A linear probe per layer (Adam, lr 1e-3, wd 1e-3; Table 5), trained on the frozen representation. "
     "In distribution (ID) accuracy saturates early in compressed (high-T) networks: κ is the share of layers "

@@ -3,11 +3,9 @@
 import polars as pl
 import streamlit as st
 
-from app import charts, data, sidebar, state, ui
+from app import charts, data, state, ui
 
-ui.page("κ / ρ trade-off")
-sidebar.launch_form()
-ui.require_runs("the κ/ρ page")
+ui.open_page("κ / ρ trade-off", needs_runs="the κ/ρ page")
 st.caption(
     "κ: share of layers up to the first whose ID probe accuracy reaches τ (0.95) of the best (lower = more "
     "compressed). ρ: relative drop of OOD probe accuracy from its best layer to the penultimate one (lower = "

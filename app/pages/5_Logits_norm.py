@@ -2,13 +2,9 @@
 
 import streamlit as st
 
-from app import charts, data, sidebar, ui
+from app import charts, data, ui
 
-ui.page("Logits norm")
-sidebar.launch_form()
-ui.require_runs("the logits-norm page")
-filters = ui.pick_runs("norm")
-split_by = ui.split_field()  # a config field whose values split the lines (app/ui.py)
+filters, split_by = ui.open_page("Logits norm", needs_runs="the logits-norm page", pick="norm")
 st.caption(
     "Mean ‖z‖₂ of the logits on a fixed evaluation batch, and the numerical rank of that batch's logits before "
     "and after softmax(z/T) (Figures 18–20). At high T the post-softmax rank grows because the logits norm "

@@ -3,12 +3,9 @@
 import polars as pl
 import streamlit as st
 
-from app import charts, data, sidebar, ui
+from app import charts, data, ui
 
-ui.page("Alignment of weights and representations")
-sidebar.launch_form()
-ui.require_runs("the alignment page")
-filters = ui.pick_runs("align")
+filters = ui.open_page("Alignment of weights and representations", needs_runs="the alignment page", pick="align").filters
 st.caption(
     "For each layer and checkpoint: |cosine| between the top-15 right singular vectors of the layer's weight "
     "matrix and the top-15 singular vectors of the representation entering it (Figures 10, 24, 25). Baseline "

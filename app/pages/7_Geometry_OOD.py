@@ -3,14 +3,10 @@
 import polars as pl
 import streamlit as st
 
-from app import charts, data, sidebar, ui
+from app import charts, data, ui
 
-ui.page("Geometry and OOD detection")
-sidebar.launch_form()
-ui.require_runs("the geometry page")
-filters = ui.pick_runs("geo")
+filters, split_by = ui.open_page("Geometry and OOD detection", needs_runs="the geometry page", pick="geo")
 ID = filters["dataset"]
-split_by = ui.split_field()  # a config field whose values split the lines (app/ui.py)
 
 st.subheader("OrthoDev per layer")
 st.caption("Deviation of a layer's representation from orthogonality (Figure 22; our definitions, both stored): "

@@ -4,10 +4,9 @@ import numpy as np
 import polars as pl
 import streamlit as st
 
-from app import charts, data, sidebar, theory, ui
+from app import charts, data, theory, ui
 
-ui.page("Theory: why softmax compresses")
-sidebar.launch_form()
+ui.open_page("Theory: why softmax compresses")
 st.caption("Computed here, live, in numpy (no training needed).")
 rule = st.radio(
     "rank tolerance", theory.RANK_RULES, horizontal=True, key="theory-rule",

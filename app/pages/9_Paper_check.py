@@ -3,10 +3,9 @@
 import polars as pl
 import streamlit as st
 
-from app import charts, data, paper, sidebar, ui
+from app import charts, data, paper, ui
 
-ui.page("Paper check")
-sidebar.launch_form()
+ui.open_page("Paper check")
 st.caption(
     "Every configuration the paper reports (the paper's Tables 1–3 and Table 6, MSE; docs/methods.md) that has runs here: the paper's "
     "κ / ρ / SR beside our mean ± std over seeds. ⚠️ = the paper's number lies more than the tolerance away "
