@@ -171,10 +171,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     where = home(args.home)
     try:
-        if args.command == "ingest":
-            print(ingest_mod.ingest(where, batch_size=args.batch, lock_wait_s=args.wait))
-        elif args.command == "rebuild":
-            print(ingest_mod.rebuild(where, lock_wait_s=args.wait))
+        if args.command in ("ingest", "rebuild"):
+            report = (ingest_mod.ingest(where, batch_size=args.batch, lock_wait_s=args.wait) if args.command == "ingest"
+                      else ingest_mod.rebuild(where, lock_wait_s=args.wait))
+            print(report)
+            if report.warning():  # the same line from both: an unreadable shard's rows are in neither
+                print(f"warehouse: {report.warning()}", file=sys.stderr)
         elif args.command == "migrate":
             report = ingest_mod.migrate_home(where, lock_wait_s=args.wait)
             print(report if report.migrated else "the warehouse is already at this code's schema version")
