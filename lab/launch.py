@@ -25,6 +25,7 @@ from lab.sweep import Sweep
 from slurm import OptionError, SlurmOptions, make_executor, resolve_kind, submit_array
 from slurm.fit import misfit
 from thermoscope.status import RunStatus
+from thermoscope.text import clean_labels
 from training.config import RunConfig
 from warehouse import Home, home, write_shard
 
@@ -69,9 +70,10 @@ class RunLabels:
 
     @classmethod
     def typed(cls, name: str = "", tags: list[str] | tuple[str, ...] | str = (), note: str = "") -> RunLabels:
-        """From what a person typed: surrounding blanks dropped; tags split at commas, blanks and repeats dropped."""
+        """From what a person typed: surrounding blanks dropped; tags split at commas, blanks and repeats dropped;
+        control characters stripped and a ConfigError for a label past its length cap."""
         items = tags.split(",") if isinstance(tags, str) else [t for tag in tags for t in tag.split(",")]
-        return cls(name.strip(), tuple(dict.fromkeys(t.strip() for t in items if t.strip())), note.strip())
+        return cls(*clean_labels(name, items, note))  # controls stripped, length caps (thermoscope/text.py)
 
 
 def config_row(cfg: RunConfig, sweep_id: str, version: str, settings: AnalysisSettings,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
-from warehouse import console, docs, read, sandbox
+from warehouse import console, csv_out, docs, read, sandbox
 from warehouse import ingest as ingest_mod
 from warehouse.migrate import WarehouseTooNew
 from warehouse.paths import home
@@ -117,18 +117,6 @@ def _has_shard(con, name: str) -> bool:
                             [name]).fetchall())
 
 
-def _flat(frame: pl.DataFrame) -> pl.DataFrame:
-    """CSV holds no lists or structs: write them as '[a, b]' / JSON text instead of failing."""
-    exprs = []
-    for name, dtype in frame.schema.items():
-        if isinstance(dtype, pl.List | pl.Array):
-            inner = pl.col(name).cast(pl.List(dtype.inner)).list.eval(pl.element().cast(pl.String)).list.join(", ")
-            exprs.append(pl.format("[{}]", inner).alias(name))
-        elif isinstance(dtype, pl.Struct):
-            exprs.append(pl.col(name).struct.json_encode().alias(name))
-    return frame.with_columns(exprs) if exprs else frame
-
-
 def _emit(frame: pl.DataFrame, fmt: str, out: str | None) -> None:
     if fmt == "table":
         with pl.Config(tbl_rows=200, tbl_cols=30, fmt_str_lengths=60):
@@ -138,7 +126,7 @@ def _emit(frame: pl.DataFrame, fmt: str, out: str | None) -> None:
             raise SystemExit("warehouse: --format parquet needs --out FILE.parquet")
         frame.write_parquet(out)
     else:
-        text = _flat(frame).write_csv() if fmt == "csv" else frame.write_json()
+        text = csv_out.csv_text(frame) if fmt == "csv" else frame.write_json()
         if out:
             Path(out).write_text(text)
         else:

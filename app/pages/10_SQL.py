@@ -6,6 +6,7 @@ import polars as pl
 import streamlit as st
 
 from app import sidebar, ui
+from warehouse.csv_out import csv_bytes
 from warehouse.paths import home
 from warehouse.schema import TABLES
 
@@ -59,4 +60,4 @@ if "sql-result" in st.session_state:
         st.caption(f"{result.height:,} row(s) in {seconds * 1000:.0f} ms" +
                    (f" (capped at {int(cap):,})" if result.height >= int(cap) else ""))
         st.dataframe(result, hide_index=True, width="stretch")
-        st.download_button("CSV", result.write_csv().encode(), "query.csv", "text/csv", key="sql-csv")
+        st.download_button("CSV", csv_bytes(result), "query.csv", "text/csv", key="sql-csv")
