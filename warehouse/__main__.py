@@ -2,7 +2,8 @@
 
 `sql` runs one read-only statement (SELECT, EXPLAIN and the SELECT-like DESCRIBE / SHOW / SUMMARIZE) on a
 read-only connection: COPY, EXPORT, ATTACH, INSTALL/LOAD, SET, PRAGMA, CALL, DDL and DML are refused by
-their statement type before anything runs, so it writes nothing but what --out asks for. Unlike `--safe`
+their statement type before anything runs (EXPLAIN's inner statement too: EXPLAIN ANALYZE runs it), so it
+writes nothing but what --out asks for. Unlike `--safe`
 it may read files (read_parquet of your own exports) and has no row, byte, memory or time limit.
 """
 
@@ -76,11 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
                      "- reads it from standard input")
     sql.add_argument("-f", "--file", help="read the query from FILE (- = standard input), e.g. one too long for the "
                      "command line")
-    sql.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
+    sql.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table",
+                     help="csv: text cells starting with = + - @ get a leading ' (spreadsheets show, not run, them)")
     sql.add_argument("--out", help="file to write for csv/json/parquet (default: standard output; parquet needs it)")
     sql.add_argument("--safe", action="store_true",
-                     help="the dashboard console's sandbox: one SELECT, no file/network access, row and byte caps, "
-                     "memory and time limits")
+                     help="the dashboard console's sandbox: one SELECT, no file/network access, a private "
+                     "temporary folder, row, byte and spill caps, memory and time limits, THERMOSCOPE_SQL_SLOTS "
+                     "queries at once")
     sql.add_argument("--row-cap", type=_at_least_one, default=console.ROW_CAP,
                      help=f"--safe: most rows returned (default {console.ROW_CAP})")
     sql.add_argument("--byte-cap-mb", type=_at_least_one, default=console.BYTE_CAP // 2**20,

@@ -1,4 +1,4 @@
-"""SQL: a console over the warehouse (read-only, sandboxed back end), results as a table with download."""
+"""SQL: a console over the warehouse (read-only, sandboxed back end), results as a table with a spreadsheet-safe CSV download."""
 
 import time
 
