@@ -10,6 +10,7 @@ import polars as pl
 import streamlit as st
 
 from app import charts, data, state
+from warehouse.csv_out import csv_bytes
 from warehouse.paths import home
 
 DEMO_CMD = "THERMOSCOPE_HOME={home} python -m training.launch sweeps/demo.toml --executor local --wait"
@@ -277,12 +278,18 @@ def show_layer_curves(frame: pl.DataFrame, key: str, *, name: str | None = None,
     _downloads(frame, key, name, lambda: charts.layer_band_chart(frame, **style))
 
 
+def plain(text: str) -> str:
+    """`text` for st.markdown that renders as the characters typed: every ASCII punctuation mark escaped, so
+    no link, emphasis, `:color[…]`, `$math$` or bare-URL autolink forms from text a person typed."""
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", str(text))
+
+
 def _downloads(frame: pl.DataFrame, key: str, name: str | None, build) -> None:
     """CSV / PNG / SVG behind one "Download" popover: a single short label stays legible in a narrow column
     (three buttons side by side were squeezed to "C…" in Home's two-column probe row)."""
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", name or key)
     with st.popover("⬇ Download", help="this chart's rows as CSV, or the chart as PNG / SVG"):
-        st.download_button("CSV", frame.write_csv().encode(), file_name=f"{stem}.csv", mime="text/csv",
+        st.download_button("CSV", csv_bytes(frame), file_name=f"{stem}.csv", mime="text/csv",
                            key=f"csv-{key}", help="the aggregated rows this chart shows", width="stretch")
         st.download_button("PNG", lambda: charts.to_png(build()), file_name=f"{stem}.png", mime="image/png",
                            key=f"png-{key}", width="stretch")

@@ -101,8 +101,12 @@ JOB_INGEST = EnvVar("THERMOSCOPE_JOB_INGEST", "1",
                     "1: each job ingests the home's new shards into the warehouse when its last run ends (under the "
                     "ingest lock; never fails the job); 0: only `python -m warehouse ingest` does", flag)
 
+SQL_SLOTS = EnvVar("THERMOSCOPE_SQL_SLOTS", "4",
+                   "sandboxed SQL queries (the dashboard's console, `warehouse sql --safe`) running at once per "
+                   "home; one more is answered 'running already'", _positive_int)
+
 VARIABLES: tuple[EnvVar, ...] = (HOME, DATA, OFFLINE, THREADS, WORKERS, HEARTBEAT_S, PACK_ENGINE, AMP,
-                                 CHANNELS_LAST, COMPILE, TIMM_HUB, JOB_INGEST)
+                                 CHANNELS_LAST, COMPILE, TIMM_HUB, JOB_INGEST, SQL_SLOTS)
 
 
 def describe() -> str:

@@ -2,7 +2,8 @@
 
 `sql` runs one read-only statement (SELECT, EXPLAIN and the SELECT-like DESCRIBE / SHOW / SUMMARIZE) on a
 read-only connection: COPY, EXPORT, ATTACH, INSTALL/LOAD, SET, PRAGMA, CALL, DDL and DML are refused by
-their statement type before anything runs, so it writes nothing but what --out asks for. Unlike `--safe`
+their statement type before anything runs (EXPLAIN's inner statement too: EXPLAIN ANALYZE runs it), so it
+writes nothing but what --out asks for. Unlike `--safe`
 it may read files (read_parquet of your own exports) and has no row, byte, memory or time limit.
 """
 
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
-from warehouse import console, docs, read, sandbox
+from warehouse import console, csv_out, docs, read, sandbox
 from warehouse import ingest as ingest_mod
 from warehouse.migrate import WarehouseTooNew
 from warehouse.paths import home
@@ -76,11 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
                      "- reads it from standard input")
     sql.add_argument("-f", "--file", help="read the query from FILE (- = standard input), e.g. one too long for the "
                      "command line")
-    sql.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
+    sql.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table",
+                     help="csv: text cells starting with = + - @ get a leading ' (spreadsheets show, not run, them)")
     sql.add_argument("--out", help="file to write for csv/json/parquet (default: standard output; parquet needs it)")
     sql.add_argument("--safe", action="store_true",
-                     help="the dashboard console's sandbox: one SELECT, no file/network access, row and byte caps, "
-                     "memory and time limits")
+                     help="the dashboard console's sandbox: one SELECT, no file/network access, a private "
+                     "temporary folder, row, byte and spill caps, memory and time limits, THERMOSCOPE_SQL_SLOTS "
+                     "queries at once")
     sql.add_argument("--row-cap", type=_at_least_one, default=console.ROW_CAP,
                      help=f"--safe: most rows returned (default {console.ROW_CAP})")
     sql.add_argument("--byte-cap-mb", type=_at_least_one, default=console.BYTE_CAP // 2**20,
@@ -117,18 +120,6 @@ def _has_shard(con, name: str) -> bool:
                             [name]).fetchall())
 
 
-def _flat(frame: pl.DataFrame) -> pl.DataFrame:
-    """CSV holds no lists or structs: write them as '[a, b]' / JSON text instead of failing."""
-    exprs = []
-    for name, dtype in frame.schema.items():
-        if isinstance(dtype, pl.List | pl.Array):
-            inner = pl.col(name).cast(pl.List(dtype.inner)).list.eval(pl.element().cast(pl.String)).list.join(", ")
-            exprs.append(pl.format("[{}]", inner).alias(name))
-        elif isinstance(dtype, pl.Struct):
-            exprs.append(pl.col(name).struct.json_encode().alias(name))
-    return frame.with_columns(exprs) if exprs else frame
-
-
 def _emit(frame: pl.DataFrame, fmt: str, out: str | None) -> None:
     if fmt == "table":
         with pl.Config(tbl_rows=200, tbl_cols=30, fmt_str_lengths=60):
@@ -138,7 +129,7 @@ def _emit(frame: pl.DataFrame, fmt: str, out: str | None) -> None:
             raise SystemExit("warehouse: --format parquet needs --out FILE.parquet")
         frame.write_parquet(out)
     else:
-        text = _flat(frame).write_csv() if fmt == "csv" else frame.write_json()
+        text = csv_out.csv_text(frame) if fmt == "csv" else frame.write_json()
         if out:
             Path(out).write_text(text)
         else:
@@ -171,10 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     where = home(args.home)
     try:
-        if args.command == "ingest":
-            print(ingest_mod.ingest(where, batch_size=args.batch, lock_wait_s=args.wait))
-        elif args.command == "rebuild":
-            print(ingest_mod.rebuild(where, lock_wait_s=args.wait))
+        if args.command in ("ingest", "rebuild"):
+            report = (ingest_mod.ingest(where, batch_size=args.batch, lock_wait_s=args.wait) if args.command == "ingest"
+                      else ingest_mod.rebuild(where, lock_wait_s=args.wait))
+            print(report)
+            if report.warning():  # the same line from both: an unreadable shard's rows are in neither
+                print(f"warehouse: {report.warning()}", file=sys.stderr)
         elif args.command == "migrate":
             report = ingest_mod.migrate_home(where, lock_wait_s=args.wait)
             print(report if report.migrated else "the warehouse is already at this code's schema version")

@@ -5,6 +5,14 @@ sandbox's layers: one SELECT, a locked-down read-only instance, row and byte cap
 side starts it, gives it the query, and kills it when the time limit is up, so `timeout_s` covers the
 whole answer: the worker's start, parsing, planning, running and fetching. What comes back is a Polars
 frame or one line saying why not; nothing here raises for a bad query.
+
+Around each worker this side also holds:
+- a query slot (warehouse/slots.py): at most `THERMOSCOPE_SQL_SLOTS` (default 4) sandboxed queries run at
+  once per home, counted across app sessions and `--safe` commands; past that the answer is one line;
+- a private temporary folder (mkdtemp under the system temporary folder: 0700, `thermoscope-sql-*`),
+  the worker's working directory and DuckDB's only allowed and spill folder, capped at `TEMP_BYTES`;
+  it is removed when the worker ends, finished or killed (and, if this process died first, by whoever
+  takes the slot next). Never the app's working folder, whose `.tmp` DuckDB would otherwise use.
 """
 
 from __future__ import annotations
@@ -12,15 +20,19 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 
-from warehouse import read, sandbox
+from thermoscope import env
+from warehouse import read, sandbox, slots
 from warehouse.paths import Home, home
 from warehouse.read import WarehouseMissing
 
@@ -28,6 +40,8 @@ ROW_CAP = 10_000  # rows returned at most
 BYTE_CAP = 256 * 2**20  # bytes of result at most (Arrow buffers): a few wide rows can be gigabytes
 MEMORY_BYTES = 2 * 2**30  # what the worker may map beyond its start-up size; DuckDB's max_memory is 3/4 of it
 TIMEOUT_S = 10.0
+TEMP_BYTES = 2**30  # what one query may spill to its private temporary folder (DuckDB's max_temp_directory_size)
+_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)  # the worker runs elsewhere: it imports from here
 
 
 @dataclass
@@ -57,8 +71,12 @@ def check_limits(row_cap: object, timeout_s: object, byte_cap: object) -> str | 
 
 
 def answer(sql: str, *, row_cap: int = ROW_CAP, timeout_s: float = TIMEOUT_S, byte_cap: int = BYTE_CAP,
-           where: Home | None = None) -> Answer:
-    """Run one sandboxed read-only SELECT in a worker process; a refusal or error comes back as one line."""
+           where: Home | None = None, memory_bytes: int = MEMORY_BYTES, temp_bytes: int = TEMP_BYTES,
+           slots_n: int | None = None, scratch: Path | None = None) -> Answer:
+    """Run one sandboxed read-only SELECT in a worker process; a refusal or error comes back as one line.
+
+    `slots_n` queries at most run at once per home (default: THERMOSCOPE_SQL_SLOTS); the worker's private
+    folder is made under `scratch` (default: the system temporary folder, $TMPDIR)."""
     t0 = time.perf_counter()
     bad = check_limits(row_cap, timeout_s, byte_cap)
     if bad:
@@ -66,14 +84,35 @@ def answer(sql: str, *, row_cap: int = ROW_CAP, timeout_s: float = TIMEOUT_S, by
     where = where or home()
     try:  # a missing, outdated or too new file is said here, in this process's words
         read.connect(where).close()
+        n = slots_n or env.SQL_SLOTS.get()
+        folder = slots.slot_folder(where.root / "sql-slots")
     except Exception as exc:
         return Answer(None, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    with slots.hold(folder, n) as slot:
+        if slot is None:
+            return Answer(None, f"{n} sandboxed queries are running already (the cap, THERMOSCOPE_SQL_SLOTS={n}); "
+                          "run it again when one has ended", seconds=time.perf_counter() - t0)
+        private = Path(tempfile.mkdtemp(prefix=slots.PRIVATE_PREFIX, dir=scratch))  # 0700, ours alone
+        try:
+            slot.record(private)
+            return _run_worker(sql, where, private, slot.fd, t0, row_cap=row_cap, timeout_s=timeout_s,
+                               byte_cap=byte_cap, memory_bytes=memory_bytes, temp_bytes=temp_bytes)
+        finally:  # the worker has ended (finished or killed with its session): nothing of it stays
+            shutil.rmtree(private, ignore_errors=True)
+
+
+def _run_worker(sql: str, where: Home, private: Path, slot_fd: int, t0: float, *, row_cap: int, timeout_s: float,
+                byte_cap: int, memory_bytes: int, temp_bytes: int) -> Answer:
     request = json.dumps(dict(sql=sql, database=str(where.database), row_cap=row_cap, byte_cap=byte_cap,
-                              memory_bytes=MEMORY_BYTES))
-    # glibc gives every thread its own 64 MB malloc arena; two keep the address-space limit for the data
-    env = dict(os.environ, MALLOC_ARENA_MAX="2")
+                              memory_bytes=memory_bytes, temp_dir=str(private), temp_bytes=temp_bytes,
+                              timeout_s=timeout_s))
+    # glibc gives every thread its own 64 MB malloc arena; two keep the address-space limit for the data.
+    # The worker runs in its private folder (never the app's working folder): it finds the package by path.
+    path = os.pathsep.join(p for p in (_PACKAGE_ROOT, os.environ.get("PYTHONPATH", "")) if p)
+    variables = dict(os.environ, MALLOC_ARENA_MAX="2", PYTHONPATH=path, TMPDIR=str(private))
     worker = subprocess.Popen([sys.executable, "-m", "warehouse.sandbox"], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=variables, cwd=private,
+                              start_new_session=True, pass_fds=(slot_fd,))  # the slot lives as long as it
     try:
         out, err = worker.communicate(request.encode(), timeout=timeout_s)
     except subprocess.TimeoutExpired:

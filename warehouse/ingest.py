@@ -6,6 +6,13 @@ re-wrote it) has its old rows deleted and the new ones inserted in the same tran
 re-written shard never duplicates rows. A shard that cannot be read (truncated, wrong schema) is
 moved to quarantine/ with a .reason file and the rest of the batch goes in.
 
+A shard that was ingested and then found corrupt (its file changed and no longer reads) loses the rows
+its earlier version loaded, before it moves to quarantine/: the warehouse holds what the readable shards
+hold, so `ingest` and `rebuild` end with the same rows (a rebuild has nowhere else to take them from).
+Both say so: the report names the shards, and the command prints a warning line (exit status 0, so a
+job's closing ingest does not fail the job). Corruption that keeps a file's size, mtime and inode (bit
+rot beneath the file system) is not seen by ingest, which does not re-read old shards; a rebuild finds it.
+
 Ingest writes only its private working file (ingest/working.duckdb) and then publishes it as
 warehouse.duckdb (see snapshot.py): readers never wait for it and never see half a batch.
 """
@@ -45,6 +52,7 @@ class IngestReport:
     replaced_shards: int = 0
     rows: int = 0
     quarantined: list[tuple[str, str]] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)  # quarantined shards whose earlier rows were removed
     migrated: list[str] = field(default_factory=list)
     rebuilt: bool = False  # the file could not be migrated in place and was started afresh
     published_s: float | None = None
@@ -56,7 +64,17 @@ class IngestReport:
             text = f"migrated the warehouse ({', '.join(self.migrated)}); " + text
         if self.quarantined:
             text += f"; quarantined {len(self.quarantined)}: " + "; ".join(f"{p} ({r})" for p, r in self.quarantined)
+        if self.dropped:
+            text += f"; removed the rows of {len(self.dropped)} shard(s) ingested before they turned unreadable"
         return text
+
+    def warning(self) -> str | None:
+        """One line for stderr when shards were quarantined (their rows are not in the warehouse), else None."""
+        if not self.quarantined:
+            return None
+        removed = f", and the rows {len(self.dropped)} of them had loaded before were removed" if self.dropped else ""
+        return (f"warning: {len(self.quarantined)} unreadable shard(s) moved to quarantine/ (reasons in its .reason "
+                f"files){removed}; repair one, move it back under shards/ and run ingest")
 
 
 class IngestBusy(RuntimeError):
@@ -189,6 +207,35 @@ def _schema_problem(schema: pa.Schema, table: str) -> str | None:
     return None
 
 
+def _drop_rows(con: duckdb.DuckDBPyConnection, where: Home, shards: list[Shard], report: IngestReport) -> None:
+    """Remove the rows earlier versions of these (now unreadable) shards loaded, in one transaction, before
+    they move to quarantine: killed in between, the next ingest finds the shard again and quarantines it."""
+    if not shards:
+        return
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for table in {s.table for s in shards}:
+            con.execute(f'DELETE FROM "{table}" WHERE _shard IN (SELECT unnest(?::VARCHAR[]))',
+                        [[s.rel for s in shards if s.table == table]])
+        con.execute("DELETE FROM _shards WHERE path IN (SELECT unnest(?::VARCHAR[]))", [[s.rel for s in shards]])
+        touched = sorted({s.path.parent.name for s in shards if s.table in _STATS_INPUTS})
+        if touched:  # their layer_stats groups are computed again without these rows
+            con.execute("INSERT INTO _dirty_runs SELECT unnest(?::VARCHAR[])", [touched])
+        snapshot.mark_dirty(where)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    report.dropped += [s.rel for s in shards]
+
+
+def _quarantine_all(con: duckdb.DuckDBPyConnection, where: Home, bad: list[tuple[Shard, str]],
+                    report: IngestReport) -> None:
+    _drop_rows(con, where, [shard for shard, _ in bad if shard.seen], report)
+    for shard, reason in bad:
+        report.quarantined.append((_quarantine(where, shard, reason), reason))
+
+
 def _quarantine(where: Home, shard: Shard, reason: str) -> str:
     target = where.quarantine / shard.rel
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -279,7 +326,7 @@ def refresh_derived(con: duckdb.DuckDBPyConnection, report: IngestReport) -> Non
 
 
 def _ingest_batch(where: Home, con, batch: list[Shard], report: IngestReport) -> None:
-    good, t0 = [], time.perf_counter()
+    good, bad, t0 = [], [], time.perf_counter()
     checked = [_inspect_or_gone(shard) for shard in batch]
     report.seconds["check"] += time.perf_counter() - t0
     for shard, result in zip(batch, checked):
@@ -287,22 +334,24 @@ def _ingest_batch(where: Home, con, batch: list[Shard], report: IngestReport) ->
             continue  # replaced or removed since the scan: the next ingest sees its new version
         reason, n_rows, exact = result
         if reason:
-            report.quarantined.append((_quarantine(where, shard, reason), reason))
+            bad.append((shard, reason))
         else:
             good.append(dataclasses.replace(shard, n_rows=n_rows, exact=exact))
+    _quarantine_all(con, where, bad, report)
     if not good or _load_batch(where, con, good, report):
         return
     # A shard with a good footer failed while being read: find it by reading each in full.
-    retry = []
+    retry, bad = [], []
     for shard in good:
         try:
             reason = check_shard(shard.path, shard.table, full=True)
         except FileNotFoundError:
             continue
         if reason:
-            report.quarantined.append((_quarantine(where, shard, reason), reason))
+            bad.append((shard, reason))
         else:
             retry.append(shard)
+    _quarantine_all(con, where, bad, report)
     if retry and not _load_batch(where, con, retry, report):
         raise RuntimeError("a batch failed to load although every shard reads in full; run ingest again")
 

@@ -9,6 +9,7 @@
       warehouse.duckdb                           the published snapshot the app and users query (read-only)
       ingest/working.duckdb                      the ingester's own copy (only `python -m warehouse ingest` opens it)
       ingest.lock                                flock held by the one running ingest
+      sql-slots/<i>.lock                         one per sandboxed SQL query that may run at once (slots.py)
       export/                                    `python -m warehouse export` output
 
 Why two DuckDB files: DuckDB refuses a read-only reader while another process holds the file

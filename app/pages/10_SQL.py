@@ -1,4 +1,4 @@
-"""SQL: a console over the warehouse (read-only, sandboxed back end), results as a table with download."""
+"""SQL: a console over the warehouse (read-only, sandboxed back end), results as a table with a spreadsheet-safe CSV download."""
 
 import time
 
@@ -7,6 +7,7 @@ import streamlit as st
 
 from app import ui
 from warehouse.console import run_safe  # the sandbox: one SELECT, no file/network access, row cap, time limit
+from warehouse.csv_out import csv_bytes
 from warehouse.paths import home
 from warehouse.schema import TABLES
 
@@ -41,4 +42,4 @@ if "sql-result" in st.session_state:
         st.caption(f"{result.height:,} row(s) in {seconds * 1000:.0f} ms" +
                    (f" (capped at {int(cap):,})" if result.height >= int(cap) else ""))
         st.dataframe(result, hide_index=True, width="stretch")
-        st.download_button("CSV", result.write_csv().encode(), "query.csv", "text/csv", key="sql-csv")
+        st.download_button("CSV", csv_bytes(result), "query.csv", "text/csv", key="sql-csv")

@@ -26,11 +26,13 @@ st.caption(f"run `{run_id}` of sweep `{run['sweep_id']}` · last epoch {run['las
 name, tags, note = (run.get(k) for k in ("name", "tags", "note"))
 if isinstance(tags, list | tuple):
     tags = ", ".join(str(t) for t in tags)
-label = " · ".join(part for part in (f"**{name}**" if name else "", f"tags: {tags}" if tags else "") if part)
+# shown as the text they are: a markdown link or `:red[…]` in a label renders as written, never as a link
+label = " · ".join(part for part in (f"**{ui.plain(name)}**" if name else "",
+                                     f"tags: {ui.plain(tags)}" if tags else "") if part)
 if label:
     st.markdown(label)
 if note:
-    st.caption(f"note: {note}")
+    st.text(f"note: {note}")  # st.text: no markdown or HTML at all, line breaks kept
 if run.get("error"):
     st.error("This run ended with an error:")
     st.code(run["error"])

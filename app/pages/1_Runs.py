@@ -5,6 +5,7 @@ import polars as pl
 import streamlit as st
 
 from app import charts, data, state, ui
+from warehouse.csv_out import csv_bytes
 
 ui.open_page("Runs", needs_runs="the Runs page")
 
@@ -119,7 +120,7 @@ if group_by:
                  column_config=config, key="runs-groups")
     if len(shown) < len(group_by):
         st.caption(f"Columns equal in every group are hidden: {', '.join(c for c in group_by if c not in shown)}.")
-    st.download_button("groups as CSV", groups.drop("seeds").write_csv().encode(), "groups.csv", "text/csv",
+    st.download_button("groups as CSV", csv_bytes(groups.drop("seeds")), "groups.csv", "text/csv",
                        key="runs-groups-csv")
 
 # ---- runs, sortable, selectable for comparison -----------------------------------------------------------
@@ -163,7 +164,7 @@ elif len(picked) > COMPARE_MAX:
 else:
     # a plain link (not st.page_link): the URL is what a user can also copy and share
     st.markdown(f"**[🔀 compare these {len(picked)} runs]({compare_link(picked)})**")
-st.download_button("runs as CSV", lambda: runs.write_csv().encode(), "runs.csv", "text/csv", key="runs-csv")
+st.download_button("runs as CSV", lambda: csv_bytes(runs), "runs.csv", "text/csv", key="runs-csv")
 
 # ---- a config field against a result, one point per run ---------------------------------------------------
 if present:

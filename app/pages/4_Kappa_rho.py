@@ -4,6 +4,7 @@ import polars as pl
 import streamlit as st
 
 from app import charts, data, state, ui
+from warehouse.csv_out import csv_bytes
 
 ui.open_page("κ / ρ trade-off", needs_runs="the κ/ρ page")
 st.caption(
@@ -79,4 +80,4 @@ seeds = sorted(set(kr["n"].to_list()))
 st.caption("Cells are seed means rounded like the paper (κ % / ρ % / SR) over n = "
            f"{seeds[0] if len(seeds) == 1 else f'{seeds[0]}–{seeds[-1]}'} seeds per cell; the CSV holds means, "
            "stds (empty for one seed) and n.")
-st.download_button("table as CSV", kr.write_csv().encode(), "kappa_rho_sr.csv", "text/csv", key="kr-table-csv")
+st.download_button("table as CSV", csv_bytes(kr), "kappa_rho_sr.csv", "text/csv", key="kr-table-csv")

@@ -188,7 +188,7 @@ class ModelTask:
         epoch = self.epoch if self.epoch is not None else (checkpoint_epoch(path) or 0)
         taps = {"method": self.taps_method, "include": list(self.include), "exclude": list(self.exclude)}
         run = OutsideRun("analysed", str(spec), self.dataset, self.temperature, classes, self.name or digest,
-                         self.ood, RunLabels(self.name, tuple(self.tags), self.note),
+                         self.ood, RunLabels.typed(self.name, tuple(self.tags), self.note),
                          {"weights": str(path.resolve()), "weights_sha256": digest, "preprocessing": prep.to_dict(),
                           "taps": taps})
         measuring = measuring_spec(settings, self.ood, preprocessing=prep.to_dict(), taps=taps)

@@ -100,7 +100,7 @@ class Tracker:
         classes = int(max(self.data.id_train.y.max(), self.data.id_test.y.max())) + 1
         model_name = arch or f"{type(model).__module__}.{type(model).__qualname__}"
         self.run = OutsideRun("tracked", model_name, dataset, self.temperature, classes, name or uuid.uuid4().hex,
-                              tuple(self.data.ood), RunLabels(name, tuple(tags), note), {"every": every})
+                              tuple(self.data.ood), RunLabels.typed(name, tuple(tags), note), {"every": every})
         self.where: Home = home(home_root)
         self.sweep_id = sweep_id_for([self.run.run_id])
         self.job_id = f"pid{os.getpid()}.{socket.gethostname()}"

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from analysis.settings import AnalysisSettings
+from thermoscope.text import clean_labels
 from training.config import RunConfig
 from warehouse import Home
 
@@ -26,9 +27,10 @@ class RunLabels:
 
     @classmethod
     def typed(cls, name: str = "", tags: list[str] | tuple[str, ...] | str = (), note: str = "") -> RunLabels:
-        """From what a person typed: surrounding blanks dropped; tags split at commas, blanks and repeats dropped."""
+        """From what a person typed: surrounding blanks dropped; tags split at commas, blanks and repeats dropped;
+        control characters stripped and a ConfigError for a label past its length cap."""
         items = tags.split(",") if isinstance(tags, str) else [t for tag in tags for t in tag.split(",")]
-        return cls(name.strip(), tuple(dict.fromkeys(t.strip() for t in items if t.strip())), note.strip())
+        return cls(*clean_labels(name, items, note))  # controls stripped, length caps (thermoscope/text.py)
 
 
 def config_row(cfg: RunConfig, sweep_id: str, version: str, settings: AnalysisSettings,
