@@ -60,6 +60,8 @@ from warehouse.queries import (
 MAX_RUNS = 500  # rows of the all-runs table (a report of a 10,000-run selection stays a file one can send)
 MAX_FAMILIES = 12  # figure sections; a selection with more config families lists the rest (narrow it with --set)
 LONG_VALUE = 160  # environment values longer than this (a diff, a traceback) are summarised, not printed
+# environment fields that differ between runs by nature (each job its own node, id and times): never flagged
+PER_JOB = ("host", "job", "node", "pid", "time", "_at", "start", "end", "wall")
 TITLES = charts.RESULT_TITLES
 SHORT = {"test_acc": "test acc", "train_loss": "train loss", "logits_norm": "logits norm", "solution_rank": "SR",
          "kappa": "κ [%]", "rho": "ρ [%]", "best_auroc": "best OOD AUROC"}  # table headers; cells say the rest
@@ -470,7 +472,8 @@ class _Builder:
             described = self._values(values)
             label = col if tbl == "runs" else f"{tbl}.{col}"
             distinct = values.filter(pl.col("v").is_not_null() & (pl.col("v") != "")).height
-            rows.append([label, described, Cell("differs between runs" if distinct > 1 else "", cls="flag")])
+            flagged = distinct > 1 and not any(w in col.lower() for w in PER_JOB)
+            rows.append([label, described, Cell("differs between runs" if flagged else "", cls="flag")])
         times = self.q.q("SELECT min(started_at) AS first, max(ended_at) AS last, "
                          "sum(epoch(ended_at - started_at)) AS busy_s FROM runs "
                          "WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [ids], self.where).row(0, named=True)
@@ -478,7 +481,7 @@ class _Builder:
             rows.append(["ran", f"{times['first']:%Y-%m-%d %H:%M} – "
                                 + (f"{times['last']:%Y-%m-%d %H:%M} UTC" if times["last"] else "(still running)")
                                 + (f", {times['busy_s'] / 3600:.2f} run-hours" if times["busy_s"] else ""), ""])
-        out = table(["recorded", "value (runs)", ""], rows, cls="environment")
+        out = table(["recorded", "value (number of runs)", "note"], rows, cls="environment")
         out += para("'not recorded' means the warehouse has no value for those runs (made before the field "
                     "existed, or outside Thermoscope's launcher); an empty code version means an installed copy "
                     "rather than a git checkout.", "note")

@@ -162,7 +162,7 @@ def test_runs_that_did_not_learn_are_named_and_user_text_is_escaped(written):
 
 def test_the_commands_and_the_environment_are_in_the_report(written):
     text = written.read_text(encoding="utf-8")
-    launches = re.findall(r"^python -m training\.launch [^<\n]*", text, flags=re.M)
+    launches = re.findall(r"(?:^|<code>)(python -m training\.launch [^<\n]*)", text, flags=re.M)
     # not one full grid (the T=100 run has one seed): mlp's by seed, then resnet18's grid
     assert len(launches) == 3 and "--set arch=resnet18 " in launches[2], launches
     assert "--set temperature=1,10,100 --set seed=0 " in launches[0] and "--set seed=1 " in launches[1]
