@@ -171,6 +171,7 @@ def test_the_commands_and_the_environment_are_in_the_report(written):
     assert env["code_version"] == "test (9)" and env["host"] == "node1 (9)"
 
 
+@pytest.mark.browser
 def test_the_report_opens_offline_draws_every_chart_and_makes_no_request(needs_browser, written, tmp_path):
     from playwright.sync_api import sync_playwright
 
