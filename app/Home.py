@@ -21,6 +21,20 @@ spread = "every temperature and seed" + (f", one line per {split_by}" if split_b
 st.caption(f"Runs: {ui.describe(filters)}, {spread}. Values at each run's last analysed epoch. "
            "With nothing chosen, Home shows the most complete group: the most finished runs that learned, "
            "then the most temperatures and seeds.")
+every_t = {k: v for k, v in filters.items() if k != "temperature"}  # the report names unlearned runs itself
+
+
+def _report() -> bytes:
+    # built only when the button is pressed (Streamlit calls this then), never on a rerun
+    from app.report import build_report
+
+    return build_report(every_t, described=ui.describe(every_t)).html.encode()
+
+
+st.download_button("⬇ Download report", _report, file_name="thermoscope-report.html", mime="text/html",
+                   key="home-report", on_click="ignore", help="one self-contained HTML file for this selection: the figures, the "
+                   "κ/ρ/SR table, mean ± std and n per seed group, the runs that did not learn, the environment "
+                   "and the commands that make these runs again; it opens offline in any browser")
 
 # ---- numerical rank per layer --------------------------------------------------------------------
 opts = data.layer_options(filters, "rank")
@@ -69,7 +83,6 @@ else:
 
 # ---- did the runs learn? ------------------------------------------------------------------------------
 st.subheader("Did the runs learn?")
-every_t = {k: v for k, v in filters.items() if k != "temperature"}  # left-out temperatures are listed here too
 acc = data.final_accuracy(every_t).join(data.learned_by_temperature(every_t).drop("runs"), on="temperature",
                                         how="left")
 st.caption(

@@ -11,6 +11,8 @@
     jobs.py          live sweep state read from shard files; cancel through lab.records.reconcile
     theory.py        the appendix demonstrations in numpy
     paper.py         the paper's reported κ/ρ/SR and the comparison with measured values
+    report.py        `thermoscope report`: one self-contained HTML file for a selection (report_html.py: its
+                     HTML pieces; reproduce.py: the launch commands that plan the same runs)
 
 Never imports torch (tests/app/test_app_home.py checks every page in a fresh interpreter).
 """

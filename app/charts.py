@@ -195,11 +195,26 @@ def y_axis(frame: pl.DataFrame, title: str, *, log: bool = False, integer: bool 
         return alt.Scale(type="log"), alt.Axis(title=title, format=",~g")
     if domain:
         return alt.Scale(domain=list(domain)), alt.Axis(title=title)
+    if values and min(values) == max(values):
+        # one value (one run, one epoch): Vega would stretch a zero-width domain to 0-1 ticks labelled '0';
+        # centre the value with a small margin and label it alone
+        v = values[0]
+        pad = 1.0 if integer or v == 0 else abs(v) * 0.05
+        return alt.Scale(domain=[v - pad, v + pad], nice=False), alt.Axis(title=title, values=[v], format=",~g")
     if integer:
         return alt.Scale(zero=False, padding=8), alt.Axis(title=title, tickMinStep=1, format="d")
     # no format on a linear axis: Vega picks the precision from the tick step (a ",~g" specifier would be
     # rounded to that precision too, giving "1.2e+2")
     return alt.Scale(zero=False, padding=8), alt.Axis(title=title)
+
+
+def epoch_axis(frame: pl.DataFrame, most: int = 12) -> alt.Axis:
+    """Whole-epoch ticks. `tickMinStep` alone is not honoured by every Vega renderer (vl-convert 1.9, which draws
+    the SVG/PNG downloads and the report, labelled 3 epochs '0 1 1 2 2'), so a short log lists its epochs."""
+    epochs = frame["epoch"].drop_nulls() if "epoch" in frame.columns else pl.Series([], dtype=pl.Int64)
+    if epochs.is_empty() or epochs.max() - epochs.min() > most:
+        return alt.Axis(tickMinStep=1, format="d")
+    return alt.Axis(values=list(range(int(epochs.min()), int(epochs.max()) + 1)), format="d")
 
 
 # ---- one line per temperature over layers ------------------------------------------------------------------
@@ -448,7 +463,7 @@ def curve_panels(frame: pl.DataFrame, quantities: tuple[str, ...] | None = None,
         qtitle = QUANTITY_TITLES.get(q, q)
         scale, axis = y_axis(part, qtitle, log=log_y and q in LOG_QUANTITIES, integer=q in INTEGER_QUANTITIES,
                              cols=("mean", "lo", "hi"))
-        enc = dict(x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1, format="d")), color=color,
+        enc = dict(x=alt.X("epoch:Q", title="epoch", axis=epoch_axis(frame)), color=color,
                    detail=alt.Detail("config_group:N"))
         if splits:
             enc["strokeDash"] = _dash(split, splits)
@@ -494,7 +509,7 @@ def run_panels(frame: pl.DataFrame, *, width: int = 330, height: int = 180, colu
         scale, axis = y_axis(part, title, log=log, integer=title.startswith("rank"), cols=("value",))
         panels.append(alt.Chart(frame).transform_filter(alt.FieldOneOfPredicate(field="quantity", oneOf=names))
                       .mark_line(point=True).encode(
-                          x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1, format="d")),
+                          x=alt.X("epoch:Q", title="epoch", axis=epoch_axis(frame)),
                           y=alt.Y("value:Q", scale=scale, axis=axis), color=color,
                           tooltip=["quantity:N", "epoch:Q", alt.Tooltip("value:Q", format=".4g")])
                       .properties(title=title, width=width, height=height))
@@ -670,7 +685,7 @@ def compare_curves(frame: pl.DataFrame, *, quantities: tuple[str, ...] = ("train
             continue
         scale = alt.Scale(type="log") if q in log_y else alt.Scale(zero=False)
         panels.append(alt.Chart(part).mark_line(point=part["epoch"].n_unique() <= 40).encode(
-            x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1, format="d")),
+            x=alt.X("epoch:Q", title="epoch", axis=epoch_axis(part)),
             y=alt.Y("value:Q", title=RESULT_TITLES.get(q, q), scale=scale),
             color=color,
             tooltip=["label:N", "epoch:Q", alt.Tooltip("value:Q", title=RESULT_TITLES.get(q, q), format=".4g")],

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from app.charts import t_label
+
 # (model label, arch, dataset, temperatures of the four slots, four "κ/ρ/SR" cells)
 _TABLE = [
     ("ResNet-18, CIFAR-10", "resnet18", "cifar10", (1, 10, 100, 1000), ("100/8/9", "88/42/9", "81/49/9", "81/52/9")),
@@ -90,3 +92,28 @@ def compare(measured: pl.DataFrame, tolerance: float = 2.0) -> pl.DataFrame:
     )
     allowed = pl.max_horizontal(pl.col("std") * tolerance, pl.lit(5.0))
     return long.with_columns(((pl.col("diff").abs() > allowed) & pl.col("measured").is_not_null()).alias("flag"))
+
+
+def measured_layout(kr: pl.DataFrame, varying: list[str] = ()) -> pl.DataFrame:
+    """Measured κ/ρ/SR in the paper's layout (Tables 2 and 3): one row per model and data ('model, data'), one
+    column per temperature ('T=10', in temperature order), cells 'κ/ρ/SR' as seed means rounded to whole numbers
+    like the paper's. `kr` is Queries.kappa_rho's frame for one OOD set of ρ; `varying` names further config
+    fields that tell rows apart (added to the label as ', field=value'). The κ/ρ page and the report share it."""
+    label = [pl.col("arch"), pl.lit(", "), pl.col("dataset")]
+    if kr["loss"].n_unique() > 1:
+        label += [pl.lit(", "), pl.col("loss")]
+    for k in varying:
+        label += [pl.lit(f", {k}="), pl.col(k).cast(pl.String)]
+    cells = kr.with_columns(
+        pl.concat_str(label).alias("model, data"),
+        pl.col("temperature").map_elements(t_label, return_dtype=pl.String).alias("T"),
+        pl.format("{}/{}/{}", *(_whole(c) for c in ("kappa", "rho", "sr"))).alias("cell"),
+    )
+    order = [t_label(t) for t in sorted(kr["temperature"].unique().to_list())]
+    table = cells.pivot(on="T", index="model, data", values="cell", aggregate_function="first")
+    return table.select("model, data", *[t for t in order if t in table.columns]).sort("model, data")
+
+
+def _whole(col: str) -> pl.Expr:
+    """A mean rounded like the paper's cells; '—' where there is none (a run without SR, say)."""
+    return pl.col(col).round(0).cast(pl.Int64).cast(pl.String).fill_null("—")

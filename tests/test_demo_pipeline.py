@@ -155,3 +155,29 @@ def test_force_retrains_a_finished_run_from_scratch_keeping_the_old_checkpoints(
     messages = [pq.read_table(p).column("message")[0].as_py() for p in events]
     assert len(messages) == 2 and not any("resumed" in (m or "") for m in messages)  # trained, not resumed
     assert latest_events([run_id], tmp_home)[run_id]["status"] == "finished"
+
+
+def test_the_report_of_real_runs_gives_commands_that_plan_exactly_those_runs(demo_home, tmp_path):
+    """The report's launch command, run as written (--dry-run, into an empty home), plans the very run ids the
+    warehouse holds: a run id is a hash of the whole config, so this checks every field the command carries."""
+    import html
+    import re
+    import shlex
+
+    from warehouse import home
+    from warehouse.read import query
+
+    out = tmp_path / "report.html"
+    done = cli("-m", "app.report", "--out", str(out), home=demo_home)  # no sweep named: the latest
+    assert done.returncode == 0, done.stderr
+    text = out.read_text(encoding="utf-8")
+    assert "not what the commands plan" not in text
+    assert re.search(r"<figure class=\"chart\" data-chart=\"f1-rank\"><svg", text)
+    launches = [html.unescape(line) for line in re.findall(r"(?:^|<code>)(python -m training\.launch [^<\n]*)", text, flags=re.M)]
+    assert len(launches) == 1 and "--set analysis.probe_epochs=3" in launches[0], launches
+    fresh = home(tmp_path / "fresh")
+    planned = cli(*shlex.split(launches[0])[1:], "--dry-run", "--executor", "local", home=fresh)
+    assert planned.returncode == 0, planned.stderr
+    would = sorted(re.findall(r"^would run\s+([0-9a-f]{16})", planned.stdout, flags=re.M))
+    stored = sorted(query("SELECT run_id FROM runs", where=demo_home)["run_id"].to_list())
+    assert would == stored and len(stored) == 2

@@ -3,7 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from app import charts, data, state, ui
+from app import charts, data, paper, state, ui
 from warehouse.csv_out import csv_bytes
 
 ui.open_page("κ / ρ trade-off", needs_runs="the κ/ρ page")
@@ -61,20 +61,7 @@ ui.show_chart(charts.kappa_rho_scatter(kr, split=split_by), kr, "kr-scatter", na
               width="content" if split_by else "stretch")
 
 st.subheader("In the paper's layout: κ / ρ / SR per model and temperature")
-label = [pl.col("arch"), pl.lit(", "), pl.col("dataset")]
-if kr["loss"].n_unique() > 1:
-    label += [pl.lit(", "), pl.col("loss")]
-for k in varying:
-    label += [pl.lit(f", {k}="), pl.col(k).cast(pl.String)]
-cells = kr.with_columns(
-    pl.concat_str(label).alias("model, data"),
-    pl.col("temperature").map_elements(charts.t_label, return_dtype=pl.String).alias("T"),
-    pl.format("{}/{}/{}", pl.col("kappa").round(0).cast(pl.Int64), pl.col("rho").round(0).cast(pl.Int64),
-              pl.col("sr").round(0).cast(pl.Int64)).alias("cell"),
-)
-order = [charts.t_label(t) for t in sorted(kr["temperature"].unique().to_list())]
-table = cells.pivot(on="T", index="model, data", values="cell", aggregate_function="first")
-table = table.select("model, data", *[t for t in order if t in table.columns]).sort("model, data")
+table = paper.measured_layout(kr, varying)
 st.dataframe(table, hide_index=True, width="stretch")
 seeds = sorted(set(kr["n"].to_list()))
 st.caption("Cells are seed means rounded like the paper (κ % / ρ % / SR) over n = "

@@ -5,6 +5,7 @@
     thermoscope analyse CHECKPOINT … | analyse-model … | reanalyse … | theory | init-norms … | calibrate … | settings
     thermoscope ingest | rebuild | migrate | export | sql "SELECT …" | schema-doc      (the warehouse's)
     thermoscope app [--port N]                                                         (the dashboard)
+    thermoscope report [SWEEP_ID …] [--set FIELD=V …] [--out report.html]              (one HTML file to send)
 
 `python -m training.launch ARGS` is `thermoscope launch ARGS` (and its `status`, `cancel`, `--list`);
 `python -m analysis ARGS` is `thermoscope ARGS` for the analysis commands; `python -m warehouse ARGS`
@@ -49,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         from lab.commands.app import main as app_main
 
         return app_main(rest)
+    if command == "report":  # app/report.py writes it; lab never imports app, so it runs as its own process
+        import subprocess
+
+        return subprocess.call([sys.executable, "-m", "app.report", *rest])
     print(__doc__.split("\n\n")[1] if command in ("-h", "--help", "help") else
           f"thermoscope: unknown command {command!r}; see `thermoscope --help`",
           file=sys.stdout if command in ("-h", "--help", "help") else sys.stderr)

@@ -69,14 +69,17 @@ def build(where: Home, *, archs: tuple[str, ...] = (ARCH,), statuses: dict[str, 
 
 
 def _write_run(where: Home, rid: str, arch: str, t: float, seed: int, loss: str, status: str,
-               dataset: str = ID, stuck: bool = False) -> None:
+               dataset: str = ID, stuck: bool = False, labels: dict | None = None) -> None:
+    """One run's shards; `labels` (name, tags, note) go into its run_configs row as a launch with --name,
+    --tag, --note writes them."""
     sweep = "20261129-030000-abcdef"
     cfg = dict(arch=arch, dataset=dataset, ood=[OOD], temperature=t, seed=seed, loss=loss,
                preset="demo", epochs=2, lr=0.05, momentum=0.9, weight_decay=0.0, batch_size=128, milestones=[],
                gamma=0.1, init="kaiming", init_std=0.01, layernorm=False, width=16, depth=HIDDEN, pretrained="",
                data_root="")
     write_shard("run_configs", [dict(cfg, run_id=rid, sweep_id=sweep, config_json=json.dumps(cfg, sort_keys=True),
-                                     code_version="test", created_at=T0)], owner=rid, name="config", where=where)
+                                     code_version="test", created_at=T0, **(labels or {}))],
+                owner=rid, name="config", where=where)
     events = [("queued", 0), ("running", 1), (status, 2)]
     for k, (s, minutes) in enumerate(events):
         write_shard("run_events", [dict(
