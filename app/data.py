@@ -87,6 +87,7 @@ layer_curves = Q.layer_curves
 final_accuracy = Q.final_accuracy
 runs = Q.runs
 run_detail = Q.run_detail
+run_environments = Q.run_environments
 metric_names = Q.metric_names
 summary_by_temperature = Q.summary_by_temperature
 kappa_rho = Q.kappa_rho

@@ -72,8 +72,15 @@ def _v5(con: duckdb.DuckDBPyConnection) -> None:
     pass
 
 
+def _v6(con: duckdb.DuckDBPyConnection) -> None:
+    # v7 adds the `run_environments` table: create_schema makes it, empty; runs made before have no record
+    # ('not recorded' on the pages, never a guess).
+    pass
+
+
 # STEPS[v] takes a file from version v to v + 1.
-STEPS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {0: _v0, 1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5}
+STEPS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {0: _v0, 1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5,
+                                                                 6: _v6}
 
 
 def check_known(version: int | None, path) -> None:

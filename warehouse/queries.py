@@ -452,6 +452,13 @@ class Queries:
         }
 
 
+    def run_environments(self, run_ids: list[str], where: Home | None = None) -> pl.DataFrame:
+        """Every environment record of these runs (`run_environments`: the trained/tracked job's and each analysis
+        task's), oldest first; no row for a run made before the record existed. warehouse/environment.py reads them."""
+        return self.q("SELECT * EXCLUDE (_shard) FROM run_environments WHERE run_id IN (SELECT unnest(?::VARCHAR[])) "
+                      "ORDER BY run_id, started_at, task_id", [[str(r) for r in run_ids]], where)
+
+
     def metric_names(self, where: Home | None = None) -> list[str]:
         return self.q("SELECT DISTINCT metric FROM run_metrics ORDER BY metric", where=where)["metric"].to_list()
 

@@ -21,9 +21,11 @@ from warehouse.config_columns import CONFIG_COLUMNS
 #     run config) and the run's analysis settings (`analysis_json`);
 # v4: `run_datasets` (classes and sizes of each run's data) and `runs.learned` / `runs.num_classes`;
 # v5: `run_configs.source` (trained here or analysed from elsewhere) and the run's `name`, `tags`, `note`;
-# v6: `analyses` (the settings each (run, epoch) was measured with, so re-analysis skips what it would repeat).
+# v6: `analyses` (the settings each (run, epoch) was measured with, so re-analysis skips what it would repeat);
+# v7: `run_environments` (what each job that trained, analysed or tracked a run actually ran on: versions,
+#     commit and uncommitted diff, device, threads, host, Slurm allocation, start and end).
 # Bump it whenever a stored table, column or view changes, and add the step to warehouse/migrate.py.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,53 @@ TABLES: dict[str, Table] = {
             ("wall_s", pa.float64(), "time the measurement took [s]", 6),
             ("code_version", pa.string(), "git commit of the code that measured it", 6),
             ("analysed_at", pa.timestamp("us", tz="UTC"), "when it was measured [UTC]", 6),
+        ),
+        _t(
+            "run_environments",
+            "What actually ran, as the job itself found it: one row per (run, job that trained, analysed or tracked "
+            "it), written when the job starts on the run and written again (replaced) when it ends "
+            "(lab/records/provenance.py). Runs made before v7 have none: 'not recorded', never a guess.",
+            _RUN,
+            ("sweep_id", pa.string(), "the sweep (or analysis sweep) of the job", 7),
+            ("task_id", pa.string(), "the run id for the job that trained or tracked it; '<run_id>-eNNNN' for an "
+             "analysis of its epoch NNNN", 7),
+            ("role", pa.string(), "'trained', 'analysed' (measured from kept weights) or 'tracked' (lab.Tracker)", 7),
+            ("thermoscope_version", pa.string(), "Thermoscope's own version (thermoscope.__version__)", 7),
+            ("code_version", pa.string(), "git commit of the checkout the job ran (12 hex chars); '' for an "
+             "installed copy or a checkout without git", 7),
+            ("code_dirty", pa.bool_(), "the checkout had changes `git status --porcelain` lists (uncommitted or "
+             "untracked files); NULL when git could not tell (installed copy, no git)", 7),
+            ("code_untracked", pa.list_(pa.string()), "untracked files of the checkout (at most 100; not in the "
+             "diff)", 7),
+            ("diff_sha256", pa.string(), "SHA-256 of the whole `git diff HEAD` ('' when there is none; NULL when "
+             "git could not tell)", 7),
+            ("diff_bytes", pa.int64(), "size of the whole diff [bytes]", 7),
+            ("diff_cut", pa.bool_(), "the diff was larger than the cap (1 MiB): the kept file holds its first part "
+             "only; the hash and size are the whole diff's", 7),
+            ("diff_file", pa.string(), "where the diff is kept, under THERMOSCOPE_HOME: "
+             "'jobs/<sweep_id>/code/<sha>.diff' ('' when there is no diff)", 7),
+            ("python_version", pa.string(), "Python version, e.g. '3.12.3'", 7),
+            ("torch_version", pa.string(), "torch.__version__", 7),
+            ("torchvision_version", pa.string(), "torchvision's version (NULL when not installed)", 7),
+            ("timm_version", pa.string(), "timm's version (NULL when not installed)", 7),
+            ("numpy_version", pa.string(), "numpy's version", 7),
+            ("cuda_version", pa.string(), "CUDA version torch was built with (NULL for a CPU-only build)", 7),
+            ("cudnn_version", pa.string(), "cuDNN version torch uses, e.g. '90100' (NULL when none)", 7),
+            ("platform", pa.string(), "operating system and C library (platform.platform())", 7),
+            ("device_kind", pa.string(), "device the job computed on: 'cuda', 'cpu' or 'mps'", 7),
+            ("device_name", pa.string(), "GPU model (e.g. 'NVIDIA H100 80GB HBM3'), or the CPU model", 7),
+            ("device_count", pa.int64(), "GPUs visible to the job (0 on a CPU) [count]", 7),
+            ("threads", pa.int64(), "torch's intra-op CPU threads [count]", 7),
+            ("host", pa.string(), "host the job ran on", 7),
+            ("job_id", pa.string(), "executor job id, as in run_events ('pidNNN' when run by hand)", 7),
+            ("slurm_job_id", pa.string(), "Slurm job id ('123_4' for an array task); NULL outside Slurm", 7),
+            ("slurm_partition", pa.string(), "Slurm partition; NULL outside Slurm", 7),
+            ("slurm_nodes", pa.string(), "Slurm node list, e.g. 'gpu[01-02]'; NULL outside Slurm", 7),
+            ("slurm_resources", pa.string(), "the allocation as JSON from Slurm's SLURM_* variables (num_nodes, "
+             "ntasks, cpus_per_task, mem_per_node, gpus_on_node, ...); NULL outside Slurm", 7),
+            ("started_at", pa.timestamp("us", tz="UTC"), "when the job started on the run [UTC]", 7),
+            ("ended_at", pa.timestamp("us", tz="UTC"), "when it ended [UTC]; NULL while it runs, or when the job "
+             "was killed before it could say", 7),
         ),
         _t(
             "epochs",

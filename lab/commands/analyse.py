@@ -47,12 +47,22 @@ def analyse_checkpoint(path: Path, *, device: str = "auto", overrides: dict | No
                          stored_column(where, ckpt.run_id, "sweep_id") or "", checkpoint=str(path),
                          checkpoint_sha256=file_sha256(path))
     failure = None
+    env = None
+    if write:  # what measured it, as for an analysis job's task
+        from lab.records.analyses import task_id
+        from lab.records.provenance import Environment
+
+        env = Environment(where, ckpt.run_id, record.sweep_id, "analysed", dev,
+                          task_id=task_id(ckpt.run_id, ckpt.epoch)).start()
     try:
         rows = analyse_model(model, model.layer_taps(), data, run_id=ckpt.run_id, epoch=ckpt.epoch,
                              temperature=ckpt.config.temperature, settings=settings, device=dev,
                              progress=progress_printer(f"{ckpt.run_id} e{ckpt.epoch}"))
     except AnalysisError as e:  # keep what was measured, then report the one-line reason
         rows, failure = e.rows, e
+    finally:
+        if env is not None:
+            env.end()
     if write:
         record.write(rows, where, failure=failure)
     if failure is not None:

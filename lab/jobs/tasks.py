@@ -58,15 +58,21 @@ def from_dict(values: dict[str, Any]):
 
 
 def _measure(record: Measurement, model, taps, data, temperature: float, where: Home, device, progress) -> dict:
-    """analyse_model, its rows and `analyses` record written whatever happens (a failure keeps what was measured)."""
+    """analyse_model, its rows and `analyses` record written whatever happens (a failure keeps what was measured),
+    and the task's environment record (what measured it), started before and ended after."""
     from analysis import AnalysisError, analyse_model
+    from lab.records.provenance import Environment
 
+    env = Environment(where, record.run_id, record.sweep_id, "analysed", device,
+                      task_id=task_id(record.run_id, record.epoch)).start()
     try:
         rows = analyse_model(model, list(taps), data, run_id=record.run_id, epoch=record.epoch,
                              temperature=temperature, settings=record.settings, device=device, progress=progress)
     except AnalysisError as err:
         record.write(err.rows, where, failure=err)
         raise
+    finally:
+        env.end()
     record.write(rows, where)
     return rows
 

@@ -59,6 +59,7 @@ def _downgrade_to_v2(where, con=None) -> None:
     con.execute("DROP VIEW runs")  # it names every run_configs column
     con.execute("DROP TABLE run_datasets")
     con.execute("DROP TABLE analyses")  # v6
+    con.execute("DROP TABLE run_environments")  # v7
     for column in ("checkpoint_epochs", "analysis_json", "source", "name", "tags", "note"):  # v3 and v5 columns
         con.execute(f"ALTER TABLE run_configs DROP COLUMN {column}")
     con.execute("UPDATE _meta SET value = '2' WHERE key = 'schema_version'")
