@@ -270,11 +270,20 @@ class Environment:
         return row
 
     def start(self) -> Environment:
-        self.write()
+        self._safely(False)
         return self
 
     def end(self) -> None:
-        self.write(ended=True)
+        self._safely(True)
+
+    def _safely(self, ended: bool) -> None:
+        # the record describes the run; failing to write it must never fail the run (its rows matter more)
+        try:
+            self.write(ended)
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            print(f"run {self.run_id}: environment record not written ({type(exc).__name__}: {first}); "
+                  "the run goes on without it", file=sys.stderr, flush=True)
 
 
 def write_environment(where, run_id: str, sweep_id: str, role: str, *, device: Any = None, task_id: str = "",
