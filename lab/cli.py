@@ -4,7 +4,7 @@
     thermoscope status [SWEEP_ID] | cancel [SWEEP_ID] | list
     thermoscope analyse CHECKPOINT … | analyse-model … | reanalyse … | theory | init-norms … | calibrate … | settings
     thermoscope ingest | rebuild | migrate | export | sql "SELECT …" | schema-doc      (the warehouse's)
-    thermoscope app [--port N]                                                         (the dashboard)
+    thermoscope app [--port N] [--address A] [--token T | --no-token]                 (the dashboard, owner only)
 
 `python -m training.launch ARGS` is `thermoscope launch ARGS` (and its `status`, `cancel`, `--list`);
 `python -m analysis ARGS` is `thermoscope ARGS` for the analysis commands; `python -m warehouse ARGS`
@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import fields
-from pathlib import Path
 
 from analysis.settings import AnalysisSettings
 from lab.launch import LaunchResult, RunLabels, launch
@@ -243,17 +242,9 @@ def _wait_and_ingest(result: LaunchResult, where) -> int:
 
 
 def _app(argv: list[str]) -> int:
-    import subprocess
+    from lab.serve_app import serve  # the server's start, token and stop live there
 
-    parser = argparse.ArgumentParser(prog="thermoscope app", description="start the dashboard on this home")
-    parser.add_argument("--port", type=int, default=8501)
-    parser.add_argument("--address", default="127.0.0.1")
-    args = parser.parse_args(argv)
-    script = Path(__import__("app").__file__).resolve().parent / "Home.py"
-    print(f"Thermoscope dashboard: http://{args.address}:{args.port}  (warehouse: {home().database})")
-    return subprocess.call([sys.executable, "-m", "streamlit", "run", str(script), "--server.address", args.address,
-                            "--server.port", str(args.port), "--server.headless", "true",
-                            "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"])
+    return serve(argv)
 
 
 ANALYSIS_COMMANDS = ("analyse", "analyze", "analyse-model", "analyze-model", "reanalyse", "reanalyze", "theory",

@@ -55,6 +55,7 @@ class EnvVar:
     default: str  # as the user would write it; '' = unset
     meaning: str
     parse: Callable[[str], Any] = str
+    secret: bool = False  # its value is never printed (describe() says only that it is set)
 
     def raw(self) -> str:
         return os.environ.get(self.name, "")
@@ -101,8 +102,22 @@ JOB_INGEST = EnvVar("THERMOSCOPE_JOB_INGEST", "1",
                     "1: each job ingests the home's new shards into the warehouse when its last run ends (under the "
                     "ingest lock; never fails the job); 0: only `python -m warehouse ingest` does", flag)
 
+SHARE_GROUP = EnvVar("THERMOSCOPE_SHARE_GROUP", "0",
+                     "1: the home is shared with its Unix group (folders 2750, files 0640); 0: the owner only "
+                     "(0700/0600). docs/cluster.md", flag)
+TOKEN = EnvVar("THERMOSCOPE_TOKEN", "",
+               "the dashboard's access token (at least 24 URL-safe characters); unset: `thermoscope app` draws a "
+               "random one each start", secret=True)
+TOKEN_FILE = EnvVar("THERMOSCOPE_TOKEN_FILE", "",
+                    "the 0600 file `thermoscope app` keeps the dashboard's token in (unset: "
+                    "~/.thermoscope/app-PORT.token); the dashboard's server reads its token from it")
+APP_NO_TOKEN = EnvVar("THERMOSCOPE_APP_NO_TOKEN", "0",
+                      "1: the dashboard lets anyone who reaches it in (set by `thermoscope app --no-token`; "
+                      "never on a shared machine)", flag)
+
 VARIABLES: tuple[EnvVar, ...] = (HOME, DATA, OFFLINE, THREADS, WORKERS, HEARTBEAT_S, PACK_ENGINE, AMP,
-                                 CHANNELS_LAST, COMPILE, TIMM_HUB, JOB_INGEST)
+                                 CHANNELS_LAST, COMPILE, TIMM_HUB, JOB_INGEST, SHARE_GROUP, TOKEN, TOKEN_FILE,
+                                 APP_NO_TOKEN)
 
 
 def describe() -> str:
@@ -110,6 +125,6 @@ def describe() -> str:
     width = max(len(v.name) for v in VARIABLES)
     lines = []
     for v in VARIABLES:
-        now = f"  [set: {v.raw()!r}]" if v.is_set() else ""
+        now = ("  [set]" if v.secret else f"  [set: {v.raw()!r}]") if v.is_set() else ""
         lines.append(f"{v.name:<{width}}  default {v.default or '(unset)'!s:<18} {v.meaning}{now}")
     return "\n".join(lines)
