@@ -75,8 +75,8 @@ def cookie_name() -> str:
     return f"thermoscope_{st.get_option('server.port')}"
 
 
-def _same(a: str | None, b: str) -> bool:
-    return a is not None and hmac.compare_digest(a.encode(), b.encode())
+def _same(a: object, b: str) -> bool:
+    return isinstance(a, str) and hmac.compare_digest(a.encode(), b.encode())
 
 
 def require() -> None:
@@ -90,7 +90,7 @@ def require() -> None:
     proof = session_proof(token)
     given = st.query_params.get(PARAM)
     if not _same(st.session_state.get(_SESSION), proof):
-        cookie = st.context.cookies.get(cookie_name()) if _has_context() else None
+        cookie = _cookie()
         if _same(given, token):
             _set_cookie(cookie_proof(token))
         elif not _same(cookie, cookie_proof(token)):
@@ -106,11 +106,12 @@ def _locked(line: str) -> None:
     st.stop()
 
 
-def _has_context() -> bool:
+def _cookie() -> str | None:
     try:
-        return st.context.cookies is not None
-    except Exception:  # AppTest has no request behind its session
-        return False
+        value = st.context.cookies.get(cookie_name())
+    except Exception:  # no request behind this session (AppTest): no cookie
+        return None
+    return value if isinstance(value, str) else None
 
 
 def _set_cookie(value: str) -> None:

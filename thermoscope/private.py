@@ -7,8 +7,9 @@ results, checkpoints and job folders that nobody else should read by default:
     THERMOSCOPE_SHARE_GROUP=1     umask 027   folders 2750   files 0640   (the owner writes, the group reads)
 
 Two layers, because either alone has a gap:
-- the home's own folder gets the mode above when it is created (and is tightened, with one line said, when
-  an older Thermoscope left it open): nobody outside can even list it, whatever the files inside say;
+- the home's own folder gets the mode above (created under the narrowed umask, or tightened, with one line
+  said, when an older Thermoscope or a plain `mkdir` left it open): nobody outside can even list it, whatever
+  the files inside say;
 - every process that works on a home (the CLI, the dashboard's server, each job: they all resolve the home
   through warehouse.paths.home) narrows its umask, so the files themselves are private too, and so are those
   of the processes it starts (local jobs inherit the umask; sbatch passes it to Slurm jobs as SLURM_UMASK,
@@ -16,7 +17,8 @@ Two layers, because either alone has a gap:
 The umask is only ever narrowed, never widened: a stricter umask the user set stays.
 
 In shared mode the home's folder is setgid (the 2 in 2750): every folder and file made below it belongs to
-the home's group, whoever of the lab made it; put the home in that group once (`chgrp LAB "$THERMOSCOPE_HOME"`).
+the home's group, whoever of the lab made it. Make the home once, in that group:
+`mkdir -p "$THERMOSCOPE_HOME" && chgrp LAB "$THERMOSCOPE_HOME" && chmod 2750 "$THERMOSCOPE_HOME"`.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ OWNER_ONLY = Policy(shared=False, umask=0o077, dir_mode=0o700, file_mode=0o600)
 GROUP_SHARED = Policy(shared=True, umask=0o027, dir_mode=0o2750, file_mode=0o640)
 
 _lock = threading.Lock()
-_tightened: set[str] = set()  # roots already checked by this process
+_checked: set[str] = set()  # roots already checked by this process
 
 
 def policy() -> Policy:
@@ -64,34 +66,31 @@ def narrow_umask(p: Policy | None = None) -> int:
 
 
 def secure_root(root: Path, p: Policy | None = None) -> None:
-    """Create the home's folder with the policy's mode, or tighten an existing one of ours left more open.
+    """Tighten the home's folder to the policy's mode if it is ours and more open (one line says so).
 
-    Never fails: a reader of someone else's shared home (not the owner), or a path that cannot be created
-    here, is left as it is; writing into it fails later with its own message."""
+    A home that does not exist yet is left to whoever creates it: the narrowed umask makes that folder owner-only
+    (0700; 0750 shared). Never fails: a reader of someone else's shared home, or a folder we cannot change, is
+    left as it is. Checked once per process and root."""
     p = p or policy()
     key = f"{root}|{p.dir_mode:o}"
-    if key in _tightened:
+    if key in _checked:
         return
-    _tightened.add(key)
     try:
-        if not root.exists():
-            root.mkdir(parents=True, exist_ok=True)  # parents follow the umask; the home gets its mode below
-            os.chmod(root, p.dir_mode)
-            return
         st = root.stat()
     except OSError:
         return
+    _checked.add(key)
     if st.st_uid != os.geteuid() or not stat.S_ISDIR(st.st_mode):
         return
-    wider = stat.S_IMODE(st.st_mode) & ~p.dir_mode & 0o777
-    if wider or (p.shared and not st.st_mode & stat.S_ISGID):
+    was = stat.S_IMODE(st.st_mode)
+    if was & ~p.dir_mode & 0o777 or (p.shared and not was & stat.S_ISGID):
         try:
             os.chmod(root, p.dir_mode)
         except OSError:
             return
-        print(f"thermoscope: {root} was mode {stat.S_IMODE(st.st_mode):04o}, now {p.dir_mode:04o} "
+        print(f"thermoscope: {root} was mode {was:04o}, now {p.dir_mode:04o} "
               f"({'the owner writes, its group reads' if p.shared else 'the owner only'}; "
-              f"THERMOSCOPE_SHARE_GROUP=1 shares it with its Unix group)", file=sys.stderr)
+              f"THERMOSCOPE_SHARE_GROUP=1 shares it with its Unix group, docs/cluster.md)", file=sys.stderr)
 
 
 def write_private(path: Path, text: str, mode: int = 0o600) -> None:

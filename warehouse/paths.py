@@ -69,8 +69,9 @@ def home(root: str | os.PathLike | None = None) -> Home:
     """The Thermoscope home: `root` if given, else `$THERMOSCOPE_HOME`, else `./thermoscope-home`.
 
     Private by default (thermoscope/private.py): every process that resolves a home here (the CLI, the
-    dashboard's server, each job) writes owner-only files from now on, and the home's folder is created
-    owner-only (or tightened once, with one line said); THERMOSCOPE_SHARE_GROUP=1 shares it with its group."""
+    dashboard's server, each job) writes owner-only files from now on (so the home's folder is created 0700),
+    and an existing home of ours left open is tightened once, with one line said; THERMOSCOPE_SHARE_GROUP=1
+    shares it with its Unix group instead (docs/cluster.md)."""
     chosen = root if root is not None else env.HOME.get()
     where = Home(Path(chosen).expanduser().resolve())
     p = private.policy()
