@@ -119,16 +119,17 @@ def start_server(home: Path, log: Path, timeout_s: float = 90, script: Path | No
     raise RuntimeError(f"streamlit did not answer on {server.url} within {timeout_s:.0f} s: {log.read_text()[-2000:]}")
 
 
-def login(context, server: Server, timeout_ms: int = 60_000) -> None:
-    """Let a browser context in, as a person does: open the token address once (the dashboard then keeps a
-    cookie, so later visits of any page need no token in the URL)."""
-    page = context.new_page()
+def login(target, server: Server, timeout_ms: int = 60_000) -> None:
+    """Let a browser in, as a person does: open the token address once (the dashboard then keeps a cookie, so
+    later visits of any page need no token in the URL). `target`: a page (used, left open) or a context."""
+    page = target if hasattr(target, "goto") else target.new_page()
     try:
         page.goto(server.entry, wait_until="domcontentloaded", timeout=timeout_ms)
         name = f"thermoscope_{server.port}"
         page.wait_for_function(f"() => document.cookie.includes({name + '='!r})", timeout=timeout_ms)
     finally:
-        page.close()
+        if page is not target:
+            page.close()
 
 
 @dataclass
@@ -156,7 +157,7 @@ def visit_all(server: Server, out: Path, pages: dict[str, tuple[str, int]] = PAG
         browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1500, "height": height})
-            login(page.context, server)
+            login(page, server)
             for path, (text, min_charts) in pages.items():
                 url = f"{server.url}/{path}" + (f"?{queries[path]}" if path in queries else "")
                 t0 = time.monotonic()
