@@ -269,3 +269,12 @@ def test_home_script_is_found_without_importing_the_app():
     path, clean = out.stdout.split()
     assert Path(path) == ROOT / "app" / "Home.py" and clean == "CLEAN"
 
+
+
+def test_the_ssh_line_goes_through_the_login_node_from_a_slurm_job(monkeypatch):
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    assert serve_app.ssh_line(8511).startswith("ssh -L 8511:127.0.0.1:8511 ")
+    monkeypatch.setenv("SLURM_JOB_ID", "42")
+    monkeypatch.setenv("SLURM_SUBMIT_HOST", "login7")
+    line = serve_app.ssh_line(8511)
+    assert line.startswith("ssh -J ") and "@login7 -L 8511:127.0.0.1:8511 " in line, line
