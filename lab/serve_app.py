@@ -226,8 +226,16 @@ def serve(argv: list[str]) -> int:
         return 2
     where = home()  # narrows our umask (the server and the jobs it starts inherit it), secures the home
     if serving.token_file is not None:
-        private.private_dir(serving.token_file.parent)
-        private.write_private(serving.token_file, serving.token + "\n")
+        try:
+            if env.TOKEN_FILE.is_set():  # the user's folder: made if missing, never re-moded (it may be /tmp)
+                serving.token_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            else:
+                private.private_dir(serving.token_file.parent)
+            private.write_private(serving.token_file, serving.token + "\n")
+        except OSError as exc:
+            print(f"thermoscope app: cannot write the token file {serving.token_file} ({exc.strerror}); set "
+                  "THERMOSCOPE_TOKEN_FILE to a file in a folder of yours", file=sys.stderr)
+            return 2
     else:
         print(f"thermoscope app: WARNING: --no-token: anyone who reaches {serving.address}:{serving.port} — on a "
               "shared login node, every user of it — can read every result, run SQL and launch jobs as you",

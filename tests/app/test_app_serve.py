@@ -278,3 +278,38 @@ def test_the_ssh_line_goes_through_the_login_node_from_a_slurm_job(monkeypatch):
     monkeypatch.setenv("SLURM_SUBMIT_HOST", "login7")
     line = serve_app.ssh_line(8511)
     assert line.startswith("ssh -J ") and "@login7 -L 8511:127.0.0.1:8511 " in line, line
+
+
+def test_the_token_is_never_listed(monkeypatch):
+    """`--list` prints every THERMOSCOPE_* variable with its value; the token's only as [set]."""
+    from thermoscope import env
+
+    monkeypatch.setenv("THERMOSCOPE_TOKEN", "s3cret-" + "k" * 24)
+    listed = env.describe()
+    assert "THERMOSCOPE_TOKEN " in listed and "s3cret" not in listed and "[set]" in listed
+
+
+def test_a_chosen_token_file_folder_is_never_re_moded(tmp_path):
+    """THERMOSCOPE_TOKEN_FILE in a folder that is not ours to change (here an open one): its mode stays, the
+    file itself is 0600."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    env = dict(os.environ, HOME=str(tmp_path), THERMOSCOPE_HOME=str(tmp_path / "home"),
+               THERMOSCOPE_TOKEN_FILE=str(shared / "my.token"))
+    env.pop("THERMOSCOPE_TOKEN", None)
+    port = browser.free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "lab", "app", "--port", str(port)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (shared / "my.token").exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert oct((shared / "my.token").stat().st_mode & 0o777) == oct(0o600)
+        assert oct(shared.stat().st_mode & 0o7777) == oct(0o1777)
+    finally:
+        server = psutil.Process(proc.pid).children()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        psutil.wait_procs(server, timeout=15)
+    assert not (shared / "my.token").exists()
