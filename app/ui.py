@@ -9,7 +9,7 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from app import charts, data, state
+from app import charts, data, gate, state
 from warehouse.csv_out import csv_bytes
 from warehouse.paths import home
 
@@ -17,7 +17,9 @@ DEMO_CMD = "THERMOSCOPE_HOME={home} python -m training.launch sweeps/demo.toml -
 
 
 def page(title: str, icon: str = "🌡️") -> None:
+    """The first call of every page: the gate (only the token's holder gets past it), then the page set-up."""
     st.set_page_config(page_title=f"{title} · Thermoscope", page_icon=icon, layout="wide")
+    gate.require()  # before anything reads the warehouse or draws a widget (app/gate.py)
     state.sync()  # the shared selection in and out of the URL, before any page makes a choice
     st.session_state[_SPLIT_NOW] = None  # until this page's pick_runs says otherwise
     st.title(title)
