@@ -21,7 +21,7 @@ import pytest
 from app.ui import plain
 from lab.records import provenance
 from lab.records.manifest import Manifest
-from tests.app.apphelp import no_exceptions, run_page, texts
+from tests.app.apphelp import TOKEN, no_exceptions, run_page, texts
 from tests.conftest import ROOT
 from tests.slurm.slurmhelp import cli, sets
 from warehouse import environment, home, write_shard
@@ -120,6 +120,14 @@ def test_outside_git_the_record_says_unknown_never_guesses(tmp_path):
         shutil.rmtree(inside)
 
 
+@pytest.fixture
+def dashboard(monkeypatch):
+    """The pages run behind the dashboard's gate: a known token, as tests/app/conftest.py gives its tests."""
+    monkeypatch.setenv("THERMOSCOPE_TOKEN", TOKEN)
+    monkeypatch.delenv("THERMOSCOPE_TOKEN_FILE", raising=False)
+    monkeypatch.delenv("THERMOSCOPE_APP_NO_TOKEN", raising=False)
+
+
 def _second_run(where, rec: dict, run_id: str, **changes) -> None:
     """A copy of the trained run's config under another id, and its record with `changes`, through the shard writer."""
     config = query("SELECT * EXCLUDE (_shard) FROM run_configs WHERE run_id = ?", [rec["run_id"]], where=where)
@@ -129,7 +137,7 @@ def _second_run(where, rec: dict, run_id: str, **changes) -> None:
                 name="environment", where=where)
 
 
-def test_compare_names_the_field_that_differs(trained, monkeypatch):
+def test_compare_names_the_field_that_differs(trained, monkeypatch, dashboard):
     import torch
 
     where, _, _ = trained
@@ -149,7 +157,7 @@ def test_compare_names_the_field_that_differs(trained, monkeypatch):
     assert values["torch"] == torch.__version__ and values["threads"] == str(rec["threads"]) and values["made by"] == "trained"
 
 
-def test_an_older_warehouse_migrates_and_its_runs_show_not_recorded(trained, tmp_home, monkeypatch):
+def test_an_older_warehouse_migrates_and_its_runs_show_not_recorded(trained, tmp_home, monkeypatch, dashboard):
     where, _, _ = trained
     rec = query("SELECT * EXCLUDE (_shard) FROM run_configs", where=where).row(0, named=True)
     write_shard("run_configs", [rec], owner=rec["run_id"], name="config", where=tmp_home)
