@@ -105,8 +105,20 @@ SQL_SLOTS = EnvVar("THERMOSCOPE_SQL_SLOTS", "4",
                    "sandboxed SQL queries (the dashboard's console, `warehouse sql --safe`) running at once per "
                    "home; one more is answered 'running already'", _positive_int)
 
+MAX_RUNS = EnvVar("THERMOSCOPE_MAX_RUNS", "1000",
+                  "most runs one launch may have (grid size plus points, counted before the grid is expanded); "
+                  "a larger sweep is refused in one line: split it, or raise this", _positive_int)
+DATA_ROOTS = EnvVar("THERMOSCOPE_DATA_ROOTS", "",
+                    "folders (separated by ':') under which the dashboard's launch form accepts typed paths "
+                    "(folder:PATH datasets, pretrained, data_root); unset: $THERMOSCOPE_HOME/data and "
+                    "$THERMOSCOPE_DATA. The command line is not limited by it", lambda t: [p for p in t.split(":") if p])
+KEEP_SUPERSEDED = EnvVar("THERMOSCOPE_KEEP_SUPERSEDED", "1",
+                         "superseded checkpoint folders (<run>.superseded-<time>, made by --force) kept per run; "
+                         "older ones are deleted when --force moves another aside (0: keep none)", int)
+
 VARIABLES: tuple[EnvVar, ...] = (HOME, DATA, OFFLINE, THREADS, WORKERS, HEARTBEAT_S, PACK_ENGINE, AMP,
-                                 CHANNELS_LAST, COMPILE, TIMM_HUB, JOB_INGEST, SQL_SLOTS)
+                                 CHANNELS_LAST, COMPILE, TIMM_HUB, JOB_INGEST, SQL_SLOTS, MAX_RUNS, DATA_ROOTS,
+                                 KEEP_SUPERSEDED)
 
 
 def describe() -> str:
