@@ -154,7 +154,7 @@ def _folder_ok(path: Path, what: str) -> None:
 # Upper bounds on the sizes a typed value can ask for. Far above any run of the paper (164 epochs, width 2,048,
 # depth 8), and far below what would exhaust a node: a typo like epochs=1e9 or width=1e9 is one line at once
 # instead of a job that runs for years or a model that cannot be allocated. Raise them here for a real need.
-UPPER_BOUNDS = {"epochs": 10_000, "width": 65_536, "depth": 256}
+UPPER_BOUNDS = {"epochs": 1_000_000, "width": 65_536, "depth": 256}
 UPPER_BOUNDS_WHY = "larger is almost surely a typo (the bounds are in training/config.py UPPER_BOUNDS)"
 
 # What a torch checkpoint file starts with: torch.save's zip archive, its legacy pickle (protocol 2 and
