@@ -119,9 +119,20 @@ APP_NO_TOKEN = EnvVar("THERMOSCOPE_APP_NO_TOKEN", "0",
                       "1: the dashboard lets anyone who reaches it in (set by `thermoscope app --no-token`; "
                       "never on a shared machine)", flag)
 
+MAX_RUNS = EnvVar("THERMOSCOPE_MAX_RUNS", "1000",
+                  "most runs one launch may have (grid size plus points, counted before the grid is expanded); "
+                  "a larger sweep is refused in one line: split it, or raise this", _positive_int)
+DATA_ROOTS = EnvVar("THERMOSCOPE_DATA_ROOTS", "",
+                    "folders (separated by ':') under which the dashboard's launch form accepts typed paths "
+                    "(folder:PATH datasets, pretrained, data_root); unset: $THERMOSCOPE_HOME/data and "
+                    "$THERMOSCOPE_DATA. The command line is not limited by it", lambda t: [p for p in t.split(":") if p])
+KEEP_SUPERSEDED = EnvVar("THERMOSCOPE_KEEP_SUPERSEDED", "1",
+                         "superseded checkpoint folders (<run>.superseded-<time>, made by --force) kept per run; "
+                         "older ones are deleted when --force moves another aside (0: keep none)", int)
+
 VARIABLES: tuple[EnvVar, ...] = (HOME, DATA, OFFLINE, THREADS, WORKERS, HEARTBEAT_S, PACK_ENGINE, AMP,
                                  CHANNELS_LAST, COMPILE, TIMM_HUB, JOB_INGEST, SHARE_GROUP, TOKEN, TOKEN_FILE,
-                                 APP_NO_TOKEN, SQL_SLOTS)
+                                 APP_NO_TOKEN, SQL_SLOTS, MAX_RUNS, DATA_ROOTS, KEEP_SUPERSEDED)
 
 
 def describe() -> str:

@@ -30,7 +30,7 @@ from thermoscope.fields import ConfigError
 
 
 def analyse_checkpoint(path: Path, *, device: str = "auto", overrides: dict | None = None, home_root=None,
-                       write: bool = True) -> dict[str, list[dict]]:
+                       write: bool = True, trust_pickle: bool = False) -> dict[str, list[dict]]:
     from analysis import AnalysisError, analyse_model
     from lab.jobs.rebuild import read_checkpoint, rebuild, settings_for
     from lab.jobs.tasks import pick_device, progress_printer
@@ -39,7 +39,7 @@ def analyse_checkpoint(path: Path, *, device: str = "auto", overrides: dict | No
     from warehouse import home
 
     where = home(home_root)
-    ckpt = read_checkpoint(path)
+    ckpt = read_checkpoint(path, trust_pickle=trust_pickle)
     settings = settings_for(ckpt, where, overrides)
     dev = pick_device(device)
     model, data = rebuild(ckpt, settings, dev)
@@ -82,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="override an analysis setting (lists: a+b); see `settings`")
     a.add_argument("--home", default=None, help="Thermoscope home (default $THERMOSCOPE_HOME)")
     a.add_argument("--no-write", action="store_true", help="measure and print a summary, write nothing")
+    a.add_argument("--trust-pickle", action="store_true",
+                   help="load a checkpoint that holds pickled Python objects: unpickling can run code, so only for a "
+                        "file you made yourself (default: weights only, such files refused)")
     t = sub.add_parser("theory", help="write the appendix demonstrations' rows (table 'theory')")
     t.add_argument("--home", default=None)
     t.add_argument("--seed", type=int, default=0)
@@ -136,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         try:
             rows = analyse_checkpoint(path, device=args.device, overrides=overrides, home_root=args.home,
-                                      write=not args.no_write)
+                                      write=not args.no_write, trust_pickle=args.trust_pickle)
         except (NotACheckpoint, ConfigError) as e:
             print(f"analysis: {e}", file=sys.stderr)
             status = EXIT_BAD_INPUT

@@ -2,6 +2,7 @@
 
     thermoscope launch [SWEEP.toml] [--set FIELD=V1,V2 …] [--executor …] [--dry-run] [--wait] [--pack N] …
     thermoscope status [SWEEP_ID] | cancel [SWEEP_ID] | list
+    thermoscope delete SWEEP_ID|RUN_ID [--dry-run]                                     (runs and all kept of them)
     thermoscope analyse CHECKPOINT … | analyse-model … | reanalyse … | theory | init-norms … | calibrate … | settings
     thermoscope ingest | rebuild | migrate | export | sql "SELECT …" | schema-doc      (the warehouse's)
     thermoscope app [--port N] [--address A] [--token T | --no-token]                 (the dashboard, owner only)
@@ -31,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
         return launch_main(rest, prog="thermoscope launch")
     if command in ("status", "cancel"):
         return follow([command, *rest], "thermoscope")
+    if command == "delete":
+        from lab.commands.delete import main as delete_main
+
+        return delete_main(rest)
     if command == "list":
         print(list_registered())
         return 0

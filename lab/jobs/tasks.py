@@ -165,6 +165,7 @@ class ModelTask:
     exclude: tuple[str, ...] = ()
     settings: dict[str, Any] = field(default_factory=dict)  # analysis settings given (the rest: defaults)
     data_root: str = ""
+    trust_pickle: bool = False  # only from the owner's `analyse-model --trust-pickle` (training/safe_load.py)
 
     def prepare(self) -> Prepared:
         """Model with its weights, preprocessing, run identity and measuring spec; no data decoded yet."""
@@ -182,7 +183,7 @@ class ModelTask:
 
         spec = ModelSpec.parse(self.model)
         path = Path(self.weights).expanduser()
-        state = read_state_dict(path)
+        state = read_state_dict(path, trust_pickle=self.trust_pickle)
         classes = self.num_classes or classes_in(state)
         if not classes:
             raise ConfigError(f"--weights {path}: no classifier weight to count classes from; give --num-classes")
@@ -191,7 +192,7 @@ class ModelTask:
         prep = preprocessing_for(spec.source, spec.name, model, self.preprocess)
         settings = AnalysisSettings.from_dict(self.settings)
         digest = file_sha256(path)
-        epoch = self.epoch if self.epoch is not None else (checkpoint_epoch(path) or 0)
+        epoch = self.epoch if self.epoch is not None else (checkpoint_epoch(path, trust_pickle=self.trust_pickle) or 0)
         taps = {"method": self.taps_method, "include": list(self.include), "exclude": list(self.exclude)}
         run = OutsideRun("analysed", str(spec), self.dataset, self.temperature, classes, self.name or digest,
                          self.ood, RunLabels.typed(self.name, tuple(self.tags), self.note),
