@@ -27,7 +27,15 @@ from analysis.collapse import nc3, neural_collapse
 from analysis.logits import logits_norm
 from analysis.ood import detection_metrics
 from analysis.orthodev import orthodev_classmean, orthodev_sample
-from analysis.probes import PROBE_COLUMNS, Probe, ProbeRecord, fit_converged, paper_records, paper_steps, train_probes
+from analysis.probes import (
+    PROBE_COLUMNS,
+    Probe,
+    ProbeRecord,
+    fit_converged,
+    paper_records,
+    paper_steps,
+    train_probes,
+)
 from analysis.rank import rank_with_detail
 from analysis.taps import LayerTap
 from analysis.tunnel import kappa_detail, rho_detail
