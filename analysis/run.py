@@ -14,6 +14,7 @@ Order of work (each step's rows are kept if a later one fails, see AnalysisError
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -313,7 +314,7 @@ class _Analysis:
                     acc = p.accuracy(x_test, test.y) if ok else float("nan")
                     record = p.record
                     if not ok and record is not None and record.converged:
-                        record = ProbeRecord(**{**record.__dict__, "note": "NaN/inf in the test rows: no accuracy"})
+                        record = dataclasses.replace(record, note="NaN/inf in the test rows: no accuracy")
                     accs[r.key] = acc
                     records[r.key] = record
                     self.out.layer(r, name, "test", "probe_acc", acc, test.n, self._width(r),

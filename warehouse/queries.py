@@ -534,7 +534,7 @@ class Queries:
         return with_band(frame)
 
 
-    def kappa_rho(self, filters: dict[str, Any], *, split_by: str | None = None, protocol: str = "converged",
+    def kappa_rho(self, filters: dict[str, Any], *, split_by: str | None = None, protocol: str | None = None,
                   where: Home | None = None) -> pl.DataFrame:
         """κ, ρ and solution rank per (seed group, OOD set of ρ): mean, std (NULL for n = 1), n, plus the config
         fields that tell groups apart (and `split_by`, a config field, when given). ρ is measured per OOD
@@ -542,7 +542,10 @@ class Queries:
         stored verdict (lab/records/verdict.py) says they did not learn. κ and ρ come from one probe `protocol`
         ('converged' or 'paper', column `probe_protocol`); `not_converged`: runs of the group whose probes of that
         protocol did not all reach the tolerance at the epoch κ/ρ come from (run_metrics 'probes_converged').
+        protocol None: 'converged' where the selection has it, else 'paper' (warehouses from before v7).
         """
+        if protocol is None:
+            protocol = (self.probe_protocols(filters, where) or ["converged"])[0]
         _check_protocol(protocol)
         cond, params = config_where(filters)
         _check_split(split_by)
