@@ -146,7 +146,7 @@ def _demo_features():
 
     from analysis import AnalysisSettings
     from bench.probe_reference import features
-    from lab.rebuild import read_checkpoint, rebuild
+    from lab.jobs.rebuild import read_checkpoint, rebuild
     from warehouse import home
 
     where = home()

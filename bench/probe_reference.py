@@ -5,7 +5,7 @@ The table in docs/methods.md §3 comes from this script on the demo sweep:
 
     THERMOSCOPE_HOME=... .venv/bin/python bench/probe_reference.py [--epoch 120]
 
-Features: each run's checkpoint rebuilt with its stored analysis settings (lab/rebuild.py), the same seeded
+Features: each run's checkpoint rebuilt with its stored analysis settings (lab/jobs/rebuild.py), the same seeded
 sample subsets and feature subsets as analyse_model, hidden layers only (the layers κ and ρ count).
 scikit-learn: StandardScaler + LogisticRegression(lbfgs, C = 1/(λ·n), tol 1e-8), the converged protocol's
 objective solved by other code.
@@ -62,7 +62,7 @@ def main() -> int:
     from analysis import AnalysisSettings
     from analysis.probes import fit_converged, paper_steps, train_probes
     from analysis.tunnel import kappa_detail, rho_detail
-    from lab.rebuild import read_checkpoint, rebuild
+    from lab.jobs.rebuild import read_checkpoint, rebuild
     from warehouse import home
     from warehouse.read import query
 

@@ -222,13 +222,13 @@ RESULT_CURVES = ("train_loss", "train_acc", "test_acc", "logits_norm")
 # ---- per-run summaries over temperature ------------------------------------------------------------------
 
 
-# Probe protocols (analysis/probes.py): rows made before schema v7 have a NULL protocol and were all 'paper'.
+# Probe protocols (analysis/probes.py): rows made before schema v8 have a NULL protocol and were all 'paper'.
 PROBE_PROTOCOLS = ("converged", "paper")
 PROTOCOL_SQL = "coalesce({a}probe_protocol, 'paper')"
 
 
 def protocol_sql(alias: str = "m") -> str:
-    """SQL for a probe row's (or κ/ρ row's) protocol, NULL read as 'paper' (the only protocol before v7)."""
+    """SQL for a probe row's (or κ/ρ row's) protocol, NULL read as 'paper' (the only protocol before v8)."""
     return PROTOCOL_SQL.format(a=f"{alias}." if alias else "")
 
 
@@ -542,7 +542,7 @@ class Queries:
         stored verdict (lab/records/verdict.py) says they did not learn. κ and ρ come from one probe `protocol`
         ('converged' or 'paper', column `probe_protocol`); `not_converged`: runs of the group whose probes of that
         protocol did not all reach the tolerance at the epoch κ/ρ come from (run_metrics 'probes_converged').
-        protocol None: 'converged' where the selection has it, else 'paper' (warehouses from before v7).
+        protocol None: 'converged' where the selection has it, else 'paper' (warehouses from before v8).
         """
         if protocol is None:
             protocol = (self.probe_protocols(filters, where) or ["converged"])[0]

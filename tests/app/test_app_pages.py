@@ -441,7 +441,7 @@ def test_pages_name_the_probe_protocol_and_leave_out_unconverged_runs(tmp_path, 
     at.selectbox(key="probe-protocol").select("paper").run()
     no_exceptions(at)
     assert by(chart_frame(charts(at)[1]), temperature=1.0, layer_name="hidden0")["mean"] == pytest.approx(
-        sum(factory.probe(0, 1.0, s, True) for s in factory.SEEDS) / 2)  # the factory's (pre-v7) rows
+        sum(factory.probe(0, 1.0, s, True) for s in factory.SEEDS) / 2)  # the factory's (pre-v8) rows
 
     at = run_page("pages/4_Kappa_rho.py")
     no_exceptions(at)

@@ -1,5 +1,5 @@
 """Probe protocols in the warehouse: κ/ρ and probe curves per protocol, never mixed; runs whose converged probes did
-not converge are counted, named and left out when asked; rows before v7 read as the paper protocol."""
+not converge are counted, named and left out when asked; rows before v8 read as the paper protocol."""
 
 from __future__ import annotations
 
