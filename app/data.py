@@ -19,6 +19,7 @@ from warehouse.queries import (  # noqa: F401  (re-exported for the pages)
     KAPPA_GROUP,
     KIND_ORDER,
     LIST_FIELDS,
+    PROBE_PROTOCOLS,
     RESULT_COLUMNS,
     RESULT_CURVES,
     RUN_STATUSES,
@@ -101,6 +102,8 @@ sweeps = Q.sweeps
 failures = Q.failures
 run_results = Q.run_results
 learned_by_temperature = Q.learned_by_temperature
+converged_by_temperature = Q.converged_by_temperature
+probe_protocols = Q.probe_protocols
 run_epoch_curves = Q.run_epoch_curves
 run_layer_ranks = Q.run_layer_ranks
 group_results = Q.group_results

@@ -24,8 +24,10 @@ from warehouse.config_columns import CONFIG_COLUMNS
 # v6: `analyses` (the settings each (run, epoch) was measured with, so re-analysis skips what it would repeat);
 # v7: `run_environments` (what each job that trained, analysed or tracked a run actually ran on: versions,
 #     commit and uncommitted diff, device, threads, host, Slurm allocation, start and end).
+# v8: probe protocol and convergence record: layer_metrics.probe_* (protocol, iterations, train loss and accuracy,
+#     gradient norm, converged, note), run_metrics.probe_protocol, layer_stats.probe_protocol, runs.probes_converged.
 # Bump it whenever a stored table, column or view changes, and add the step to warehouse/migrate.py.
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,22 @@ _LAYER_INDEX = ("layer_index", pa.int32(), "0-based position of the layer tap, i
 _LAYER_NAME = ("layer_name", pa.string(), "the tap's name, e.g. 'hidden3', 'logits', 'softmax'")
 _DATASET = ("dataset", pa.string(), "dataset the value was measured on (ID name or OOD name)")
 _DETAIL = ("detail", pa.string(), "JSON with the method's parameters (tolerance, dtype, samples, ...)")
+# The convergence record of a probe row (metric 'probe_acc'); NULL on every other row (analysis/probes.py).
+_PROBE_COLUMNS = (
+    ("probe_protocol", pa.string(), "probe rows: 'converged' (L2 logistic regression solved to a gradient tolerance) "
+     "or 'paper' (Table 5: Adam, 50 epochs, batch 4096); NULL on other rows and on probe rows made before v8, which "
+     "all used the paper protocol", 8),
+    ("probe_iterations", pa.int64(), "probe rows: L-BFGS iterations (converged) or Adam steps (paper) [count]", 8),
+    ("probe_train_loss", pa.float64(), "probe rows: mean cross-entropy on the probe's train rows at the end, "
+     "penalty excluded [nats]", 8),
+    ("probe_train_acc", pa.float64(), "probe rows: the probe's accuracy on its own train rows [fraction]", 8),
+    ("probe_grad_norm", pa.float64(), "probe rows: ||gradient||_2 of the objective (mean CE + lambda/2 ||W||^2) "
+     "at the end [nats per weight unit]", 8),
+    ("probe_converged", pa.bool_(), "probe rows: gradient norm <= the tolerance (analysis.probe_tol); false when "
+     "the iteration cap or the paper's step budget stopped it first, or the input was broken", 8),
+    ("probe_note", pa.string(), "probe rows: '' or one line on what was odd (dead features, a single class, NaN "
+     "input, the cap reached)", 8),
+)
 
 TABLES: dict[str, Table] = {
     t.name: t
@@ -218,6 +236,7 @@ TABLES: dict[str, Table] = {
             ("n_samples", pa.int64(), "rows of the representation matrix used [samples]"),
             ("n_features", pa.int64(), "features used (after the 10,000-feature subset rule) [features]"),
             _DETAIL,
+            *_PROBE_COLUMNS,
         ),
         _t(
             "run_metrics",
@@ -228,6 +247,10 @@ TABLES: dict[str, Table] = {
             ("metric", pa.string(), "e.g. 'kappa' [%], 'rho' [%], 'solution_rank', 'auroc_msp'"),
             ("value", pa.float64(), "the measured value"),
             _DETAIL,
+            ("probe_protocol", pa.string(), "for 'kappa', 'rho' and 'probes_converged' (1 = every probe of the run's "
+             "dataset converged, 0 = not; the detail names the layers): the probe protocol their probe accuracies "
+             "come from ('converged' or 'paper'); NULL for other metrics and for rows made before v8 (then 'paper')",
+             8),
         ),
         _t(
             "alignment",
@@ -309,6 +332,7 @@ VIEWS: dict[str, str] = {
                {CONFIG_GROUP_SQL} AS config_group,
                d.num_classes,
                CASE WHEN e.status IN ({_ENDED_OK_SQL}) THEN v.value = 1 END AS learned,
+               p.probes_converged,
                c.config_json
         FROM run_configs c
         LEFT JOIN (SELECT * FROM run_events
@@ -324,6 +348,10 @@ VIEWS: dict[str, str] = {
           USING (run_id)
         LEFT JOIN (SELECT run_id, value FROM run_metrics WHERE metric = 'learned'
                    QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY epoch DESC) = 1) v
+          USING (run_id)
+        LEFT JOIN (SELECT run_id, min(value) = 1 AS probes_converged FROM run_metrics
+                   WHERE metric = 'probes_converged' AND probe_protocol = 'converged'
+                   GROUP BY run_id, epoch QUALIFY epoch = max(epoch) OVER (PARTITION BY run_id)) p
           USING (run_id)
     """,
     "jobs_latest": """
@@ -350,6 +378,9 @@ VIEW_DOCS: dict[str, tuple[str, dict[str, str]]] = {
             "learned": "whether the run learned (lab/records/verdict.py: final test accuracy a tenth of the way from chance "
             "to perfect and train loss below 0.95 x the uniform prediction's); NULL until it finished or "
             "diverged. Compare temperatures between runs that learned",
+            "probes_converged": "whether every converged-protocol probe of the run's latest analysed epoch reached "
+            "its tolerance (run_metrics 'probes_converged'); NULL when the run has none (not analysed, or probed "
+            "with the paper protocol only). Compare kappa, rho and probe curves between runs whose probes converged",
         },
     ),
     "jobs_latest": ("The newest `jobs` row per (job, run).", {}),
@@ -378,6 +409,8 @@ DERIVED: dict[str, Table] = {
             ("eval_dataset", pa.string(), "dataset the value was measured on (layer_metrics.dataset)"),
             ("split", pa.string(), "'train' or 'test'"),
             ("metric", pa.string(), "as in layer_metrics"),
+            ("probe_protocol", pa.string(), "probe rows: their protocol ('paper' for rows made before v8); NULL for "
+             "other metrics", 8),
             ("n_runs", pa.int64(), "runs (seeds) aggregated [count]"),
             ("mean", pa.float64(), "mean over the runs"),
             ("std", pa.float64(), "sample standard deviation over the runs (NULL when n_runs = 1)"),

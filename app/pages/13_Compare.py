@@ -96,12 +96,17 @@ if any(r is not None for r in records):
 
 # ---- final results ------------------------------------------------------------------------------------
 st.subheader("Final results")
-result_rows = ["status", "learned", "final_epoch", *data.RESULT_COLUMNS, "best_auroc_by"]
+result_rows = ["status", "learned", "probes_converged", "probe_protocol", "final_epoch", *data.RESULT_COLUMNS,
+               "best_auroc_by"]
 st.dataframe(side_by_side(found, result_rows, "result", {**TITLES, "best_auroc_by": "best AUROC: score on set",
-                                               "final_epoch": "last logged epoch"}),
+                                               "final_epoch": "last logged epoch",
+                                               "probes_converged": "probes converged",
+                                               "probe_protocol": "κ/ρ probe protocol"}),
              hide_index=True, width="stretch", key="compare-results", height=full_height(len(result_rows)))
 st.caption("Last logged epoch for accuracy, loss and logits norm; each summary's latest measured epoch for SR, κ, "
-           "ρ (mean over OOD sets) and AUROC (the best over OOD sets and scores). — = the run has no such number.")
+           "ρ (mean over OOD sets) and AUROC (the best over OOD sets and scores). κ and ρ come from converged probes "
+           "where the run has them, else from the paper's protocol (the row above says which); 'probes converged' "
+           "is false when a converged probe stopped short of its tolerance. — = the run has no such number.")
 
 # ---- training curves ---------------------------------------------------------------------------------
 st.subheader("Training curves")
