@@ -6,17 +6,8 @@ import os
 
 import pytest
 
-from tests.app import apphelp, browser, factory
+from tests.app import browser, factory
 from warehouse import home
-
-
-@pytest.fixture(autouse=True)
-def app_token(monkeypatch):
-    """Every in-process AppTest page runs behind the gate with a known token (apphelp.run_page brings it)."""
-    monkeypatch.setenv("THERMOSCOPE_TOKEN", apphelp.TOKEN)
-    monkeypatch.delenv("THERMOSCOPE_TOKEN_FILE", raising=False)
-    monkeypatch.delenv("THERMOSCOPE_APP_NO_TOKEN", raising=False)
-    return apphelp.TOKEN
 
 
 @pytest.fixture(scope="module")
