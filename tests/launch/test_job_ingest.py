@@ -4,10 +4,10 @@ and an ingest that cannot run (lock held, switched off) never fails the job."""
 from __future__ import annotations
 
 import fcntl
-import time
 
 from lab.sweeps.launch import launch
 from lab.sweeps.spec import Sweep
+from tests.localjobs import wait_local
 from tests.slurm.slurmhelp import TINY_ANALYSIS
 from warehouse.read import query
 
@@ -16,11 +16,7 @@ TINY = {"preset": "demo", "width": 16, "depth": 2, "epochs": 1}
 
 def _run_local(tmp_home, **grid):
     result = launch(Sweep(base=TINY, grid=grid, analysis=TINY_ANALYSIS), executor="local", where=tmp_home)
-    deadline = time.monotonic() + 300
-    for job in result.jobs:
-        while not job.done():
-            assert time.monotonic() < deadline, "a 1-epoch demo run took over 5 minutes"
-            time.sleep(0.5)
+    wait_local(result.jobs, 300, "a 1-epoch demo run took over 5 minutes")
     return result
 
 

@@ -22,6 +22,7 @@ from tests.slurm.slurmhelp import (
     TINY_ANALYSIS,
     cli,
     foreign_checkpoint,
+    release_requeued,
     sets,
     squeue_ids,
     until,
@@ -137,6 +138,7 @@ def test_preempted_job_is_requeued_and_resumes_from_its_checkpoint(slurm_home):
     # what Slurm does on preemption, as submitit's own tests do it: SIGTERM (ignored), then the USR2 signal
     subprocess.run(["scancel", "--signal", "TERM", job_id], check=True, timeout=30)
     subprocess.run(["scancel", "--signal", "USR2", job_id], check=True, timeout=30)
+    release_requeued(job_id)  # instead of Slurm's 2-minute hold of a requeued job
 
     def resumed():
         return next((e for e in run_events(run_id, slurm_home)
