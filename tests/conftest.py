@@ -55,3 +55,11 @@ def tiny_sweep(trained_tiny_sweep, tmp_home) -> str:
     source, sweep_id = trained_tiny_sweep
     shutil.copytree(source.root, tmp_home.root)
     return sweep_id
+
+
+def pytest_collection_modifyitems(items):
+    """A test that needs Slurm or a browser is slow by nature (a job's or a server's start-up takes seconds): it
+    carries `slow` as well, so that `pytest -m "not slow"` is the quick subset without listing them twice."""
+    for item in items:
+        if item.get_closest_marker("slurm") or item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.slow)

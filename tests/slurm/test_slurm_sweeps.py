@@ -130,7 +130,10 @@ def test_job_that_raises_is_failed_with_its_traceback_and_others_still_finish(sl
 def test_preempted_job_is_requeued_and_resumes_from_its_checkpoint(slurm_home):
     from lab.jobs.run_job import last_logged_epoch
 
-    result = submit(slurm_home, epochs=400)
+    # long enough that the preemption lands mid-run (it is sent right after epoch 3), short enough that training
+    # every epoch to the end (asserted below) is not most of the test
+    epochs = 150
+    result = submit(slurm_home, epochs=epochs)
     (job_id,) = result.job_ids
     run_id = result.runs[0].run_id
     first = until("a few epochs", lambda: (e := last_logged_epoch(slurm_home, run_id)) is not None and e >= 3 and e,
@@ -155,7 +158,7 @@ def test_preempted_job_is_requeued_and_resumes_from_its_checkpoint(slurm_home):
     import pyarrow.parquet as pq
 
     log = pq.read_table(slurm_home.shards / "epochs" / run_id / "epochs.parquet").column("epoch").to_pylist()
-    assert log == list(range(401))
+    assert log == list(range(epochs + 1))
     assert status.runs[run_id]["requeues"] == 1
 
 
