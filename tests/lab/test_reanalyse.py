@@ -11,6 +11,7 @@ from tests.lab.reanalysis import LOCAL, check_replaced, reanalysed
 from tests.slurm.slurmhelp import cli
 
 
+@pytest.mark.slow
 def test_reanalysing_a_sweep_replaces_its_rows_and_skips_what_it_would_repeat(tmp_home, tiny_sweep, monkeypatch):
     from tests.app.apphelp import no_exceptions, run_page
     from warehouse.read import query

@@ -76,6 +76,7 @@ def test_huge_lr_diverges_with_epoch_and_reason(tmp_path):
     assert err.value.epoch == 1 and "loss became" in str(err.value) and "lower the lr" in str(err.value)
 
 
+@pytest.mark.slow
 def test_sigkilled_run_resumes_to_the_uninterrupted_result(tmp_path):
     epochs, width = 30, 256
     env = dict(os.environ, OMP_NUM_THREADS="1")
