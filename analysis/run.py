@@ -14,6 +14,7 @@ Order of work (each step's rows are kept if a later one fails, see AnalysisError
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -27,7 +28,15 @@ from analysis.collapse import nc3, neural_collapse
 from analysis.logits import logits_norm
 from analysis.ood import detection_metrics
 from analysis.orthodev import orthodev_classmean, orthodev_sample
-from analysis.probes import train_probes
+from analysis.probes import (
+    PROBE_COLUMNS,
+    Probe,
+    ProbeRecord,
+    fit_converged,
+    paper_records,
+    paper_steps,
+    train_probes,
+)
 from analysis.rank import rank_with_detail
 from analysis.taps import LayerTap
 from analysis.tunnel import kappa_detail, rho_detail
@@ -49,15 +58,20 @@ class _Rows:
         self.tables: dict[str, list[dict]] = {t: [] for t in TABLES_OUT}
 
     def layer(self, rep: Rep, dataset: str, split: str, metric: str, value: float, n: int, d: int,
-              detail: dict) -> None:
-        self.tables["layer_metrics"].append(dict(
+              detail: dict, probe: ProbeRecord | None = None) -> None:
+        row = dict(
             run_id=self.run_id, epoch=self.epoch, layer_index=rep.layer_index, layer_name=rep.layer_name,
             kind=rep.kind, dataset=dataset, split=split, metric=metric, value=float(value), n_samples=int(n),
-            n_features=int(d), detail=_json(detail)))
+            n_features=int(d), detail=_json(detail))
+        # the probe's convergence record, in its own columns (layer_metrics.probe_*); NULL on other rows
+        row.update(probe.columns() if probe is not None else dict.fromkeys(PROBE_COLUMNS))
+        self.tables["layer_metrics"].append(row)
 
-    def run(self, dataset: str, metric: str, value: float, detail: dict) -> None:
-        self.tables["run_metrics"].append(dict(run_id=self.run_id, epoch=self.epoch, dataset=dataset,
-                                               metric=metric, value=float(value), detail=_json(detail)))
+    def run(self, dataset: str, metric: str, value: float, detail: dict, protocol: str | None = None) -> None:
+        # κ, ρ and probes_converged say which probe protocol they come from (NULL on other rows)
+        row = dict(run_id=self.run_id, epoch=self.epoch, dataset=dataset, metric=metric, value=float(value),
+                   detail=_json(detail), probe_protocol=protocol)
+        self.tables["run_metrics"].append(row)
 
     def alignment(self, index: int, name: str, matrix: torch.Tensor) -> None:
         rows = self.tables["alignment"]
@@ -151,7 +165,8 @@ def analyse_model(
         _check_split(data.id_train, f"dataset {data.id_name!r} train split", True)
         _check_split(data.id_test, f"dataset {data.id_name!r} test split", False)
         for name, (tr, te) in data.ood.items():
-            _check_split(tr, f"OOD dataset {name!r} train split", True)
+            # a single-class OOD train split only spoils its own probes: their rows say so, the rest is measured
+            _check_split(tr, f"OOD dataset {name!r} train split", False)
             _check_split(te, f"OOD dataset {name!r} test split", False)
     except ValueError as e:
         raise AnalysisError(f"{where}: {e}", out.tables) from None
@@ -181,8 +196,10 @@ class _Analysis:
         hidden = [r for r in self.reps if r.kind == "hidden"]
         self.penultimate = hidden[-1] if hidden else None
         self.curve_reps = [r for r in self.reps if r.kind in settings.kappa_kinds]
-        self.id_acc: dict[tuple[int, str], float] = {}
-        self.ood_acc: dict[str, dict[tuple[int, str], float]] = {}
+        # probe accuracy and record per protocol, layer key (and OOD set)
+        self.id_acc: dict[str, dict[tuple[int, str], float]] = {}
+        self.ood_acc: dict[str, dict[str, dict[tuple[int, str], float]]] = {}
+        self.records: dict[tuple[str, str], dict[tuple[int, str], ProbeRecord]] = {}
 
     # ---- helpers --------------------------------------------------------------------------------------
 
@@ -271,35 +288,64 @@ class _Analysis:
         probe_reps = [r for r in self.reps if r.kind != "preact" or s.probe_preact]
         todo = self.reps if is_id else probe_reps  # OOD sets only need probes
         chunks = _chunks(todo, {r.key: self._width(r) for r in todo}, train.n + test.n, s.memory_budget_mb)
-        accs = self.id_acc if is_id else self.ood_acc.setdefault(name, {})
         for ci, chunk in enumerate(chunks):
             self.progress(f"{name}: layers {chunk[0].layer_name}..{chunk[-1].layer_name}", ci, len(chunks))
             test_h = self._capture(chunk, test.x)
             for r in chunk:
-                self._finite(r, test_h[r.key], name, "test")
-                if is_id:
+                if is_id:  # OOD sets only feed probes, whose records say when their input is broken
+                    self._finite(r, test_h[r.key], name, "test")
                     self._rank(r, test_h[r.key], test)
             train_h = self._capture(chunk, train.x)
             for r in chunk:
-                self._finite(r, train_h[r.key], name, "train")
+                if is_id:
+                    self._finite(r, train_h[r.key], name, "train")
             probed = [r for r in chunk if r in probe_reps]
-            probes = train_probes([train_h[r.key] for r in probed], train.y, num_classes, epochs=s.probe_epochs,
-                                  lr=s.probe_lr, weight_decay=s.probe_weight_decay, batch=s.probe_batch,
-                                  seed=s.feature_seed, standardize=s.probe_standardize)
-            pdetail = {"optimizer": "adam", "lr": s.probe_lr, "weight_decay": s.probe_weight_decay,
-                       "epochs": s.probe_epochs, "batch": s.probe_batch, "init": "zeros",
-                       "standardize": s.probe_standardize, "train_samples": train.n,
-                       "num_classes": num_classes}
-            for r, p in zip(probed, probes):
-                acc = p.accuracy(test_h[r.key], test.y)
-                accs[r.key] = acc
-                self.out.layer(r, name, "test", "probe_acc", acc, test.n, self._width(r),
-                               dict(self._base_detail(r, test), **pdetail))
+            primary: list[Probe] = []
+            for protocol in s.probe_protocols():
+                probes = self._probes(protocol, [train_h[r.key] for r in probed], train, num_classes)
+                primary = primary or probes
+                pdetail = self._probe_detail(protocol, train, num_classes)
+                accs = (self.id_acc.setdefault(protocol, {}) if is_id
+                        else self.ood_acc.setdefault(protocol, {}).setdefault(name, {}))
+                records = self.records.setdefault((protocol, name), {})
+                for r, p in zip(probed, probes):
+                    x_test = test_h[r.key]
+                    ok = bool(torch.isfinite(x_test).all())
+                    acc = p.accuracy(x_test, test.y) if ok else float("nan")
+                    record = p.record
+                    if not ok and record is not None and record.converged:
+                        record = dataclasses.replace(record, note="NaN/inf in the test rows: no accuracy")
+                    accs[r.key] = acc
+                    records[r.key] = record
+                    self.out.layer(r, name, "test", "probe_acc", acc, test.n, self._width(r),
+                                   dict(self._base_detail(r, test), **pdetail), probe=record)
             if is_id:
-                weights = {r.key: p.weight for r, p in zip(probed, probes)}
+                # NC3 compares the class means with the classifier acting on the raw features
+                weights = {r.key: p.raw_weight() for r, p in zip(probed, primary)}
                 for r in chunk:
                     self._geometry(r, train_h[r.key], test_h[r.key], weights.get(r.key))
             del train_h, test_h
+
+    def _probes(self, protocol: str, feats: list[torch.Tensor], train: _Prepared, num_classes: int) -> list[Probe]:
+        s = self.s
+        if protocol == "converged":
+            return fit_converged(feats, train.y, num_classes, l2=s.probe_l2, tol=s.probe_tol,
+                                 max_iter=s.probe_max_iter)
+        probes = train_probes(feats, train.y, num_classes, epochs=s.probe_epochs, lr=s.probe_lr,
+                              weight_decay=s.probe_weight_decay, batch=s.probe_batch, seed=s.feature_seed,
+                              standardize=s.probe_standardize)
+        return paper_records(probes, feats, train.y, steps=paper_steps(train.n, s.probe_epochs, s.probe_batch),
+                             weight_decay=s.probe_weight_decay, tol=s.probe_tol)
+
+    def _probe_detail(self, protocol: str, train: _Prepared, num_classes: int) -> dict:
+        s = self.s
+        base = {"protocol": protocol, "init": "zeros", "train_samples": train.n, "num_classes": num_classes,
+                "tol": s.probe_tol, "tol_rule": "||grad||_2 of mean CE + l2/2 ||W||^2 over (W, b)"}
+        if protocol == "converged":
+            return dict(base, solver="lbfgs", l2=s.probe_l2, max_iter=s.probe_max_iter, standardize=True,
+                        std="population (train rows)", history=10, line_search="armijo backtracking")
+        return dict(base, optimizer="adam", lr=s.probe_lr, weight_decay=s.probe_weight_decay,
+                    epochs=s.probe_epochs, batch=s.probe_batch, standardize=s.probe_standardize)
 
     def _rank(self, rep: Rep, h: torch.Tensor, prep: _Prepared) -> None:
         r, detail = rank_with_detail(h)
@@ -343,24 +389,42 @@ class _Analysis:
             extra = {"classifier": "network's last layer"} if metric == "nc3" else {}
             self.out.run(self.data.id_name, metric, value, dict(detail, **extra))
 
+    def _convergence(self, protocol: str, dataset: str, reps: Sequence[Rep]) -> dict:
+        """Which of these probes did not converge, for κ/ρ's detail and the probes_converged row."""
+        records = self.records.get((protocol, dataset), {})
+        bad = {r.layer_name: (records[r.key].note if records.get(r.key) else "no record")
+               for r in reps if records.get(r.key) is None or not records[r.key].converged}
+        return {"probe_protocol": protocol, "probes_converged": not bad, "not_converged": bad}
+
     def _kappa_rho(self) -> None:
-        reps = [r for r in self.curve_reps if r.key in self.id_acc]
+        for protocol in self.s.probe_protocols():
+            self._kappa_rho_of(protocol)
+
+    def _kappa_rho_of(self, protocol: str) -> None:
+        id_acc = self.id_acc.get(protocol, {})
+        probed = [r for r in self.reps if r.key in id_acc]
+        for name in [self.data.id_name, *self.ood_acc.get(protocol, {})]:
+            conv = self._convergence(protocol, name, probed)
+            self.out.run(name, "probes_converged", float(conv["probes_converged"]),
+                         dict(conv, layers=[r.layer_name for r in probed]), protocol=protocol)
+        reps = [r for r in self.curve_reps if r.key in id_acc]
         if not reps:
             return
         names = [r.layer_name for r in reps]
-        curve = [self.id_acc[r.key] for r in reps]
+        curve = [id_acc[r.key] for r in reps]
         kd = kappa_detail(curve, self.s.kappa_threshold)
-        kd.update(layers=names, curve=curve, kinds=list(self.s.kappa_kinds), first_layer_reaching=names[kd["k"] - 1])
-        self.out.run(self.data.id_name, "kappa", kd.pop("value"), kd)
-        for name, accs in self.ood_acc.items():
+        kd.update(layers=names, curve=curve, kinds=list(self.s.kappa_kinds), first_layer_reaching=names[kd["k"] - 1],
+                  **self._convergence(protocol, self.data.id_name, reps))
+        self.out.run(self.data.id_name, "kappa", kd.pop("value"), kd, protocol=protocol)
+        for name, accs in self.ood_acc.get(protocol, {}).items():
             rr = [r for r in reps if r.key in accs]
-            if not rr:
-                continue
             curve = [accs[r.key] for r in rr]
+            if not rr or not all(math.isfinite(a) for a in curve):
+                continue  # a broken OOD set: its probe rows say why (record note), no ρ from NaN
             rd = rho_detail(curve)
             rd.update(layers=[r.layer_name for r in rr], curve=curve, last_hidden=rr[-1].layer_name,
-                      best_layer=rr[rd["best_position"]].layer_name)
-            self.out.run(name, "rho", rd.pop("value"), rd)
+                      best_layer=rr[rd["best_position"]].layer_name, **self._convergence(protocol, name, rr))
+            self.out.run(name, "rho", rd.pop("value"), rd, protocol=protocol)
 
     def _ood_detection(self) -> None:
         self.progress("ood detection", 0, 1)

@@ -1,4 +1,4 @@
-"""`AnalysisSettings`: every knob of the analysis, with Table 5's defaults. Torch-free.
+"""`AnalysisSettings`: every knob of the analysis, with documented defaults (Table 5 for the paper probe protocol). Torch-free.
 
 A sweep sets them in its `[analysis]` table or with `--set analysis.FIELD=V`; the launcher validates
 them like run fields and stores them with the run (`run_configs.analysis_json`). Each setting a
@@ -15,6 +15,8 @@ from typing import Any
 
 from thermoscope.fields import ConfigError, check_type, coerce, field_types
 
+PROBE_PROTOCOLS = ("converged", "paper", "both")
+
 
 def _doc(text: str, default: Any) -> Any:
     return field(default=default, metadata={"doc": text})
@@ -22,13 +24,23 @@ def _doc(text: str, default: Any) -> Any:
 
 @dataclass(frozen=True)
 class AnalysisSettings:
-    # linear probes (Table 5)
-    probe_epochs: int = _doc("linear-probe training epochs (Table 5: 50)", 50)
-    probe_lr: float = _doc("probe Adam learning rate (Table 5: 1e-3)", 1e-3)
-    probe_weight_decay: float = _doc("probe Adam weight decay, torch's L2 form (Table 5: 1e-3)", 1e-3)
-    probe_batch: int = _doc("probe batch size [samples] (Table 5: 4096)", 4096)
-    probe_standardize: bool = _doc("standardise probe features with train statistics (the paper says nothing: off)",
-                                   False)
+    # linear probes: which protocol (docs/methods.md §3)
+    probe_protocol: str = _doc("'converged' (L2 logistic regression on standardised features solved to probe_tol), "
+                               "'paper' (Table 5: Adam with the probe_epochs/lr/weight_decay/batch below) or 'both' "
+                               "(two rows per probe, κ and ρ from each)", "converged")
+    probe_l2: float = _doc("converged probes: lambda in mean CE + lambda/2 ||W||^2 (the objective Table 5's weight "
+                           "decay 1e-3 regularises toward)", 1e-3)
+    probe_tol: float = _doc("converged probes stop when the full objective's gradient norm ||g||_2 <= this "
+                            "(a paper-protocol probe is recorded converged only if it ends there too)", 1e-4)
+    probe_max_iter: int = _doc("converged probes: L-BFGS iteration cap; a probe stopped by it is stored "
+                               "converged = false", 1000)
+    # linear probes, paper protocol (Table 5)
+    probe_epochs: int = _doc("paper-protocol probe training epochs (Table 5: 50)", 50)
+    probe_lr: float = _doc("paper-protocol probe Adam learning rate (Table 5: 1e-3)", 1e-3)
+    probe_weight_decay: float = _doc("paper-protocol probe Adam weight decay, torch's L2 form (Table 5: 1e-3)", 1e-3)
+    probe_batch: int = _doc("paper-protocol probe batch size [samples] (Table 5: 4096)", 4096)
+    probe_standardize: bool = _doc("paper protocol: standardise probe features with train statistics (the paper "
+                                   "says nothing: off; converged probes always standardise)", False)
     probe_preact: bool = _doc("train probes on pre-activations too (their rank is always measured)", False)
     # representation capture
     max_samples: int = _doc("samples per split; a fixed seeded subset when a split is larger", 10_000)
@@ -59,7 +71,7 @@ class AnalysisSettings:
     def __post_init__(self) -> None:
         for name, kind in field_types(type(self)).items():  # the types first: a str where an int belongs
             check_type(f"analysis.{name}", kind, getattr(self, name))
-        for name in ("probe_epochs", "probe_batch", "max_samples", "max_features", "forward_batch",
+        for name in ("probe_epochs", "probe_batch", "probe_max_iter", "max_samples", "max_features", "forward_batch",
                      "solution_rank_max_samples", "alignment_samples", "orthodev_samples",
                      "alignment_patches_per_image"):
             if getattr(self, name) < 1:
@@ -69,6 +81,12 @@ class AnalysisSettings:
                 raise ConfigError(f"analysis.{name} must be an integer >= 0, got {getattr(self, name)!r}")
         if not (math.isfinite(self.probe_lr) and self.probe_lr > 0):
             raise ConfigError(f"analysis.probe_lr must be a positive finite number, got {self.probe_lr!r}")
+        if self.probe_protocol not in PROBE_PROTOCOLS:
+            raise ConfigError(f"analysis.probe_protocol must be one of {', '.join(PROBE_PROTOCOLS)}, "
+                              f"got {self.probe_protocol!r}")
+        for name in ("probe_l2", "probe_tol"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+                raise ConfigError(f"analysis.{name} must be a positive finite number, got {getattr(self, name)!r}")
         for name in ("probe_weight_decay", "memory_budget_mb"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise ConfigError(f"analysis.{name} must be a finite number >= 0, got {getattr(self, name)!r}")
@@ -95,6 +113,10 @@ class AnalysisSettings:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, default=list)
+
+    def probe_protocols(self) -> tuple[str, ...]:
+        """The protocols a run is probed with, the primary first (its probe weights feed NC3)."""
+        return ("converged", "paper") if self.probe_protocol == "both" else (self.probe_protocol,)
 
     def replace(self, **changes: Any) -> AnalysisSettings:
         return dataclasses.replace(self, **changes)

@@ -1,6 +1,7 @@
 """Thermoscope dashboard, first page: rank and linear-probe accuracy per layer, one line per temperature.
 
-    streamlit run app/Home.py          (or `make app`; reads $THERMOSCOPE_HOME's warehouse)
+    thermoscope app                    (or `make app`; reads $THERMOSCOPE_HOME's warehouse; only the holder of
+                                       the token it prints gets in: app/gate.py, docs/cluster.md)
 
 The app never imports torch (tests/app checks it): it reads the DuckDB warehouse read-only and
 launches through the torch-free launch API.

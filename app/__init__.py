@@ -1,4 +1,4 @@
-"""Thermoscope's dashboard (Streamlit). `streamlit run app/Home.py`, or `make app`.
+"""Thermoscope's dashboard (Streamlit). `thermoscope app` (or `make app`): only the holder of its token gets in.
 
     Home.py          rank and probe accuracy per layer, one line per temperature (the first page)
     pages/*.py       one file per view: Runs, Rank, Probes, κ/ρ, Logits norm, Alignment, Geometry/OOD,
@@ -6,6 +6,7 @@
     data.py          the pages' cached door to warehouse/queries.py (read-only, cached per snapshot version)
     charts.py        pure Altair builders: Polars frame in, chart out (+ PNG/SVG through vl-convert)
     ui.py            page furniture: opening a page, empty states, the run picker, chart + CSV/PNG/SVG downloads
+    gate.py          the token check every page runs first (through ui.page)
     state.py         one selection shared by every page, mirrored in the URL
     sidebar.py       the launch form: lab.sweeps (spec, plan, estimate, launch), the CLI's own code
     jobs.py          live sweep state read from shard files; cancel through lab.records.reconcile

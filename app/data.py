@@ -19,6 +19,7 @@ from warehouse.queries import (  # noqa: F401  (re-exported for the pages)
     KAPPA_GROUP,
     KIND_ORDER,
     LIST_FIELDS,
+    PROBE_PROTOCOLS,
     RESULT_COLUMNS,
     RESULT_CURVES,
     RUN_STATUSES,
@@ -87,6 +88,7 @@ layer_curves = Q.layer_curves
 final_accuracy = Q.final_accuracy
 runs = Q.runs
 run_detail = Q.run_detail
+run_environments = Q.run_environments
 metric_names = Q.metric_names
 summary_by_temperature = Q.summary_by_temperature
 kappa_rho = Q.kappa_rho
@@ -100,6 +102,8 @@ sweeps = Q.sweeps
 failures = Q.failures
 run_results = Q.run_results
 learned_by_temperature = Q.learned_by_temperature
+converged_by_temperature = Q.converged_by_temperature
+probe_protocols = Q.probe_protocols
 run_epoch_curves = Q.run_epoch_curves
 run_layer_ranks = Q.run_layer_ranks
 group_results = Q.group_results

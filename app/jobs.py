@@ -8,6 +8,9 @@ the same way `python -m training.launch status` does.
 from __future__ import annotations
 
 import json
+import os
+import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -166,11 +169,38 @@ def run_table(state: SweepState, where: Home) -> pl.DataFrame:
                              job=job, status=str(state.statuses.get(rid, RunStatus.QUEUED)),
                              epoch=state.epochs.get(rid), epochs=state.planned_epochs.get(rid),
                              train_loss=last.get("train_loss"), test_acc=last.get("test_acc"),
-                             eta=eta_text(last.get("eta_s")), message=messages.get(rid, "")))
+                             eta=eta_text(last.get("eta_s")), message=shown(messages.get(rid, ""), where)))
     return pl.DataFrame(rows, schema={"run_id": pl.String, "name": pl.String, "T": pl.Float64, "seed": pl.Int64,
                                       "job": pl.String, "status": pl.String, "epoch": pl.Int64, "epochs": pl.Int64,
                                       "train_loss": pl.Float64, "test_acc": pl.Float64, "eta": pl.String,
                                       "message": pl.String})
+
+
+# An absolute path in a message or log line (up to a space, quote, bracket or ':line').
+_PATH = re.compile(r"(?<![\w.~-])(~?/[^\s'\"`,;:()\[\]{}<>|]+)")
+OUTSIDE = "<a path outside the home>"
+
+
+def shown(text: str, where: Home) -> str:
+    """A message or log as the Jobs page shows it: paths under the home relative to it ($THERMOSCOPE_HOME/...),
+    paths of Python code and of the allowed data roots as they are, and every other path (a file in some private
+    folder that a failed run named) replaced, so the page never tells who reaches it what lies outside."""
+    from training.datafiles import data_roots
+
+    home_root = os.path.realpath(where.root)
+    code = [os.path.realpath(p) for p in {sys.prefix, sys.base_prefix, str(Path(__file__).resolve().parents[1])}]
+    public = code + [str(r) for r in data_roots()]
+
+    def one(match: re.Match) -> str:
+        raw = match.group(1)
+        path = os.path.normpath(os.path.expanduser(raw))
+        if path == home_root or path.startswith(home_root + os.sep):
+            return "$THERMOSCOPE_HOME" + path[len(home_root):]
+        if any(path == p or path.startswith(p + os.sep) for p in public):
+            return raw
+        return OUTSIDE
+
+    return _PATH.sub(one, text or "")
 
 
 def waiting_notes(sweep_id: str, where: Home) -> list[str]:
@@ -191,7 +221,7 @@ def job_log_tail(where: Home, sweep_id: str, job_id: str, lines: int = 40, strea
     folder = where.jobs / sweep_id
     for path in (folder / f"{job_id}_0_log.{stream}", folder / f"{job_id}_log.{stream}"):
         if path.exists():
-            return "\n".join(_tail(path, lines))
+            return shown("\n".join(_tail(path, lines)), where)
     return ""
 
 

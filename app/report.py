@@ -463,7 +463,8 @@ class _Builder:
             tcols = self.q.q("SELECT column_name FROM information_schema.columns WHERE table_name = ?", [t],
                              self.where)["column_name"].to_list()
             if "run_id" in tcols:
-                sources += [(t, c) for c in tcols if c != "run_id" and c[:1] != "_"]
+                # which run, task and sweep a record belongs to is identity, not environment
+                sources += [(t, c) for c in tcols if c not in ("run_id", "task_id", "sweep_id") and c[:1] != "_"]
         rows = []
         for tbl, col in sources:
             values = self.q.q(

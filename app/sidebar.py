@@ -88,6 +88,18 @@ def config_message(message: str) -> str:
     return message.replace("--set ", "")
 
 
+def vet_paths(sweep) -> None:
+    """FormError, in one message whatever the reason, for a typed path outside the allowed data roots, missing
+    or unreadable (training/datafiles.py): the form never says whether a path it cannot use exists."""
+    from training.datafiles import PATH_KINDS, path_refusal, typed_paths, usable_path
+
+    runs = [sweep.base, *({name: value} for name, values in sweep.grid.items() for value in values), *sweep.points]
+    for values in runs:
+        for name, value in values.items():
+            if name in PATH_KINDS and any(not usable_path(p, PATH_KINDS[name]) for p in typed_paths(name, value)):
+                raise FormError(path_refusal(FIELD_LABELS.get(name, f"more fields: {name}")))
+
+
 @dataclass
 class Checked:
     sweep: Any
@@ -112,7 +124,9 @@ def check(v: FormValues, where: Home | None = None) -> Checked:
     from training.datafiles import check_data
 
     sweep = build_sweep(v)
+    vet_paths(sweep)  # before anything looks at a typed path in detail (validate, check_data)
     try:
+        sweep.check_size()  # counted, not expanded: a huge grid is refused in microseconds
         sweep.settings()  # the [analysis] values, checked like the CLI checks them
         configs = sweep.configs()
     except ConfigError as exc:

@@ -27,8 +27,10 @@ from warehouse.queries import CONFIG_FIELDS
 
 EPOCH, SPLIT, SWEEP, DATA_SPLIT, KINDS = "epoch", "split", "sweep", "data_split", "kinds"
 UNLEARNED = "unlearned"  # 'leave out' or 'show' the temperatures at which no run learned
+PROTOCOL = "probes"  # the probe protocol κ, ρ and probe curves come from ('converged' or 'paper')
+UNCONVERGED = "unconverged"  # 'leave out' or 'show' runs whose converged-protocol probes did not converge
 LIST_KEYS = frozenset({KINDS})
-URL_KEYS: tuple[str, ...] = (*CONFIG_FIELDS, EPOCH, SPLIT, SWEEP, DATA_SPLIT, KINDS, UNLEARNED)
+URL_KEYS: tuple[str, ...] = (*CONFIG_FIELDS, EPOCH, SPLIT, SWEEP, DATA_SPLIT, KINDS, UNLEARNED, PROTOCOL, UNCONVERGED)
 
 _SELECTION = "thermoscope-selection"  # name -> value, typed as the data has it
 _WRITTEN = "thermoscope-url-written"  # name -> the text this session last put in the URL

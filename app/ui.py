@@ -9,7 +9,7 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from app import charts, data, state
+from app import charts, data, gate, state
 from warehouse.csv_out import csv_bytes
 from warehouse.paths import home
 
@@ -17,7 +17,9 @@ DEMO_CMD = "THERMOSCOPE_HOME={home} python -m training.launch sweeps/demo.toml -
 
 
 def page(title: str, icon: str = "🌡️") -> None:
+    """The first call of every page: the gate (only the token's holder gets past it), then the page set-up."""
     st.set_page_config(page_title=f"{title} · Thermoscope", page_icon=icon, layout="wide")
+    gate.require()  # before anything reads the warehouse or draws a widget (app/gate.py)
     state.sync()  # the shared selection in and out of the URL, before any page makes a choice
     st.session_state[_SPLIT_NOW] = None  # until this page's pick_runs says otherwise
     st.title(title)
@@ -174,6 +176,50 @@ def _without_unlearned(box, key: str, filters: dict[str, Any]) -> dict[str, Any]
     if none_learned and kept and choice == LEAVE_OUT:
         return {**filters, "temperature": kept}
     return filters
+
+
+PROTOCOL_WORDS = {
+    "converged": "converged probes (L2 logistic regression solved to a gradient tolerance; docs/methods.md §3)",
+    "paper": "the paper's probe protocol (Table 5: Adam, lr 1e-3, wd 1e-3, 50 epochs, batch 4096: a fixed step "
+             "budget, its probes need not converge)",
+}
+
+
+def pick_protocol(box, filters: dict[str, Any], key: str) -> str:
+    """The probe protocol κ, ρ and probe curves are drawn from: a choice when the runs have both, named always."""
+    have = data.probe_protocols(filters) or ["converged"]
+    default = "converged" if "converged" in have else have[0]
+    protocol = select(box, "probe protocol", list(have), default, key=f"{key}-protocol", name=state.PROTOCOL,
+                      help="which linear probes: " + "; ".join(f"{p} = {PROTOCOL_WORDS[p]}" for p in have))
+    return protocol
+
+
+def without_unconverged(box, filters: dict[str, Any], protocol: str, key: str) -> bool:
+    """Count and name the runs whose probes of `protocol` did not all converge, like runs that did not learn;
+    True = leave them out of the comparison (the default for the converged protocol).
+
+    The paper protocol stops after a fixed budget by design: its runs are counted, never left out."""
+    verdict = data.converged_by_temperature(filters, protocol)
+    bad = verdict.filter(pl.col("not_converged") > 0)
+    if protocol == "paper":
+        total, ok = int(verdict["runs"].sum()), int(verdict["converged"].sum())
+        if total:
+            box.caption(f"Paper protocol: {ok} of {total} runs had every probe reach the tolerance within Table 5's "
+                        "step budget; the others' probe accuracies measure that budget as well as the representation.")
+        return False
+    if bad.is_empty():
+        return False
+    c1, c2 = box.columns([4, 1])
+    choice = select(c2, "runs whose probes did not converge", [LEAVE_OUT, SHOW], LEAVE_OUT, key=f"{key}-unconverged",
+                    name=state.UNCONVERGED, help="a probe stopped by its iteration cap or by broken input (NaN, a "
+                    "single class) does not measure the representation; the probe rows' notes say why")
+    total = int(bad["not_converged"].sum())
+    words = [f"**{total} of {int(verdict['runs'].sum())} runs have probes that did not converge** ("
+             + "; ".join(f"{charts.t_label(r['temperature'])}: {r['not_converged']} of {r['runs']}"
+                         + (f" — {r['layers']}" if r["layers"] else "") for r in bad.iter_rows(named=True)) + ")"]
+    words.append("left out" if choice == LEAVE_OUT else "shown, not comparable")
+    c1.warning(" · ".join(words) + ".")
+    return choice == LEAVE_OUT
 
 
 def split_field() -> str | None:

@@ -6,6 +6,10 @@
    gradient), layer-major and step-major, vs the plain loop one layer after another (nn.Linear + autograd, a
    shuffled gather per batch); the same Table 5 recipe (Adam, lr 1e-3, wd 1e-3, 50 epochs, batch 4096);
 3. analyse_model on an MLP with the default memory budget vs strictly one layer at a time;
+5. probe protocols (`--protocols`): every layer's converged probe (L-BFGS to the default tolerance) vs the paper
+   protocol (Table 5) on 10,000 × 2,048 activation-like features, 10 classes, and on the demo sweep's hidden layers
+   (a checkpoint from $THERMOSCOPE_HOME, when there is one), with scikit-learn's LogisticRegression on the same
+   rows as the outside reference for accuracy;
 4. the full analysis of one ResNet-18 (CIFAR stem, 32 × 32 inputs, every layer: rank, ID and OOD probes, κ/ρ/SR,
    alignment, OrthoDev, NC, OOD detection), the same two ways: the issue's "one ResNet-18 checkpoint on the GPU"
    (10,000 samples per split there; 256 on a CPU, where 10,000 would take an hour).
@@ -13,7 +17,7 @@
 Each phase runs in its own process, so the peak memory it reports is its own (ru_maxrss on CPU,
 torch.cuda.max_memory_allocated on a GPU). Device: cuda if available, else cpu.
 
-    .venv/bin/python bench/bench_analysis.py [--quick] [--threads N]
+    .venv/bin/python bench/bench_analysis.py [--quick] [--threads N] [--protocols]
 """
 
 from __future__ import annotations
@@ -31,9 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 SIZES = {
     "full": dict(rank_m=10_000, rank_n=2_048, probe_n=10_000, probe_d=1_024, probe_layers=6, probe_classes=10,
-                 probe_epochs=50, mlp_n=4_000, mlp_width=1_024, mlp_depth=6, resnet_n=10_000, resnet_n_cpu=256),
+                 probe_epochs=50, proto_n=10_000, proto_d=2_048, proto_layers=4, mlp_n=4_000, mlp_width=1_024, mlp_depth=6, resnet_n=10_000, resnet_n_cpu=256),
     "quick": dict(rank_m=1_000, rank_n=256, probe_n=2_000, probe_d=128, probe_layers=4, probe_classes=10,
-                  probe_epochs=5, mlp_n=600, mlp_width=64, mlp_depth=3, resnet_n=256, resnet_n_cpu=64),
+                  probe_epochs=5, proto_n=2_000, proto_d=256, proto_layers=2, mlp_n=600, mlp_width=64, mlp_depth=3, resnet_n=256, resnet_n_cpu=64),
 }
 
 
@@ -117,6 +121,86 @@ def _probe_data(s: dict, dev):
         x[:, :c] += (0.5 + 0.5 * layer) * torch.nn.functional.one_hot(y, c)
         feats.append(x.to(dev))
     return [f[:n] for f in feats], y[:n].to(dev), [f[n:] for f in feats], y[n:].to(dev)
+
+
+def _protocol_data(s: dict, dev):
+    """Activation-like features: ReLU(a random 64 → d map of noisy class codes), more label signal per layer;
+    train rows, labels, test rows (a quarter as many), labels."""
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    n, d, c = s["proto_n"], s["proto_d"], s["probe_classes"]
+    m = n + n // 4
+    y = torch.randint(c, (m,), generator=g)
+    codes = torch.randn(c, 64, generator=g)
+    feats = []
+    for layer in range(s["proto_layers"]):
+        z = (0.3 + 0.2 * layer) * codes[y] + torch.randn(m, 64, generator=g)
+        feats.append(torch.relu(z @ torch.randn(64, d, generator=g) / 8 + 0.1 * torch.randn(m, d, generator=g)))
+    return [f[:n].to(dev) for f in feats], y[:n].to(dev), [f[n:].to(dev) for f in feats], y[n:].to(dev)
+
+
+def _demo_features():
+    """The demo sweep's hidden-layer features of its first T = 100 run (bench/probe_reference.py), or None."""
+    import torch
+
+    from analysis import AnalysisSettings
+    from bench.probe_reference import features
+    from lab.jobs.rebuild import read_checkpoint, rebuild
+    from warehouse import home
+
+    where = home()
+    ckpts = sorted(where.checkpoints.glob("*/epoch0120.pt")) if where.checkpoints.exists() else []
+    for path in ckpts:
+        ckpt = read_checkpoint(path)
+        if ckpt.config.temperature == 100 and ckpt.config.seed == 0 and ckpt.config.dataset == "digits":
+            s = AnalysisSettings()
+            model, data = rebuild(ckpt, s, torch.device("cpu"))
+            model.eval()
+            xtr, ytr, xte, yte, _ = features(model, model.layer_taps(), data, s, ckpt.config.temperature)["shapes"]
+            return xtr, ytr, xte, yte
+    return None
+
+
+def _protocol_phase(name: str, s: dict, dev) -> dict:
+    from analysis.probes import fit_converged, train_probes
+
+    if name.startswith("protocol_demo_"):
+        found = _demo_features()
+        if found is None:
+            return dict(seconds=float("nan"), peak_mb=0.0, result="no demo checkpoint in $THERMOSCOPE_HOME")
+        xtr, ytr, xte, yte = found
+    else:
+        xtr, ytr, xte, yte = _protocol_data(s, dev)
+    c = int(max(int(ytr.max()), int(yte.max()))) + 1
+    _warm_up(dev)
+    start = _start_mem(dev)
+    t = time.perf_counter()
+    method = name.rsplit("_", 1)[1]
+    if method == "converged":
+        probes = fit_converged(xtr, ytr, c)
+    elif method == "paper":
+        probes = train_probes(xtr, ytr, c, epochs=50, lr=1e-3, weight_decay=1e-3, batch=4096)
+    else:  # scikit-learn, same objective and standardisation (the outside reference)
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.preprocessing import StandardScaler
+
+        probes = []
+        for x in xtr:
+            scaler = StandardScaler().fit(x.cpu().double().numpy())
+            probes.append((scaler, LogisticRegression(C=1.0 / (1e-3 * x.shape[0]), tol=1e-6, max_iter=10_000).fit(
+                scaler.transform(x.cpu().double().numpy()), ytr.cpu().numpy())))
+    _sync(dev)
+    seconds = time.perf_counter() - t
+    if method == "sklearn":
+        accs = [float(m.score(sc.transform(x.cpu().double().numpy()), yte.cpu().numpy())) for (sc, m), x in
+                zip(probes, xte)]
+        extra = {"iterations": [int(m.n_iter_[0]) for _, m in probes]}
+    else:
+        accs = [p.accuracy(x, yte) for p, x in zip(probes, xte)]
+        extra = ({"iterations": [p.record.iterations for p in probes], "dtype": [p.record.dtype for p in probes],
+                  "converged": all(p.record.converged for p in probes)} if method == "converged" else {})
+    return dict(seconds=seconds, peak_mb=_peak_mb(dev, start), result=[round(a, 4) for a in accs], **extra)
 
 
 def _images(n: int, classes: int, seed: int):
@@ -205,6 +289,8 @@ def phase(name: str, size: str) -> dict:
             accs = [float(((p.logits(x) if hasattr(p, "logits") else p(x)).argmax(1) == yte).float().mean())
                     for p, x in zip(probes, xte)]
         return dict(seconds=seconds, peak_mb=_peak_mb(dev, start), result=[round(a, 4) for a in accs])
+    if name.startswith("protocol_"):
+        return _protocol_phase(name, s, dev)
     if name.startswith("resnet18_"):
         from analysis import AnalysisData
         from training.config import make_config
@@ -253,6 +339,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (CI smoke)")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("THERMOSCOPE_THREADS", "2")))
+    parser.add_argument("--protocols", action="store_true",
+                        help="only the probe-protocol phases (converged vs paper vs scikit-learn, item 5)")
     parser.add_argument("--repeat", type=int, default=None,
                         help="runs of every phase, interleaved; the fastest counts (default: 1 quick or GPU, 2 full on CPU)")
     args = parser.parse_args()
@@ -263,6 +351,8 @@ def main() -> None:
     dev = _device()
     print(f"device: {dev} ({torch.cuda.get_device_name() if dev.type == 'cuda' else f'{args.threads} CPU threads'}), "
           f"torch {torch.__version__}, sizes: {size}")
+    if args.protocols:
+        return protocols_main(size, args, dev)
     names = ["rank_svd_gaussian", "rank_gram_gaussian", "rank_svd_activation", "rank_gram_activation",
              "probe_plain_one_by_one", "probe_ours_layer", "probe_ours_step", "analyse_one_layer",
              "analyse_budget", "resnet18_budget", "resnet18_one_layer"]  # the issue's case before its reference
@@ -306,6 +396,38 @@ def main() -> None:
     print(f"  ResNet-18 full analysis ({budget['samples']:,} samples per split, {budget['rows']:,} rows): "
           f"{budget['seconds']:.1f} s with the default memory budget, {one['seconds']:.1f} s one layer at a time "
           f"({one['seconds'] / budget['seconds']:.2f}x); +peak memory {budget['peak_mb']:.0f} vs {one['peak_mb']:.0f} MiB")
+
+
+
+PROTOCOL_PHASES = ["protocol_big_paper", "protocol_big_converged", "protocol_big_sklearn",
+                   "protocol_demo_paper", "protocol_demo_converged", "protocol_demo_sklearn"]
+
+
+def protocols_main(size: str, args, dev) -> None:
+    """Item 5: converged probes vs the paper protocol (and scikit-learn) on paper-size features and the demo's."""
+    s = SIZES[size]
+    repeat = args.repeat or (1 if args.quick or dev.type == "cuda" else 2)
+    runs: dict[str, list[dict]] = {n: [] for n in PROTOCOL_PHASES}
+    for round_ in range(repeat):
+        for n in PROTOCOL_PHASES:
+            runs[n].append(run_phase(n, size, args.threads))
+            r = runs[n][-1]
+            print(f"  round {round_ + 1}: {n:<24} {r['seconds']:9.3f} s  {r['result']}"
+                  + (f"  iterations {r['iterations']}" if "iterations" in r else ""), flush=True)
+    res = {n: dict(rs[0], seconds=min(r["seconds"] for r in rs)) for n, rs in runs.items()}
+    print(f"\nprobe protocols, fastest of {repeat}: {s['proto_layers']} layers x {s['proto_n']:,} x {s['proto_d']:,} "
+          "(10 classes) and the demo's 8 hidden layers (shapes, T = 100 seed 0)")
+    for case in ("big", "demo"):
+        paper, conv, sk = (res[f"protocol_{case}_{m}"] for m in ("paper", "converged", "sklearn"))
+        if isinstance(conv["result"], str):
+            print(f"  {case}: {conv['result']}")
+            continue
+        worst = max(abs(a - b) for a, b in zip(conv["result"], sk["result"]))
+        print(f"  {case}: converged {conv['seconds']:.2f} s ({'all converged' if conv['converged'] else 'NOT converged'}, "
+              f"iterations {conv['iterations']}), paper {paper['seconds']:.2f} s, scikit-learn {sk['seconds']:.2f} s; "
+              f"converged / paper = {conv['seconds'] / paper['seconds']:.2f}x (goal <= 1); largest accuracy gap to "
+              f"scikit-learn {100 * worst:.2f} points (goal <= 0.5)")
+        print(f"    accuracy per layer: converged {conv['result']}, paper {paper['result']}, scikit-learn {sk['result']}")
 
 
 if __name__ == "__main__":

@@ -177,6 +177,9 @@ def _chart_rows(at) -> int:
     return best
 
 
+BENCH_TOKEN = "bench-" + "0123456789abcdef" * 2
+
+
 def measure(page: str, repeat: int) -> dict:
     import streamlit as st
     from streamlit.testing.v1 import AppTest
@@ -187,6 +190,7 @@ def measure(page: str, repeat: int) -> dict:
         st.cache_data.clear()
         st.cache_resource.clear()
         at = AppTest.from_file(str(ROOT / "app" / page), default_timeout=120)
+        at.query_params["token"] = BENCH_TOKEN  # the dashboard's gate (app/gate.py); main() sets the same token
         if page.endswith("Run_detail.py"):
             at.query_params["run"] = "bench00000000000"
         t0 = time.perf_counter()
@@ -232,6 +236,7 @@ def main() -> int:
                   f"{counts['epochs']:,} epoch rows, {counts['alignment']:,} alignment rows; built and ingested in "
                   f"{time.perf_counter() - t0:.1f} s ({counts['ingest']})")
         os.environ["THERMOSCOPE_HOME"] = str(root)
+        os.environ["THERMOSCOPE_TOKEN"] = BENCH_TOKEN
         results = {}
         # the first page view of a fresh server process also pays for importing Streamlit's elements,
         # Altair, Polars and the app: reported once here, then every page is measured in a warm process

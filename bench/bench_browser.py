@@ -155,6 +155,7 @@ def main() -> int:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=driver.CHROMIUM, args=driver.LAUNCH_ARGS)
             context = browser.new_context(viewport={"width": 1440, "height": 1000})
+            driver.login(context, server)  # the dashboard's token, once (the reference page has no gate)
             # the reference: Streamlit's own cost of a fresh tab with one chart, and of one rerun
             first_chart_ms(context, reference.url, driver, True)  # warm it up
             ref_first = statistics.median(first_chart_ms(context, reference.url, driver, True)[0]

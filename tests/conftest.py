@@ -27,6 +27,20 @@ def require(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+# The dashboard's token for in-process AppTest pages (tests/app/apphelp.py run_page brings it as ?token=, as a
+# browser's first visit does; app/gate.py). Set for every test, since tests outside tests/app open pages too.
+APP_TOKEN = "apptest-" + "0123456789abcdef" * 2
+
+
+@pytest.fixture(autouse=True)
+def app_token(monkeypatch):
+    """Every in-process AppTest page runs behind the gate with a known token; a real server gets its own."""
+    monkeypatch.setenv("THERMOSCOPE_TOKEN", APP_TOKEN)
+    monkeypatch.delenv("THERMOSCOPE_TOKEN_FILE", raising=False)
+    monkeypatch.delenv("THERMOSCOPE_APP_NO_TOKEN", raising=False)
+    return APP_TOKEN
+
+
 @pytest.fixture
 def tmp_home(tmp_path, monkeypatch):
     """A fresh Thermoscope home for one test (shards, checkpoints, DuckDB file)."""

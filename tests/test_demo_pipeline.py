@@ -12,7 +12,8 @@ import pytest
 from tests.conftest import ROOT
 
 TINY = ["--set", "preset=demo", "--set", "epochs=3", "--set", "width=32", "--set", "depth=3",
-        "--set", "analysis.probe_epochs=3", "--set", "temperature=1,100", "--set", "seed=0"]
+        "--set", "analysis.probe_epochs=3", "--set", "analysis.probe_protocol=both", "--set", "temperature=1,100",
+        "--set", "seed=0"]
 
 
 def cli(*args: str, home) -> subprocess.CompletedProcess:
@@ -50,8 +51,13 @@ def test_the_analysis_settings_of_the_sweep_are_stored_with_each_run_and_used(de
 
     stored = query("SELECT analysis_json FROM runs", where=demo_home)["analysis_json"].to_list()
     assert [json.loads(s)["probe_epochs"] for s in stored] == [3, 3]  # --set analysis.probe_epochs=3
-    details = query("SELECT DISTINCT detail FROM layer_metrics WHERE metric = 'probe_acc'", where=demo_home)
+    details = query("SELECT DISTINCT detail FROM layer_metrics WHERE metric = 'probe_acc' AND probe_protocol = "
+                    "'paper'", where=demo_home)
     assert {json.loads(d)["epochs"] for d in details["detail"].to_list()} == {3}  # and the probes used it
+    records = query("SELECT probe_protocol, min(probe_iterations) AS it, bool_and(probe_converged) AS ok FROM "
+                    "layer_metrics WHERE metric = 'probe_acc' GROUP BY ALL ORDER BY ALL", where=demo_home).rows()
+    # converged probes on real features of a real run reach their tolerance; 3 paper epochs (3 Adam steps) do not
+    assert records == [("converged", records[0][1], True), ("paper", 3, False)] and records[0][1] > 3
 
 
 @pytest.mark.slow  # demo_home trains a real 2-run sweep

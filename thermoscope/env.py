@@ -55,6 +55,7 @@ class EnvVar:
     default: str  # as the user would write it; '' = unset
     meaning: str
     parse: Callable[[str], Any] = str
+    secret: bool = False  # its value is never printed (describe() says only that it is set)
 
     def raw(self) -> str:
         return os.environ.get(self.name, "")
@@ -105,8 +106,33 @@ SQL_SLOTS = EnvVar("THERMOSCOPE_SQL_SLOTS", "4",
                    "sandboxed SQL queries (the dashboard's console, `warehouse sql --safe`) running at once per "
                    "home; one more is answered 'running already'", _positive_int)
 
+SHARE_GROUP = EnvVar("THERMOSCOPE_SHARE_GROUP", "0",
+                     "1: the home is shared with its Unix group (folders 2750, files 0640); 0: the owner only "
+                     "(0700/0600). docs/cluster.md", flag)
+TOKEN = EnvVar("THERMOSCOPE_TOKEN", "",
+               "the dashboard's access token (at least 24 URL-safe characters); unset: `thermoscope app` draws a "
+               "random one each start", secret=True)
+TOKEN_FILE = EnvVar("THERMOSCOPE_TOKEN_FILE", "",
+                    "the 0600 file `thermoscope app` keeps the dashboard's token in (unset: "
+                    "~/.thermoscope/app-PORT.token); the dashboard's server reads its token from it")
+APP_NO_TOKEN = EnvVar("THERMOSCOPE_APP_NO_TOKEN", "0",
+                      "1: the dashboard lets anyone who reaches it in (set by `thermoscope app --no-token`; "
+                      "never on a shared machine)", flag)
+
+MAX_RUNS = EnvVar("THERMOSCOPE_MAX_RUNS", "1000",
+                  "most runs one launch may have (grid size plus points, counted before the grid is expanded); "
+                  "a larger sweep is refused in one line: split it, or raise this", _positive_int)
+DATA_ROOTS = EnvVar("THERMOSCOPE_DATA_ROOTS", "",
+                    "folders (separated by ':') under which the dashboard's launch form accepts typed paths "
+                    "(folder:PATH datasets, pretrained, data_root); unset: $THERMOSCOPE_HOME/data and "
+                    "$THERMOSCOPE_DATA. The command line is not limited by it", lambda t: [p for p in t.split(":") if p])
+KEEP_SUPERSEDED = EnvVar("THERMOSCOPE_KEEP_SUPERSEDED", "1",
+                         "superseded checkpoint folders (<run>.superseded-<time>, made by --force) kept per run; "
+                         "older ones are deleted when --force moves another aside (0: keep none)", int)
+
 VARIABLES: tuple[EnvVar, ...] = (HOME, DATA, OFFLINE, THREADS, WORKERS, HEARTBEAT_S, PACK_ENGINE, AMP,
-                                 CHANNELS_LAST, COMPILE, TIMM_HUB, JOB_INGEST, SQL_SLOTS)
+                                 CHANNELS_LAST, COMPILE, TIMM_HUB, JOB_INGEST, SHARE_GROUP, TOKEN, TOKEN_FILE,
+                                 APP_NO_TOKEN, SQL_SLOTS, MAX_RUNS, DATA_ROOTS, KEEP_SUPERSEDED)
 
 
 def describe() -> str:
@@ -114,6 +140,6 @@ def describe() -> str:
     width = max(len(v.name) for v in VARIABLES)
     lines = []
     for v in VARIABLES:
-        now = f"  [set: {v.raw()!r}]" if v.is_set() else ""
+        now = ("  [set]" if v.secret else f"  [set: {v.raw()!r}]") if v.is_set() else ""
         lines.append(f"{v.name:<{width}}  default {v.default or '(unset)'!s:<18} {v.meaning}{now}")
     return "\n".join(lines)

@@ -151,9 +151,25 @@ def _folder_ok(path: Path, what: str) -> None:
                           "a classifier needs at least 2: put one folder of images per class there")
 
 
+# Upper bounds on the sizes a typed value can ask for. Far above any run of the paper (164 epochs, width 2,048,
+# depth 8), and far below what would exhaust a node: a typo like epochs=1e9 or width=1e9 is one line at once
+# instead of a job that runs for years or a model that cannot be allocated. Raise them here for a real need.
+UPPER_BOUNDS = {"epochs": 1_000_000, "width": 65_536, "depth": 256}
+UPPER_BOUNDS_WHY = "larger is almost surely a typo (the bounds are in training/config.py UPPER_BOUNDS)"
+
 # What a torch checkpoint file starts with: torch.save's zip archive, its legacy pickle (protocol 2 and
 # torch's magic number), or a safetensors file (an 8-byte header length, then the JSON header's '{').
 _LEGACY_TORCH = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+
+
+def _pickle_objects(path: Path) -> list[str]:
+    """Objects other than weights the file's pickle names (training/pickle_scan.py: read, never run)."""
+    from training.pickle_scan import foreign_globals
+
+    try:
+        return foreign_globals(path)
+    except Exception:  # opcodes that do not decode: not a file torch could read as weights either
+        return ["?"]
 
 
 def _checkpoint_ok(text: str) -> None:
@@ -167,12 +183,19 @@ def _checkpoint_ok(text: str) -> None:
     try:
         with open(path, "rb") as handle:
             head = handle.read(16)
+        if len(head) > 8 and head[8:9] == b"{" and path.suffix == ".safetensors":
+            return
+        torch_file = head.startswith(_LEGACY_TORCH)
         if head.startswith(b"PK\x03\x04"):
             with zipfile.ZipFile(path) as archive:
-                if any(n.endswith("/data.pkl") or n == "data.pkl" for n in archive.namelist()):
-                    return
-        elif head.startswith(_LEGACY_TORCH) or (len(head) > 8 and head[8:9] == b"{" and path.suffix == ".safetensors"):
-            return
+                torch_file = any(n.endswith("/data.pkl") or n == "data.pkl" for n in archive.namelist())
+        if torch_file:
+            foreign = _pickle_objects(path)
+            if not foreign:
+                return
+            from training.safe_load import UnsafeCheckpoint, refusal
+
+            raise UnsafeCheckpoint(f"pretrained {refusal(text)}")
     except (OSError, zipfile.BadZipFile):
         pass
     raise ConfigError(f"pretrained {text!r} is not a PyTorch checkpoint (a torch.save file or .safetensors); give "
@@ -204,6 +227,9 @@ def validate(cfg: RunConfig) -> None:
     for name in ("epochs", "batch_size", "width", "depth"):
         if getattr(cfg, name) < 1:
             raise ConfigError(f"{name} must be a positive integer, got {getattr(cfg, name)!r}")
+        if name in UPPER_BOUNDS and getattr(cfg, name) > UPPER_BOUNDS[name]:
+            raise ConfigError(f"{name} must be at most {UPPER_BOUNDS[name]:,}, got {getattr(cfg, name)!r}; "
+                              f"{UPPER_BOUNDS_WHY}")
     for name in ("lr", "init_std", "gamma"):
         if not (math.isfinite(getattr(cfg, name)) and getattr(cfg, name) > 0):
             raise ConfigError(f"{name} must be a positive finite number, got {getattr(cfg, name)!r}")

@@ -13,6 +13,7 @@ downloaded. The verdict:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,3 +82,51 @@ def _note(name: str, root: Path, missing: list[Path], offline: bool) -> DataNote
         return DataNote(name, "error", f"{name} is not under {root} and cannot be downloaded: put its class folders "
                                        f"in {root / name}/train/<wnid>/ and {root / name}/val/<wnid>/")
     return DataNote(name, "error", f"{name}: {missing[0]} has no train/<class>/ folder; put the class folders there")
+
+
+# ---- paths typed into the dashboard's form -----------------------------------------------------------------
+# The form is reachable by whoever reaches the dashboard, so what it says of a path must not tell a private
+# folder from a missing one (a path oracle), and it must not read or write outside the folders the owner
+# allowed. One rule, one message: a typed path is used only if, with every symlink resolved, it lies under an
+# allowed data root and is a readable file (pretrained) or folder (folder:PATH sets); else one line that says
+# the same whatever the reason. The command line (the owner typing) keeps its detailed messages.
+
+PATH_KINDS = {"pretrained": "file", "data_root": "root", "dataset": "folder", "ood": "folder"}
+
+
+def data_roots() -> list[Path]:
+    """THERMOSCOPE_DATA_ROOTS, else the home's data folder and $THERMOSCOPE_DATA; symlinks resolved."""
+    roots = env.DATA_ROOTS.get() or [str(Path(env.HOME.get()).expanduser() / "data"), env.DATA.get()]
+    return [Path(os.path.realpath(Path(r).expanduser())) for r in roots]
+
+
+def usable_path(text: str, kind: str, roots: list[Path] | None = None) -> bool:
+    """May the form use this typed path? `kind`: 'file', 'folder' or 'root' (a data root: may not exist yet,
+    a job creates it when it downloads). Symlinks are resolved first, so a link cannot lead out of a root."""
+    if not text or "\0" in text:
+        return False
+    real = Path(os.path.realpath(Path(text).expanduser()))
+    if not any(real == root or real.is_relative_to(root) for root in (roots if roots is not None else data_roots())):
+        return False
+    if kind == "root":
+        return not real.exists() or (real.is_dir() and os.access(real, os.R_OK | os.X_OK))
+    if kind == "file":
+        return real.is_file() and os.access(real, os.R_OK)
+    return real.is_dir() and os.access(real, os.R_OK | os.X_OK)
+
+
+def path_refusal(field: str, roots: list[Path] | None = None) -> str:
+    """The one message for any typed path the form cannot use, whatever the reason."""
+    shown = ", ".join(str(r) for r in (roots if roots is not None else data_roots()))
+    return (f"{field}: cannot use that path; the dashboard takes only existing, readable files and folders under "
+            f"the allowed data roots ({shown}; set THERMOSCOPE_DATA_ROOTS to change them), or use the command line")
+
+
+def typed_paths(field: str, value) -> list[str]:
+    """The paths in one config value the form was given: folder:PATH sets, a pretrained file, a data root."""
+    if field in ("dataset", "ood"):
+        names = value if isinstance(value, tuple) else (value,)
+        return [n[len(FOLDER_PREFIX):] for n in names if isinstance(n, str) and n.startswith(FOLDER_PREFIX)]
+    if field in ("pretrained", "data_root"):
+        return [value] if isinstance(value, str) and value else []
+    return []

@@ -23,11 +23,12 @@ _AGGREGATE = """
     SELECT g.config_group, any_value(g.arch) AS arch, any_value(g.dataset) AS dataset, any_value(g.loss) AS loss,
            any_value(g.preset) AS preset, any_value(g.temperature) AS temperature, any_value(g.epochs) AS epochs,
            m.epoch, m.layer_index, any_value(m.layer_name) AS layer_name, m.kind, m.dataset AS eval_dataset,
-           m.split, m.metric, count(*) AS n_runs, avg(m.value) AS mean, stddev_samp(m.value) AS std,
+           m.split, m.metric, any_value(m.protocol) AS probe_protocol, count(*) AS n_runs, avg(m.value) AS mean, stddev_samp(m.value) AS std,
            min(m.value) AS min, max(m.value) AS max
-    FROM layer_metrics m JOIN _groups g USING (run_id)
+    FROM (SELECT *, CASE WHEN metric = 'probe_acc' THEN coalesce(probe_protocol, 'paper') END AS protocol
+          FROM layer_metrics) m JOIN _groups g USING (run_id)
     {where}
-    GROUP BY g.config_group, m.epoch, m.layer_index, m.kind, m.dataset, m.split, m.metric
+    GROUP BY g.config_group, m.epoch, m.layer_index, m.kind, m.dataset, m.split, m.metric, m.protocol
     ORDER BY arch, dataset, metric, config_group, epoch, layer_index
 """
 

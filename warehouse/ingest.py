@@ -38,7 +38,7 @@ from warehouse.ddl import SORT_KEYS, create_schema, duck_type, schema_version
 from warehouse.paths import Home, home
 from warehouse.schema import TABLES
 
-__all__ = ["ingest", "rebuild", "migrate_home", "IngestBusy", "IngestReport", "duck_type", "create_schema"]
+__all__ = ["ingest", "rebuild", "migrate_home", "forget", "IngestBusy", "IngestReport", "duck_type", "create_schema"]
 
 # Temporary files a killed writer left behind are removed once they are this old.
 STALE_TMP_S = 3600.0
@@ -439,3 +439,43 @@ def rebuild(where: Home | None = None, *, lock_wait_s: float = 60.0) -> IngestRe
         snapshot.mark_dirty(where)
         _run(where, report, 2000, fresh=True)
     return report
+
+
+def forget(where: Home, owners: dict[str, list[str]], *, lock_wait_s: float = 60.0) -> dict[str, int]:
+    """Remove every row that shards of these owners loaded (`owners`: table -> owner folder names, i.e. run ids,
+    or sweep ids for `jobs`), and publish; returns the rows removed per table.
+
+    Ingest never drops rows because a shard file vanished (a home whose old shards were cleaned up to save space
+    keeps its rows), so deleting runs (`thermoscope delete`) removes their files and then calls this: the
+    warehouse then holds what a rebuild from the remaining shards would. layer_stats is recomputed whole (a
+    deleted run's group can no longer be found from its own, deleted, config row)."""
+    removed: dict[str, int] = {}
+    with ingest_lock(where, lock_wait_s):
+        if not where.working.exists() and not where.database.exists():
+            return removed  # nothing ingested yet: no rows to remove
+        report = IngestReport()
+        snapshot.clean_stale(where)
+        con = _open_working(where, report)
+        try:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for table, names in owners.items():
+                    if table not in TABLES or not names:
+                        continue
+                    removed[table] = con.execute(
+                        f"DELETE FROM \"{table}\" WHERE split_part(_shard, '/', 2) IN (SELECT unnest(?::VARCHAR[]))",
+                        [names]).fetchall()[0][0]
+                    con.execute("DELETE FROM _shards WHERE table_name = ? AND split_part(path, '/', 2) IN "
+                                "(SELECT unnest(?::VARCHAR[]))", [table, names])
+                derived.refresh(con)
+                snapshot.mark_dirty(where)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        if snapshot.is_dirty(where):
+            snapshot.publish(where)
+    return removed

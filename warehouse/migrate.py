@@ -72,8 +72,25 @@ def _v5(con: duckdb.DuckDBPyConnection) -> None:
     pass
 
 
+def _v6(con: duckdb.DuckDBPyConnection) -> None:
+    # v7 adds the `run_environments` table: create_schema makes it, empty; runs made before have no record
+    # ('not recorded' on the pages, never a guess).
+    pass
+
+
+def _v7(con: duckdb.DuckDBPyConnection) -> None:
+    # v8 adds the probe convergence record (layer_metrics.probe_*, run_metrics.probe_protocol): old rows get NULL,
+    # which the queries read as the paper protocol (the only one before v8). layer_stats gains probe_protocol
+    # and groups by it, so it is rebuilt from the rows already there.
+    _add_missing_columns(con)
+    con.execute("DROP TABLE IF EXISTS layer_stats")
+    create_schema(con)
+    derived.refresh(con)
+
+
 # STEPS[v] takes a file from version v to v + 1.
-STEPS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {0: _v0, 1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5}
+STEPS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {0: _v0, 1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5,
+                                                                 6: _v6, 7: _v7}
 
 
 def check_known(version: int | None, path) -> None:

@@ -23,7 +23,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from thermoscope import env
+from thermoscope import env, private
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,15 @@ class Home:
 
 
 def home(root: str | os.PathLike | None = None) -> Home:
-    """The Thermoscope home: `root` if given, else `$THERMOSCOPE_HOME`, else `./thermoscope-home`."""
+    """The Thermoscope home: `root` if given, else `$THERMOSCOPE_HOME`, else `./thermoscope-home`.
+
+    Private by default (thermoscope/private.py): every process that resolves a home here (the CLI, the
+    dashboard's server, each job) writes owner-only files from now on (so the home's folder is created 0700),
+    and an existing home of ours left open is tightened once, with one line said; THERMOSCOPE_SHARE_GROUP=1
+    shares it with its Unix group instead (docs/cluster.md)."""
     chosen = root if root is not None else env.HOME.get()
-    return Home(Path(chosen).expanduser().resolve())
+    where = Home(Path(chosen).expanduser().resolve())
+    p = private.policy()
+    private.narrow_umask(p)
+    private.secure_root(where.root, p)
+    return where

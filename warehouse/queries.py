@@ -222,6 +222,22 @@ RESULT_CURVES = ("train_loss", "train_acc", "test_acc", "logits_norm")
 # ---- per-run summaries over temperature ------------------------------------------------------------------
 
 
+# Probe protocols (analysis/probes.py): rows made before schema v8 have a NULL protocol and were all 'paper'.
+PROBE_PROTOCOLS = ("converged", "paper")
+PROTOCOL_SQL = "coalesce({a}probe_protocol, 'paper')"
+
+
+def protocol_sql(alias: str = "m") -> str:
+    """SQL for a probe row's (or κ/ρ row's) protocol, NULL read as 'paper' (the only protocol before v8)."""
+    return PROTOCOL_SQL.format(a=f"{alias}." if alias else "")
+
+
+def _check_protocol(protocol: str) -> str:
+    if protocol not in PROBE_PROTOCOLS:
+        raise ValueError(f"unknown probe protocol {protocol!r}; choose one of {', '.join(PROBE_PROTOCOLS)}")
+    return protocol
+
+
 KAPPA_GROUP = ("arch", "dataset", "loss", "preset", "init", "layernorm", "width", "depth", "epochs", "lr")
 
 
@@ -323,9 +339,15 @@ class Queries:
         epoch: int | str | None = None,
         use_stats: bool | None = None,
         split_by: str | None = None,
+        protocol: str | None = None,
+        skip_unconverged: bool = False,
         where: Home | None = None,
     ) -> pl.DataFrame:
         """mean/std/n over seeds of `metric` per (config group, dataset, layer), one row per point.
+
+        Probe rows (`probe_acc`) come from one probe `protocol` ('converged' or 'paper'; None = any, which
+        mixes them where a run has both); `skip_unconverged` leaves out the (run, epoch)s whose probes of that
+        protocol did not all converge (run_metrics 'probes_converged' = 0), reading the raw rows.
 
         `epoch=None` takes each seed group's last analysed epoch (so mean ± std compares seeds at the same
         epoch); an int takes exactly that epoch; "all" every analysed epoch (the layer × epoch heatmaps).
@@ -350,16 +372,24 @@ class Queries:
         if epoch is not None and epoch != "all":
             extra.append("m.epoch = ?")
             extra_params.append(int(epoch))
+        if protocol is not None and metric == "probe_acc":
+            _check_protocol(protocol)
+        else:
+            protocol, skip_unconverged = None, False
         if use_stats is None:
             # layer_stats averages a whole config group, whatever sweep its runs came from: a sweep filter
-            # must average that sweep's own runs, so it reads the raw rows
-            use_stats = "sweep_id" not in filters and self.has_table("layer_stats", where)
+            # must average that sweep's own runs, so it reads the raw rows; so must a choice of runs
+            use_stats = ("sweep_id" not in filters and not skip_unconverged
+                         and self.has_table("layer_stats", where))
         last = "" if epoch is not None else "QUALIFY epoch = max(epoch) OVER (PARTITION BY config_group)"
         split_col = f', g."{split_by}"' if split_by else ""
         if use_stats:
             if datasets:
                 extra.append("m.eval_dataset IN (SELECT unnest(?::VARCHAR[]))")
                 extra_params.append(list(datasets))
+            if protocol:
+                extra.append("m.probe_protocol = ?")
+                extra_params.append(protocol)
             extra_sql = "".join(f" AND {e}" for e in extra)
             sql = f"""
                 SELECT m.config_group, g.temperature{split_col}, m.eval_dataset AS dataset, m.layer_index,
@@ -373,6 +403,13 @@ class Queries:
             if datasets:
                 extra.append("m.dataset IN (SELECT unnest(?::VARCHAR[]))")
                 extra_params.append(list(datasets))
+            if protocol:
+                extra.append(f"{protocol_sql('m')} = ?")
+                extra_params.append(protocol)
+            if skip_unconverged:
+                extra.append("NOT EXISTS (SELECT 1 FROM run_metrics x WHERE x.run_id = m.run_id AND x.epoch = m.epoch "
+                             "AND x.metric = 'probes_converged' AND x.probe_protocol = ? AND x.value = 0)")
+                extra_params.append(protocol)
             extra_sql = "".join(f" AND {e}" for e in extra)
             sql = f"""
                 WITH sel AS (SELECT c.run_id, {GROUP_SQL} AS config_group, c.temperature{carried} FROM run_configs c
@@ -393,7 +430,8 @@ class Queries:
             # layer_stats is refreshed by ingest per run folder; rows written outside that path (or an ingest
             # killed before its refresh) would leave it short: the raw rows are the truth, so ask them too
             return self.layer_curves(filters, metric, kinds=kinds, split=split, datasets=datasets, epoch=epoch,
-                                     use_stats=False, split_by=split_by, where=where)
+                                     use_stats=False, split_by=split_by, protocol=protocol,
+                                     skip_unconverged=skip_unconverged, where=where)
         return with_band(add_position(frame), band_kind(metric))
 
 
@@ -452,24 +490,38 @@ class Queries:
         }
 
 
+    def run_environments(self, run_ids: list[str], where: Home | None = None) -> pl.DataFrame:
+        """Every environment record of these runs (`run_environments`: the trained/tracked job's and each analysis
+        task's), oldest first; no row for a run made before the record existed. warehouse/environment.py reads them."""
+        return self.q("SELECT * EXCLUDE (_shard) FROM run_environments WHERE run_id IN (SELECT unnest(?::VARCHAR[])) "
+                      "ORDER BY run_id, started_at, task_id", [[str(r) for r in run_ids]], where)
+
+
     def metric_names(self, where: Home | None = None) -> list[str]:
         return self.q("SELECT DISTINCT metric FROM run_metrics ORDER BY metric", where=where)["metric"].to_list()
 
 
     def summary_by_temperature(self, filters: dict[str, Any], metrics: list[str], *, epoch: int | None = None,
-                               split_by: str | None = None, where: Home | None = None) -> pl.DataFrame:
+                               split_by: str | None = None, protocol: str | None = None,
+                               where: Home | None = None) -> pl.DataFrame:
         """mean/std/n over seeds of run_metrics per (config group, measured dataset, metric), at each run's
         latest summary epoch (or exactly `epoch`). `split_by` carries that config field as a column.
         Columns: config_group, temperature, [split_by], dataset, metric, epoch, mean, std (NULL for n = 1), n,
-        lo, hi."""
+        lo, hi. `protocol`: κ and ρ (and probes_converged) from that probe protocol only; other metrics as they are."""
         cond, params = config_where(filters)
+        if protocol is not None:
+            _check_protocol(protocol)
+            cond_p = (f" AND (m.metric NOT IN ('kappa', 'rho', 'probes_converged') OR {protocol_sql('m')} = "
+                      f"'{protocol}')")
+        else:
+            cond_p = ""
         at = ("AND m.epoch = ?" if epoch is not None
               else "QUALIFY m.epoch = max(m.epoch) OVER (PARTITION BY m.run_id, m.metric)")
         frame = self.q(
             f"""WITH sel AS (SELECT c.run_id, {GROUP_SQL} AS config_group, c.temperature{_carried(split_by)}
                              FROM run_configs c WHERE {cond}),
                 latest AS (SELECT m.* FROM run_metrics m JOIN sel USING (run_id)
-                           WHERE m.metric IN (SELECT unnest(?::VARCHAR[])) {at})
+                           WHERE m.metric IN (SELECT unnest(?::VARCHAR[])){cond_p} {at})
                 SELECT s.config_group, any_value(s.temperature) AS temperature{_any_carried(split_by, "s")},
                        l.dataset, l.metric, max(l.epoch) AS epoch,
                        avg(l.value) AS mean, stddev_samp(l.value) AS std, count(*) AS n
@@ -482,39 +534,85 @@ class Queries:
         return with_band(frame)
 
 
-    def kappa_rho(self, filters: dict[str, Any], *, split_by: str | None = None, where: Home | None = None
-                  ) -> pl.DataFrame:
+    def kappa_rho(self, filters: dict[str, Any], *, split_by: str | None = None, protocol: str | None = None,
+                  where: Home | None = None) -> pl.DataFrame:
         """κ, ρ and solution rank per (seed group, OOD set of ρ): mean, std (NULL for n = 1), n, plus the config
         fields that tell groups apart (and `split_by`, a config field, when given). ρ is measured per OOD
         dataset, so a group with two OOD sets has two rows (`rho_ood`). `not_learned`: runs of the group whose
-        stored verdict (lab/records/verdict.py) says they did not learn.
+        stored verdict (lab/records/verdict.py) says they did not learn. κ and ρ come from one probe `protocol`
+        ('converged' or 'paper', column `probe_protocol`); `not_converged`: runs of the group whose probes of that
+        protocol did not all reach the tolerance at the epoch κ/ρ come from (run_metrics 'probes_converged').
+        protocol None: 'converged' where the selection has it, else 'paper' (warehouses from before v8).
         """
+        if protocol is None:
+            protocol = (self.probe_protocols(filters, where) or ["converged"])[0]
+        _check_protocol(protocol)
         cond, params = config_where(filters)
         _check_split(split_by)
         fields = (*KAPPA_GROUP, *([split_by] if split_by and split_by not in KAPPA_GROUP else []))
         keys = ", ".join(f'any_value({field_sql(k, "c")}) AS "{k}"' for k in fields)
         return self.q(
             f"""WITH sel AS (SELECT c.*, {GROUP_SQL} AS config_group FROM run_configs c WHERE {cond}),
-                latest AS (SELECT m.run_id, m.dataset, m.metric, m.value FROM run_metrics m JOIN sel USING (run_id)
-                           WHERE m.metric IN ('kappa', 'rho', 'solution_rank')
+                latest AS (SELECT m.run_id, m.epoch, m.dataset, m.metric, m.value FROM run_metrics m JOIN sel USING (run_id)
+                           WHERE (m.metric = 'solution_rank'
+                                  OR (m.metric IN ('kappa', 'rho', 'probes_converged') AND {protocol_sql('m')} = ?))
                            QUALIFY m.epoch = max(m.epoch) OVER (PARTITION BY m.run_id, m.metric, m.dataset)),
                 k AS (SELECT run_id, avg(value) AS kappa FROM latest WHERE metric = 'kappa' GROUP BY run_id),
+                pc AS (SELECT run_id, min(value) AS probes_converged FROM latest WHERE metric = 'probes_converged'
+                       GROUP BY run_id),
                 s AS (SELECT run_id, avg(value) AS sr FROM latest WHERE metric = 'solution_rank' GROUP BY run_id),
                 r AS (SELECT run_id, dataset AS rho_ood, value AS rho FROM latest WHERE metric = 'rho'),
                 v AS (SELECT m.run_id, min(m.value) AS learned FROM run_metrics m JOIN sel USING (run_id)
                       WHERE m.metric = 'learned' GROUP BY m.run_id),
-                per_run AS (SELECT c.* EXCLUDE (ood), k.kappa, s.sr, r.rho_ood, r.rho, v.learned
+                per_run AS (SELECT c.* EXCLUDE (ood), k.kappa, s.sr, r.rho_ood, r.rho, v.learned, pc.probes_converged
                             FROM sel c JOIN k USING (run_id)
-                            LEFT JOIN s USING (run_id) LEFT JOIN r USING (run_id) LEFT JOIN v USING (run_id))
+                            LEFT JOIN s USING (run_id) LEFT JOIN r USING (run_id) LEFT JOIN v USING (run_id)
+                            LEFT JOIN pc USING (run_id))
                 SELECT c.config_group, c.rho_ood, any_value(c.temperature) AS temperature, {keys},
                        avg(c.kappa) AS kappa, stddev_samp(c.kappa) AS kappa_std,
                        avg(c.rho) AS rho, stddev_samp(c.rho) AS rho_std,
                        avg(c.sr) AS sr, stddev_samp(c.sr) AS sr_std,
-                       count(*) AS n, count(*) FILTER (WHERE c.learned = 0) AS not_learned
+                       count(*) AS n, count(*) FILTER (WHERE c.learned = 0) AS not_learned,
+                       count(*) FILTER (WHERE c.probes_converged = 0) AS not_converged,
+                       '{protocol}' AS probe_protocol
                 FROM per_run c
                 GROUP BY c.config_group, c.rho_ood
                 ORDER BY arch, dataset, loss, temperature, rho_ood""",
-            params,
+            [*params, protocol],
+            where,
+        )
+
+    def probe_protocols(self, filters: dict[str, Any], where: Home | None = None) -> list[str]:
+        """The probe protocols the selected runs have κ/ρ or probe rows from, 'converged' first."""
+        cond, params = config_where(filters)
+        found = self.q(
+            f"""SELECT DISTINCT {protocol_sql('m')} AS protocol FROM run_metrics m JOIN run_configs c USING (run_id)
+                WHERE {cond} AND m.metric IN ('kappa', 'rho', 'probes_converged')""", params, where)
+        have = set(found["protocol"].to_list())
+        return [p for p in PROBE_PROTOCOLS if p in have]
+
+    def converged_by_temperature(self, filters: dict[str, Any], protocol: str = "converged",
+                                 where: Home | None = None) -> pl.DataFrame:
+        """Per temperature of the selection: runs with probes of `protocol`, and how many of them had every probe
+        converge at their latest analysed epoch / not (run_metrics 'probes_converged'), with the names of the
+        layers that did not (`layers`). Pages count and name them like runs that did not learn."""
+        _check_protocol(protocol)
+        cond, params = config_where(filters)
+        return self.q(
+            f"""WITH sel AS (SELECT c.run_id, c.temperature FROM run_configs c WHERE {cond}),
+                pc AS (SELECT m.run_id, m.dataset, m.value, m.detail FROM run_metrics m JOIN sel USING (run_id)
+                       WHERE m.metric = 'probes_converged' AND {protocol_sql('m')} = ?
+                       QUALIFY m.epoch = max(m.epoch) OVER (PARTITION BY m.run_id)),
+                per_run AS (SELECT run_id, min(value) = 1 AS ok,
+                                   string_agg(DISTINCT CASE WHEN value = 0 THEN dataset || ': ' || array_to_string(
+                                       json_keys(detail, '$.not_converged'), ', ') END, '; ') AS layers
+                            FROM pc GROUP BY run_id)
+                SELECT s.temperature, count(p.run_id) AS runs, count(*) FILTER (WHERE p.ok) AS converged,
+                       count(*) FILTER (WHERE NOT p.ok) AS not_converged,
+                       string_agg(DISTINCT p.layers, '; ') AS layers
+                FROM sel s LEFT JOIN per_run p USING (run_id)
+                GROUP BY s.temperature ORDER BY s.temperature""",
+            [*params, protocol],
             where,
         )
 
@@ -637,7 +735,8 @@ class Queries:
 
         Final = the run's last logged epoch for the training log (test_acc, train_acc, train_loss, logits_norm,
         `final_epoch`) and each summary's latest measured epoch for κ, ρ (mean over the OOD sets it was measured
-        on), solution rank, and `best_auroc` (the largest AUROC over OOD sets and scores, `best_auroc_by` says
+        on; from the converged probe protocol where the run has it, else the paper's: `probe_protocol` says which;
+        `probes_converged` as in `runs`), solution rank, and `best_auroc` (the largest AUROC over OOD sets and scores, `best_auroc_by` says
         which). NULL where the run has no such number (an analysed outside network has no training log; NaN, as
         logged at epoch 0, is NULL too): nothing is filled in. One query for any number of runs.
         """
@@ -653,19 +752,26 @@ class Queries:
         return self.q(
             f"""WITH sel AS (SELECT {cols}, r.source, coalesce(r.name, '') AS name,
                                     coalesce(array_to_string(r.tags, ', '), '') AS tags, coalesce(r.note, '') AS note,
-                                    r.status, r.last_epoch, r.learned, r.num_classes, r.config_group, r.error,
+                                    r.status, r.last_epoch, r.learned, r.probes_converged, r.num_classes,
+                                    r.config_group, r.error,
                                     r.created_at, r.updated_at
                              FROM runs r WHERE {cond}),
                 last_epoch AS (SELECT e.run_id, e.epoch AS final_epoch, {clean("test_acc")}, {clean("train_acc")},
                                       {clean("train_loss")}, {clean("logits_norm")}
                                FROM epochs e WHERE e.run_id IN (SELECT run_id FROM sel)
                                QUALIFY row_number() OVER (PARTITION BY e.run_id ORDER BY e.epoch DESC) = 1),
-                latest AS (SELECT m.run_id, m.dataset, m.metric, m.value FROM run_metrics m
+                latest AS (SELECT m.run_id, m.dataset, m.metric, m.value, {protocol_sql('m')} AS protocol
+                           FROM run_metrics m
                            WHERE m.run_id IN (SELECT run_id FROM sel)
                              AND (m.metric IN ('kappa', 'rho', 'solution_rank') OR starts_with(m.metric, 'auroc_'))
                              AND NOT isnan(m.value)
-                           QUALIFY m.epoch = max(m.epoch) OVER (PARTITION BY m.run_id, m.metric, m.dataset)),
+                           QUALIFY m.epoch = max(m.epoch) OVER (PARTITION BY m.run_id, m.metric, m.dataset,
+                                                                 {protocol_sql('m')})
+                             -- κ and ρ from one protocol per run: 'converged' where the run has it, else 'paper'
+                             AND (m.metric NOT IN ('kappa', 'rho') OR {protocol_sql('m')} = min({protocol_sql('m')})
+                                  FILTER (WHERE m.metric IN ('kappa', 'rho')) OVER (PARTITION BY m.run_id))),
                 summary AS (SELECT run_id,
+                                   any_value(protocol) FILTER (WHERE metric IN ('kappa', 'rho')) AS probe_protocol,
                                    avg(value) FILTER (WHERE metric = 'solution_rank') AS solution_rank,
                                    avg(value) FILTER (WHERE metric = 'kappa') AS kappa,
                                    avg(value) FILTER (WHERE metric = 'rho') AS rho,
@@ -674,7 +780,7 @@ class Queries:
                                        FILTER (WHERE starts_with(metric, 'auroc_')) AS best_auroc_by
                             FROM latest GROUP BY run_id)
                 SELECT s.*, l.final_epoch, l.test_acc, l.train_acc, l.train_loss, l.logits_norm,
-                       m.solution_rank, m.kappa, m.rho, m.best_auroc, m.best_auroc_by
+                       m.solution_rank, m.kappa, m.rho, m.probe_protocol, m.best_auroc, m.best_auroc_by
                 FROM sel s LEFT JOIN last_epoch l USING (run_id) LEFT JOIN summary m USING (run_id)
                 ORDER BY s.created_at DESC, s.run_id""",
             params,

@@ -21,9 +21,13 @@ from warehouse.config_columns import CONFIG_COLUMNS
 #     run config) and the run's analysis settings (`analysis_json`);
 # v4: `run_datasets` (classes and sizes of each run's data) and `runs.learned` / `runs.num_classes`;
 # v5: `run_configs.source` (trained here or analysed from elsewhere) and the run's `name`, `tags`, `note`;
-# v6: `analyses` (the settings each (run, epoch) was measured with, so re-analysis skips what it would repeat).
+# v6: `analyses` (the settings each (run, epoch) was measured with, so re-analysis skips what it would repeat);
+# v7: `run_environments` (what each job that trained, analysed or tracked a run actually ran on: versions,
+#     commit and uncommitted diff, device, threads, host, Slurm allocation, start and end).
+# v8: probe protocol and convergence record: layer_metrics.probe_* (protocol, iterations, train loss and accuracy,
+#     gradient norm, converged, note), run_metrics.probe_protocol, layer_stats.probe_protocol, runs.probes_converged.
 # Bump it whenever a stored table, column or view changes, and add the step to warehouse/migrate.py.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 8
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,22 @@ _LAYER_INDEX = ("layer_index", pa.int32(), "0-based position of the layer tap, i
 _LAYER_NAME = ("layer_name", pa.string(), "the tap's name, e.g. 'hidden3', 'logits', 'softmax'")
 _DATASET = ("dataset", pa.string(), "dataset the value was measured on (ID name or OOD name)")
 _DETAIL = ("detail", pa.string(), "JSON with the method's parameters (tolerance, dtype, samples, ...)")
+# The convergence record of a probe row (metric 'probe_acc'); NULL on every other row (analysis/probes.py).
+_PROBE_COLUMNS = (
+    ("probe_protocol", pa.string(), "probe rows: 'converged' (L2 logistic regression solved to a gradient tolerance) "
+     "or 'paper' (Table 5: Adam, 50 epochs, batch 4096); NULL on other rows and on probe rows made before v8, which "
+     "all used the paper protocol", 8),
+    ("probe_iterations", pa.int64(), "probe rows: L-BFGS iterations (converged) or Adam steps (paper) [count]", 8),
+    ("probe_train_loss", pa.float64(), "probe rows: mean cross-entropy on the probe's train rows at the end, "
+     "penalty excluded [nats]", 8),
+    ("probe_train_acc", pa.float64(), "probe rows: the probe's accuracy on its own train rows [fraction]", 8),
+    ("probe_grad_norm", pa.float64(), "probe rows: ||gradient||_2 of the objective (mean CE + lambda/2 ||W||^2) "
+     "at the end [nats per weight unit]", 8),
+    ("probe_converged", pa.bool_(), "probe rows: gradient norm <= the tolerance (analysis.probe_tol); false when "
+     "the iteration cap or the paper's step budget stopped it first, or the input was broken", 8),
+    ("probe_note", pa.string(), "probe rows: '' or one line on what was odd (dead features, a single class, NaN "
+     "input, the cap reached)", 8),
+)
 
 TABLES: dict[str, Table] = {
     t.name: t
@@ -137,6 +157,53 @@ TABLES: dict[str, Table] = {
             ("analysed_at", pa.timestamp("us", tz="UTC"), "when it was measured [UTC]", 6),
         ),
         _t(
+            "run_environments",
+            "What actually ran, as the job itself found it: one row per (run, job that trained, analysed or tracked "
+            "it), written when the job starts on the run and written again (replaced) when it ends "
+            "(lab/records/provenance.py). Runs made before v7 have none: 'not recorded', never a guess.",
+            _RUN,
+            ("sweep_id", pa.string(), "the sweep (or analysis sweep) of the job", 7),
+            ("task_id", pa.string(), "the run id for the job that trained or tracked it; '<run_id>-eNNNN' for an "
+             "analysis of its epoch NNNN", 7),
+            ("role", pa.string(), "'trained', 'analysed' (measured from kept weights) or 'tracked' (lab.Tracker)", 7),
+            ("thermoscope_version", pa.string(), "Thermoscope's own version (thermoscope.__version__)", 7),
+            ("code_version", pa.string(), "git commit of the checkout the job ran (12 hex chars); '' for an "
+             "installed copy or a checkout without git", 7),
+            ("code_dirty", pa.bool_(), "the checkout had changes `git status --porcelain` lists (uncommitted or "
+             "untracked files); NULL when git could not tell (installed copy, no git)", 7),
+            ("code_untracked", pa.list_(pa.string()), "untracked files of the checkout (at most 100; not in the "
+             "diff)", 7),
+            ("diff_sha256", pa.string(), "SHA-256 of the whole `git diff HEAD` ('' when there is none; NULL when "
+             "git could not tell)", 7),
+            ("diff_bytes", pa.int64(), "size of the whole diff [bytes]", 7),
+            ("diff_cut", pa.bool_(), "the diff was larger than the cap (1 MiB): the kept file holds its first part "
+             "only; the hash and size are the whole diff's", 7),
+            ("diff_file", pa.string(), "where the diff is kept, under THERMOSCOPE_HOME: "
+             "'jobs/<sweep_id>/code/<sha>.diff' ('' when there is no diff)", 7),
+            ("python_version", pa.string(), "Python version, e.g. '3.12.3'", 7),
+            ("torch_version", pa.string(), "torch.__version__", 7),
+            ("torchvision_version", pa.string(), "torchvision's version (NULL when not installed)", 7),
+            ("timm_version", pa.string(), "timm's version (NULL when not installed)", 7),
+            ("numpy_version", pa.string(), "numpy's version", 7),
+            ("cuda_version", pa.string(), "CUDA version torch was built with (NULL for a CPU-only build)", 7),
+            ("cudnn_version", pa.string(), "cuDNN version torch uses, e.g. '90100' (NULL when none)", 7),
+            ("platform", pa.string(), "operating system and C library (platform.platform())", 7),
+            ("device_kind", pa.string(), "device the job computed on: 'cuda', 'cpu' or 'mps'", 7),
+            ("device_name", pa.string(), "GPU model (e.g. 'NVIDIA H100 80GB HBM3'), or the CPU model", 7),
+            ("device_count", pa.int64(), "GPUs visible to the job (0 on a CPU) [count]", 7),
+            ("threads", pa.int64(), "torch's intra-op CPU threads [count]", 7),
+            ("host", pa.string(), "host the job ran on", 7),
+            ("job_id", pa.string(), "executor job id, as in run_events ('pidNNN' when run by hand)", 7),
+            ("slurm_job_id", pa.string(), "Slurm job id ('123_4' for an array task); NULL outside Slurm", 7),
+            ("slurm_partition", pa.string(), "Slurm partition; NULL outside Slurm", 7),
+            ("slurm_nodes", pa.string(), "Slurm node list, e.g. 'gpu[01-02]'; NULL outside Slurm", 7),
+            ("slurm_resources", pa.string(), "the allocation as JSON from Slurm's SLURM_* variables (num_nodes, "
+             "ntasks, cpus_per_task, mem_per_node, gpus_on_node, ...); NULL outside Slurm", 7),
+            ("started_at", pa.timestamp("us", tz="UTC"), "when the job started on the run [UTC]", 7),
+            ("ended_at", pa.timestamp("us", tz="UTC"), "when it ended [UTC]; NULL while it runs, or when the job "
+             "was killed before it could say", 7),
+        ),
+        _t(
             "epochs",
             "Per-epoch training log: loss, accuracy, learning rate, logits norm and rank on a fixed evaluation batch.",
             _RUN,
@@ -169,6 +236,7 @@ TABLES: dict[str, Table] = {
             ("n_samples", pa.int64(), "rows of the representation matrix used [samples]"),
             ("n_features", pa.int64(), "features used (after the 10,000-feature subset rule) [features]"),
             _DETAIL,
+            *_PROBE_COLUMNS,
         ),
         _t(
             "run_metrics",
@@ -179,6 +247,10 @@ TABLES: dict[str, Table] = {
             ("metric", pa.string(), "e.g. 'kappa' [%], 'rho' [%], 'solution_rank', 'auroc_msp'"),
             ("value", pa.float64(), "the measured value"),
             _DETAIL,
+            ("probe_protocol", pa.string(), "for 'kappa', 'rho' and 'probes_converged' (1 = every probe of the run's "
+             "dataset converged, 0 = not; the detail names the layers): the probe protocol their probe accuracies "
+             "come from ('converged' or 'paper'); NULL for other metrics and for rows made before v8 (then 'paper')",
+             8),
         ),
         _t(
             "alignment",
@@ -260,6 +332,7 @@ VIEWS: dict[str, str] = {
                {CONFIG_GROUP_SQL} AS config_group,
                d.num_classes,
                CASE WHEN e.status IN ({_ENDED_OK_SQL}) THEN v.value = 1 END AS learned,
+               p.probes_converged,
                c.config_json
         FROM run_configs c
         LEFT JOIN (SELECT * FROM run_events
@@ -275,6 +348,10 @@ VIEWS: dict[str, str] = {
           USING (run_id)
         LEFT JOIN (SELECT run_id, value FROM run_metrics WHERE metric = 'learned'
                    QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY epoch DESC) = 1) v
+          USING (run_id)
+        LEFT JOIN (SELECT run_id, min(value) = 1 AS probes_converged FROM run_metrics
+                   WHERE metric = 'probes_converged' AND probe_protocol = 'converged'
+                   GROUP BY run_id, epoch QUALIFY epoch = max(epoch) OVER (PARTITION BY run_id)) p
           USING (run_id)
     """,
     "jobs_latest": """
@@ -301,6 +378,9 @@ VIEW_DOCS: dict[str, tuple[str, dict[str, str]]] = {
             "learned": "whether the run learned (lab/records/verdict.py: final test accuracy a tenth of the way from chance "
             "to perfect and train loss below 0.95 x the uniform prediction's); NULL until it finished or "
             "diverged. Compare temperatures between runs that learned",
+            "probes_converged": "whether every converged-protocol probe of the run's latest analysed epoch reached "
+            "its tolerance (run_metrics 'probes_converged'); NULL when the run has none (not analysed, or probed "
+            "with the paper protocol only). Compare kappa, rho and probe curves between runs whose probes converged",
         },
     ),
     "jobs_latest": ("The newest `jobs` row per (job, run).", {}),
@@ -329,6 +409,8 @@ DERIVED: dict[str, Table] = {
             ("eval_dataset", pa.string(), "dataset the value was measured on (layer_metrics.dataset)"),
             ("split", pa.string(), "'train' or 'test'"),
             ("metric", pa.string(), "as in layer_metrics"),
+            ("probe_protocol", pa.string(), "probe rows: their protocol ('paper' for rows made before v8); NULL for "
+             "other metrics", 8),
             ("n_runs", pa.int64(), "runs (seeds) aggregated [count]"),
             ("mean", pa.float64(), "mean over the runs"),
             ("std", pa.float64(), "sample standard deviation over the runs (NULL when n_runs = 1)"),

@@ -83,4 +83,4 @@ if bad:
     for row in data.failures(pick).iter_rows(named=True):
         st.markdown(f"{ui.badge(row['status'])} `{row['run_id']}` · {row['arch']} · T={row['temperature']:g} · "
                     f"seed {row['seed']}")
-        st.code(row["traceback"] or "(no message recorded)", language="text")
+        st.code(jobs.shown(row["traceback"], where) or "(no message recorded)", language="text")

@@ -1,4 +1,4 @@
-"""One run: its config, status history, training curves, per-layer values and summaries."""
+"""One run: its config, status history, environment, training curves, per-layer values and summaries."""
 
 import json
 
@@ -6,6 +6,8 @@ import polars as pl
 import streamlit as st
 
 from app import charts, data, ui
+from warehouse import environment
+from warehouse.paths import home
 
 ui.open_page("Run detail", needs_runs="the run detail page")
 
@@ -44,6 +46,30 @@ with left:
 with right:
     st.markdown("**Status history**")
     st.dataframe(info["events"], hide_index=True, width="stretch")
+# ---- environment: what the job itself recorded it ran on (run_environments); never guessed for older runs
+st.markdown("**Environment**")
+records = data.run_environments([run_id]).to_dicts()
+if not records:
+    st.caption(f"Environment: {environment.NOT_RECORDED}. The run was made before Thermoscope recorded its "
+               "environment (warehouse schema v7), or its job ended before it started the run.")
+else:
+    lead = environment.primary(records)[run_id]
+    shown = [lead, *[r for r in records if r["task_id"] != lead["task_id"]]]  # the run's own job first
+    heads = [f"{r['role']} ({r['task_id'][len(run_id):].lstrip('-') or 'the run'})" for r in shown]
+    st.dataframe(pl.DataFrame({"recorded": [t for _, t in environment.FIELDS],
+                               **{h: [environment.show(c, r) for c, _ in environment.FIELDS]
+                                  for h, r in zip(heads, shown)}}),
+                 hide_index=True, width="stretch", key="detail-environment", height=35 * (len(environment.FIELDS) + 1))
+    if lead.get("code_untracked"):
+        st.caption("untracked files (not in the diff): " + ", ".join(lead["code_untracked"]))
+    if lead.get("diff_file"):
+        path = home().root / lead["diff_file"]
+        with st.expander(f"uncommitted diff ({lead['diff_file']})"
+                         + (" — cut: the first 1 MiB of it" if lead.get("diff_cut") else "")):
+            try:
+                st.code(path.read_text(errors="replace"), language="diff")
+            except OSError:
+                st.caption(f"The diff file is not there any more ({path}); its hash is in the table above.")
 # the training log full width: four panels with their own axes need the room
 ep = info["epochs"]
 if ep.is_empty():

@@ -1,10 +1,11 @@
-"""Compare: 2 to 8 runs side by side (?runs=id1,id2,...): what differs in their configs, their final results,
+"""Compare: 2 to 8 runs side by side (?runs=id1,id2,...): what differs in their configs and environments, their final results,
 their training curves overlaid and their per-layer rank at the last epoch. The Runs page links here."""
 
 import polars as pl
 import streamlit as st
 
 from app import charts, data, ui
+from warehouse import environment
 
 ui.open_page("Compare runs", needs_runs="the Compare page")
 
@@ -72,14 +73,40 @@ same = [c for c in data.CONFIG_FIELDS if c not in differ and c != "data_root"]
 if same:
     st.caption("Equal in all of them: " + ", ".join(f"{c}={cell(found[c][0])}" for c in same) + ".")
 
+# ---- what differs in how they were made (run_environments: each run's own job's record) -------------
+st.subheader("Environment differences")
+envs = environment.primary(data.run_environments(asked).to_dicts())
+records = [envs.get(r) for r in asked]
+lines = environment.differences(records)
+if lines:
+    st.markdown("\n".join(f"- {ui.plain(line)}" for line in lines))
+elif all(r is None for r in records):
+    st.caption(f"Environment {environment.NOT_RECORDED} for any of them (made before Thermoscope recorded it).")
+else:
+    st.caption("Same code, packages, device and threads in all of them.")
+if any(r is not None for r in records):
+    differ_env = {c for c in environment.COMPARED if len({environment.show(c, r) for r in records}) > 1}
+    rows = [c for c, _ in environment.FIELDS]
+    env_frame = pl.DataFrame({"recorded": [("≠ " if c in differ_env else "") + environment.TITLES[c] for c in rows],
+                              **{labels[rid]: [environment.show(c, rec) for c in rows]
+                                 for rid, rec in zip(asked, records)}})
+    with st.expander("every recorded field (≠ marks what differs)", expanded=bool(lines)):
+        st.dataframe(env_frame, hide_index=True, width="stretch", key="compare-environment",
+                     height=full_height(len(rows)))
+
 # ---- final results ------------------------------------------------------------------------------------
 st.subheader("Final results")
-result_rows = ["status", "learned", "final_epoch", *data.RESULT_COLUMNS, "best_auroc_by"]
+result_rows = ["status", "learned", "probes_converged", "probe_protocol", "final_epoch", *data.RESULT_COLUMNS,
+               "best_auroc_by"]
 st.dataframe(side_by_side(found, result_rows, "result", {**TITLES, "best_auroc_by": "best AUROC: score on set",
-                                               "final_epoch": "last logged epoch"}),
+                                               "final_epoch": "last logged epoch",
+                                               "probes_converged": "probes converged",
+                                               "probe_protocol": "κ/ρ probe protocol"}),
              hide_index=True, width="stretch", key="compare-results", height=full_height(len(result_rows)))
 st.caption("Last logged epoch for accuracy, loss and logits norm; each summary's latest measured epoch for SR, κ, "
-           "ρ (mean over OOD sets) and AUROC (the best over OOD sets and scores). — = the run has no such number.")
+           "ρ (mean over OOD sets) and AUROC (the best over OOD sets and scores). κ and ρ come from converged probes "
+           "where the run has them, else from the paper's protocol (the row above says which); 'probes converged' "
+           "is false when a converged probe stopped short of its tolerance. — = the run has no such number.")
 
 # ---- training curves ---------------------------------------------------------------------------------
 st.subheader("Training curves")

@@ -33,6 +33,14 @@ if sweep:
     if runs.is_empty():
         st.stop()
 
+unconverged = runs.filter(pl.col("probes_converged").is_not_null() & ~pl.col("probes_converged").fill_null(True))
+if not unconverged.is_empty():  # counted and named like runs that did not learn (docs/methods.md §3)
+    names = ", ".join(f"{r['run_id'][:8]} (T={r['temperature']:g}, seed {r['seed']})" if r["temperature"] is not None
+                      else r["run_id"][:8] for r in unconverged.head(8).iter_rows(named=True))
+    more = f" and {unconverged.height - 8} more" if unconverged.height > 8 else ""
+    st.warning(f"**{unconverged.height} of {runs.height} runs have probes that did not converge** ({names}{more}): "
+               "their κ, ρ and probe curves measure an optimiser that stopped short; 'converged probes only' in "
+               "Filter leaves them out, the probe rows' notes say why.")
 fields = [*data.CONFIG_FIELDS, "status", "sweep_id", "source"]
 present = [r for r in RESULTS if runs[r].is_not_null().any()]
 
@@ -56,6 +64,11 @@ with st.expander("Filter", expanded=False):
                              "temperatures compare only between those")
     if learned_only:
         runs = runs.filter(pl.col("learned").fill_null(False))
+    converged_only = st.toggle("converged probes only", key="runs-converged-only",
+                               help="leave out runs whose converged-protocol probes did not all reach their "
+                               "tolerance (runs.probes_converged = false); κ and ρ compare only between the others")
+    if converged_only:
+        runs = runs.filter(pl.col("probes_converged").fill_null(True))
     by_result = st.multiselect("filter by result", present, key="runs-filter-results",
                                format_func=lambda r: TITLES.get(r, r),
                                help="a range per result (empty = no bound); runs without that number are left out")
@@ -140,8 +153,8 @@ labels = [c for c in ("name", "tags", "note") if (table[c] != "").any()]
 if table["source"].is_not_null().any() and (table["source"].fill_null("trained") != "trained").any():
     labels.append("source")
 config_shown = [c for c in (varying or ["arch", "dataset", "temperature"]) if c != "seed"]
-columns = ["detail", "status", *labels, *config_shown, "seed", *present, "learned", "last_epoch", "sweep_id",
-           "updated_at", "error"]
+columns = ["detail", "status", *labels, *config_shown, "seed", *present, "learned", "probes_converged",
+           "probe_protocol", "last_epoch", "sweep_id", "updated_at", "error"]
 result_config = {r: st.column_config.NumberColumn(TITLES.get(r, r), format=FORMATS.get(r, "%.4g"),
                                                   help=f"final {TITLES.get(r, r)}") for r in present}
 event = st.dataframe(
@@ -150,6 +163,10 @@ event = st.dataframe(
     column_config={
         "detail": st.column_config.LinkColumn("run", display_text=r"run=(.*)$", help="open the run's detail page"),
         "learned": st.column_config.CheckboxColumn("learned", help="NULL until the run finished or diverged"),
+        "probes_converged": st.column_config.CheckboxColumn(
+            "probes converged", help="every converged-protocol probe reached its tolerance; NULL = none measured"),
+        "probe_protocol": st.column_config.TextColumn(
+            "κ/ρ probes", help="the probe protocol κ and ρ come from: 'converged' where the run has it, else 'paper'"),
         **result_config,
     },
 )

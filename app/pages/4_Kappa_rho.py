@@ -24,10 +24,19 @@ losses = c3.multiselect("loss", ["ce", "mse"], default=["ce"], key="kr-loss")
 filters = {"dataset": datasets, "loss": losses}
 if archs:
     filters["arch"] = archs
-kr = data.kappa_rho(filters, split_by=split_by).drop_nulls(["kappa", "rho"])
+p1, p2 = st.columns([1, 3])
+protocol = ui.pick_protocol(p1, filters, "kr")
+p2.caption(f"κ and ρ from {ui.PROTOCOL_WORDS[protocol]}.")
+kr = data.kappa_rho(filters, split_by=split_by, protocol=protocol).drop_nulls(["kappa", "rho"])
 if kr.is_empty():
-    ui.no_rows("κ/ρ summaries")
+    ui.no_rows(f"κ/ρ summaries from {protocol} probes")
     st.stop()
+# runs whose probes did not converge: counted and named; their groups left out unless asked
+if ui.without_unconverged(st, filters, protocol, "kr"):
+    kr = kr.filter(pl.col("not_converged") == 0)
+    if kr.is_empty():
+        st.info("Every group has runs whose probes did not converge; choose 'show' to see them anyway.")
+        st.stop()
 # a group whose runs all stayed at chance has the κ/ρ of an untrained network: left out unless asked for
 stuck = kr.filter(pl.col("not_learned") == pl.col("n"))
 partly = kr.filter((pl.col("not_learned") > 0) & (pl.col("not_learned") < pl.col("n")))
@@ -60,7 +69,7 @@ if varying:
 ui.show_chart(charts.kappa_rho_scatter(kr, split=split_by), kr, "kr-scatter", name="kappa_rho_scatter",
               width="content" if split_by else "stretch")
 
-st.subheader("In the paper's layout: κ / ρ / SR per model and temperature")
+st.subheader(f"In the paper's layout: κ / ρ / SR per model and temperature ({protocol} probes)")
 table = paper.measured_layout(kr, varying)
 st.dataframe(table, hide_index=True, width="stretch")
 seeds = sorted(set(kr["n"].to_list()))

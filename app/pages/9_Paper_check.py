@@ -10,14 +10,22 @@ st.caption(
     "Every configuration the paper reports (the paper's Tables 1–3 and Table 6, MSE; docs/methods.md) that has runs here: the paper's "
     "κ / ρ / SR beside our mean ± std over seeds. ⚠️ = the paper's number lies more than the tolerance away "
     "(× std, at least 5 points). Our κ and ρ follow docs/methods.md's definitions (τ = 0.95, penultimate layer); ρ "
-    "is compared only when measured on the paper's OOD set (SVHN for CIFAR, CIFAR-100 for ImageNet)."
+    "is compared only when measured on the paper's OOD set (SVHN for CIFAR, CIFAR-100 for ImageNet). Like with "
+    "like: κ and ρ here come from the paper's own probe protocol (Table 5: Adam, 50 epochs, batch 4096), never "
+    "from converged probes."
 )
 with st.expander("The paper's numbers"):
     st.dataframe(paper.reported(), hide_index=True, width="stretch")
 ui.require_runs("the paper check")
 
 tol = st.slider("tolerance [× std]", 0.5, 5.0, 2.0, 0.5, key="paper-tol")
-cmp = paper.compare(data.kappa_rho({}), tolerance=tol)
+measured = data.kappa_rho({}, protocol="paper")
+if measured.is_empty() and not data.kappa_rho({}, protocol="converged").is_empty():
+    st.info("These runs have κ/ρ from converged probes only. The paper's numbers come from its Table 5 protocol: "
+            "measure that too with `python -m analysis reanalyse SWEEP_ID --set analysis.probe_protocol=both` "
+            "(the kept checkpoints, no retraining).")
+    st.stop()
+cmp = paper.compare(measured, tolerance=tol)
 if cmp.is_empty():
     st.info("None of the paper's configurations (ResNet-18/20/34/50, VGG-19 on CIFAR-10/100 or ImageNet-1k at "
             "its temperatures) has κ/ρ summaries here yet. Launch one from the sidebar, e.g. preset "

@@ -30,7 +30,7 @@ from thermoscope.fields import ConfigError
 
 
 def analyse_checkpoint(path: Path, *, device: str = "auto", overrides: dict | None = None, home_root=None,
-                       write: bool = True) -> dict[str, list[dict]]:
+                       write: bool = True, trust_pickle: bool = False) -> dict[str, list[dict]]:
     from analysis import AnalysisError, analyse_model
     from lab.jobs.rebuild import read_checkpoint, rebuild, settings_for
     from lab.jobs.tasks import pick_device, progress_printer
@@ -39,7 +39,7 @@ def analyse_checkpoint(path: Path, *, device: str = "auto", overrides: dict | No
     from warehouse import home
 
     where = home(home_root)
-    ckpt = read_checkpoint(path)
+    ckpt = read_checkpoint(path, trust_pickle=trust_pickle)
     settings = settings_for(ckpt, where, overrides)
     dev = pick_device(device)
     model, data = rebuild(ckpt, settings, dev)
@@ -47,12 +47,22 @@ def analyse_checkpoint(path: Path, *, device: str = "auto", overrides: dict | No
                          stored_column(where, ckpt.run_id, "sweep_id") or "", checkpoint=str(path),
                          checkpoint_sha256=file_sha256(path))
     failure = None
+    env = None
+    if write:  # what measured it, as for an analysis job's task
+        from lab.records.analyses import task_id
+        from lab.records.provenance import Environment
+
+        env = Environment(where, ckpt.run_id, record.sweep_id, "analysed", dev,
+                          task_id=task_id(ckpt.run_id, ckpt.epoch)).start()
     try:
         rows = analyse_model(model, model.layer_taps(), data, run_id=ckpt.run_id, epoch=ckpt.epoch,
                              temperature=ckpt.config.temperature, settings=settings, device=dev,
                              progress=progress_printer(f"{ckpt.run_id} e{ckpt.epoch}"))
     except AnalysisError as e:  # keep what was measured, then report the one-line reason
         rows, failure = e.rows, e
+    finally:
+        if env is not None:
+            env.end()
     if write:
         record.write(rows, where, failure=failure)
     if failure is not None:
@@ -72,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="override an analysis setting (lists: a+b); see `settings`")
     a.add_argument("--home", default=None, help="Thermoscope home (default $THERMOSCOPE_HOME)")
     a.add_argument("--no-write", action="store_true", help="measure and print a summary, write nothing")
+    a.add_argument("--trust-pickle", action="store_true",
+                   help="load a checkpoint that holds pickled Python objects: unpickling can run code, so only for a "
+                        "file you made yourself (default: weights only, such files refused)")
     t = sub.add_parser("theory", help="write the appendix demonstrations' rows (table 'theory')")
     t.add_argument("--home", default=None)
     t.add_argument("--seed", type=int, default=0)
@@ -126,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         try:
             rows = analyse_checkpoint(path, device=args.device, overrides=overrides, home_root=args.home,
-                                      write=not args.no_write)
+                                      write=not args.no_write, trust_pickle=args.trust_pickle)
         except (NotACheckpoint, ConfigError) as e:
             print(f"analysis: {e}", file=sys.stderr)
             status = EXIT_BAD_INPUT

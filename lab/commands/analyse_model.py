@@ -53,6 +53,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", default="", help="where registered datasets are read ($THERMOSCOPE_DATA)")
     p.add_argument("--home", default=None, help="Thermoscope home (default $THERMOSCOPE_HOME)")
     p.add_argument("--force", action="store_true", help="measure files already measured with these settings again")
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="load a weights file that holds pickled Python objects (a whole model): unpickling can run "
+                        "code, so only for a file you made yourself (default: weights only, such files refused)")
     x = p.add_argument_group("as a job array (default: in this process)")
     x.add_argument("--executor", choices=EXECUTORS, default=None, help="submit one task per weights file")
     x.add_argument("--dry-run", action="store_true", help="print what would be measured and skipped; write nothing")
@@ -76,7 +79,7 @@ def tasks_from(args: argparse.Namespace) -> list:
     return [ModelTask(args.model, str(w), args.dataset, ood, args.temperature, args.num_classes,
                       args.epoch[i] if args.epoch else None, args.name, tuple(args.tag), args.note,
                       {k: v for k, v in flags.items() if v is not None}, args.tap_method, tuple(args.taps),
-                      tuple(args.exclude_taps), settings, args.data_root)
+                      tuple(args.exclude_taps), settings, args.data_root, args.trust_pickle)
             for i, w in enumerate(args.weights)]
 
 

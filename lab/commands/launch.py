@@ -78,7 +78,7 @@ def build_parser(prog: str = LAUNCH) -> argparse.ArgumentParser:
     p.add_argument("--wait", action="store_true", help="wait with a progress bar, then ingest the results")
     p.add_argument("--force", action="store_true",
                    help="train finished configs again from scratch (their old checkpoints are kept, renamed "
-                   "<run_id>.superseded-<time>)")
+                   "<run_id>.superseded-<time>; THERMOSCOPE_KEEP_SUPERSEDED of them per run)")
     p.add_argument("--pack", type=int, default=0, metavar="N",
                    help="train up to N compatible runs (differing only in temperature, seed, init) as one "
                    "stacked model per job (default: no packing)")

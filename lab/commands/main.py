@@ -2,9 +2,10 @@
 
     thermoscope launch [SWEEP.toml] [--set FIELD=V1,V2 …] [--executor …] [--dry-run] [--wait] [--pack N] …
     thermoscope status [SWEEP_ID] | cancel [SWEEP_ID] | list
+    thermoscope delete SWEEP_ID|RUN_ID [--dry-run]                                     (runs and all kept of them)
     thermoscope analyse CHECKPOINT … | analyse-model … | reanalyse … | theory | init-norms … | calibrate … | settings
     thermoscope ingest | rebuild | migrate | export | sql "SELECT …" | schema-doc      (the warehouse's)
-    thermoscope app [--port N]                                                         (the dashboard)
+    thermoscope app [--port N] [--address A] [--token T | --no-token]                 (the dashboard, owner only)
     thermoscope report [SWEEP_ID …] [--set FIELD=V …] [--out report.html]              (one HTML file to send)
 
 `python -m training.launch ARGS` is `thermoscope launch ARGS` (and its `status`, `cancel`, `--list`);
@@ -31,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
         return launch_main(rest, prog="thermoscope launch")
     if command in ("status", "cancel"):
         return follow([command, *rest], "thermoscope")
+    if command == "delete":
+        from lab.commands.delete import main as delete_main
+
+        return delete_main(rest)
     if command == "list":
         print(list_registered())
         return 0
@@ -47,9 +52,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return warehouse_main([command, *rest])
     if command == "app":
-        from lab.commands.app import main as app_main
+        from lab.commands.app import serve
 
-        return app_main(rest)
+        return serve(rest)
     if command == "report":  # app/report.py writes it; lab never imports app, so it runs as its own process
         import subprocess
 

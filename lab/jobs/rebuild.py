@@ -37,11 +37,14 @@ class NotACheckpoint(ValueError):
     pass
 
 
-def read_checkpoint(path: Path) -> Checkpoint:
-    import torch
+def read_checkpoint(path: Path, *, trust_pickle: bool = False) -> Checkpoint:
+    """`trust_pickle`: the owner's `analyse --trust-pickle` only; otherwise weights_only (training/safe_load.py)."""
+    from training.safe_load import UnsafeCheckpoint, load_file
 
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = load_file(path, trust_pickle=trust_pickle, offer_flag=True)
+    except UnsafeCheckpoint as exc:
+        raise NotACheckpoint(str(exc)) from None
     except Exception as exc:
         raise NotACheckpoint(f"{path}: cannot be read as a torch checkpoint ({type(exc).__name__}); give an "
                              "epochNNNN.pt file from $THERMOSCOPE_HOME/checkpoints/<run_id>/") from None

@@ -26,9 +26,9 @@ import traceback
 from typing import Any
 
 from analysis.settings import AnalysisSettings
-from lab.records.events import latest_events, write_job_rows, write_run_event
+from lab.records.events import latest_events, now, write_job_rows, write_run_event
 from lab.records.heartbeat import Heartbeat
-from lab.records.provenance import job_env
+from lab.records.provenance import Environment, job_env
 from thermoscope import env
 from thermoscope.status import ENDED_OK, RunStatus
 from training.config import RunConfig, make_config
@@ -104,6 +104,7 @@ class RunJob:
         self._beats: list[Heartbeat] = []
         self._job_id = ""
         self._executor = "none"
+        self._envs: list[Environment] = []  # the environment records of the pack now training (rank 0's)
 
     def __getstate__(self) -> dict[str, Any]:  # the threads and per-process state never travel
         return {"max_requeues": self.max_requeues, "requeues": self.requeues, "pack": self.pack,
@@ -178,8 +179,9 @@ class RunJob:
             print(f"run {cfg.run_id}: running (job {self._job_id}, requeues {self.requeues})"
                   + (f", {message}" if message else ""), flush=True)
         self._current = cfgs
+        self._envs = []
         try:
-            ends = self._train_and_analyse(cfgs, where, settings)
+            ends = self._train_and_analyse(cfgs, where, settings, sweep_id)
         except UncompletedJobError:  # submitit ending the job from its signal handler: not the run's fault
             raise
         except Exception:
@@ -188,7 +190,9 @@ class RunJob:
         finally:
             for beat in beats:
                 beat.stop()
-            self._current = []
+            for record in self._envs:  # its end time; a record never written (failed before) stays unwritten
+                record.end()
+            self._current, self._envs = [], []
         statuses = {}
         for cfg in cfgs:
             status, epoch, text = ends[cfg.run_id]
@@ -203,7 +207,7 @@ class RunJob:
             print(f"run {cfg.run_id}: {status}" + (f"\n{text}" if status == RunStatus.FAILED else ""), flush=True)
         return statuses
 
-    def _train_and_analyse(self, cfgs: list[RunConfig], where: Home, settings: AnalysisSettings
+    def _train_and_analyse(self, cfgs: list[RunConfig], where: Home, settings: AnalysisSettings, sweep_id: str = ""
                            ) -> dict[str, Outcome]:
         import torch
 
@@ -213,9 +217,13 @@ class RunJob:
         threads = self.threads or env.THREADS.get()
         if threads:
             torch.set_num_threads(threads)
+        started = now()
         runs = prepare_runs(cfgs)
         lead = runs[0].dist.is_main
         if lead:
+            # what this process runs on (device, threads set above, versions, commit and diff), from the job itself
+            self._envs = [Environment(where, run.cfg.run_id, sweep_id, "trained", run.device, started_at=started).start()
+                          for run in runs]
             for run in runs:
                 write_datasets(run, where)
         ends: dict[str, Outcome] = {}

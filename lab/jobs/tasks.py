@@ -58,15 +58,21 @@ def from_dict(values: dict[str, Any]):
 
 
 def _measure(record: Measurement, model, taps, data, temperature: float, where: Home, device, progress) -> dict:
-    """analyse_model, its rows and `analyses` record written whatever happens (a failure keeps what was measured)."""
+    """analyse_model, its rows and `analyses` record written whatever happens (a failure keeps what was measured),
+    and the task's environment record (what measured it), started before and ended after."""
     from analysis import AnalysisError, analyse_model
+    from lab.records.provenance import Environment
 
+    env = Environment(where, record.run_id, record.sweep_id, "analysed", device,
+                      task_id=task_id(record.run_id, record.epoch)).start()
     try:
         rows = analyse_model(model, list(taps), data, run_id=record.run_id, epoch=record.epoch,
                              temperature=temperature, settings=record.settings, device=device, progress=progress)
     except AnalysisError as err:
         record.write(err.rows, where, failure=err)
         raise
+    finally:
+        env.end()
     record.write(rows, where)
     return rows
 
@@ -159,6 +165,7 @@ class ModelTask:
     exclude: tuple[str, ...] = ()
     settings: dict[str, Any] = field(default_factory=dict)  # analysis settings given (the rest: defaults)
     data_root: str = ""
+    trust_pickle: bool = False  # only from the owner's `analyse-model --trust-pickle` (training/safe_load.py)
 
     def prepare(self) -> Prepared:
         """Model with its weights, preprocessing, run identity and measuring spec; no data decoded yet."""
@@ -176,7 +183,7 @@ class ModelTask:
 
         spec = ModelSpec.parse(self.model)
         path = Path(self.weights).expanduser()
-        state = read_state_dict(path)
+        state = read_state_dict(path, trust_pickle=self.trust_pickle)
         classes = self.num_classes or classes_in(state)
         if not classes:
             raise ConfigError(f"--weights {path}: no classifier weight to count classes from; give --num-classes")
@@ -185,7 +192,7 @@ class ModelTask:
         prep = preprocessing_for(spec.source, spec.name, model, self.preprocess)
         settings = AnalysisSettings.from_dict(self.settings)
         digest = file_sha256(path)
-        epoch = self.epoch if self.epoch is not None else (checkpoint_epoch(path) or 0)
+        epoch = self.epoch if self.epoch is not None else (checkpoint_epoch(path, trust_pickle=self.trust_pickle) or 0)
         taps = {"method": self.taps_method, "include": list(self.include), "exclude": list(self.exclude)}
         run = OutsideRun("analysed", str(spec), self.dataset, self.temperature, classes, self.name or digest,
                          self.ood, RunLabels.typed(self.name, tuple(self.tags), self.note),

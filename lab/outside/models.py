@@ -93,19 +93,17 @@ def build(spec: ModelSpec, num_classes: int):
     return model
 
 
-def read_state_dict(path: Path) -> dict[str, Any]:
-    """The state dict in `path`, unwrapped from a training script's dict and stripped of wrapper prefixes."""
-    import torch
+def read_state_dict(path: Path, *, trust_pickle: bool = False) -> dict[str, Any]:
+    """The state dict in `path`, unwrapped from a training script's dict and stripped of wrapper prefixes.
+    Read with weights_only (training/safe_load.py) unless the owner typed `--trust-pickle`."""
+    from training.safe_load import UnsafeCheckpoint, load_file
 
     if not path.is_file():
         raise ConfigError(f"--weights {path}: no such file")
     try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state: Any = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=False)
+        state: Any = load_file(path, trust_pickle=trust_pickle, offer_flag=True)
+    except UnsafeCheckpoint as exc:
+        raise ConfigError(f"--weights {exc}") from None
     except Exception as exc:
         raise ConfigError(f"--weights {path}: cannot be read ({type(exc).__name__}); give a torch.save'd state "
                           "dict or a .safetensors file") from None
@@ -136,14 +134,14 @@ def _strip(key: str) -> str:
     return key
 
 
-def checkpoint_epoch(path: Path) -> int | None:
+def checkpoint_epoch(path: Path, *, trust_pickle: bool = False) -> int | None:
     """The 'epoch' a training script saved beside its weights, when it did."""
-    import torch
+    from training.safe_load import load_file
 
     if path.suffix == ".safetensors":
         return None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = load_file(path, trust_pickle=trust_pickle)
     except Exception:
         return None
     epoch = state.get("epoch") if isinstance(state, dict) else None

@@ -45,6 +45,7 @@ from lab.records.configs import RunLabels
 from lab.records.events import write_job_rows, write_run_event
 from lab.records.heartbeat import Heartbeat
 from lab.records.manifest import Manifest, sweep_id_for
+from lab.records.provenance import Environment
 from thermoscope.status import RunStatus
 from warehouse import Home, home, write_shard
 
@@ -106,6 +107,7 @@ class Tracker:
         self.job_id = f"pid{os.getpid()}.{socket.gethostname()}"
         self._log: list[dict] = []
         self._beat: Heartbeat | None = None
+        self._env: Environment | None = None
         self._t0 = time.perf_counter()
         self.measured: list[int] = []
 
@@ -133,6 +135,9 @@ class Tracker:
         write_run_event(where, self.run_id, self.sweep_id, RunStatus.RUNNING, job_id=self.job_id)
         row = dict(run_id=self.run_id, job_id=self.job_id, executor=PROCESS_EXECUTOR, requeues=0)
         self._beat = Heartbeat(where, self.sweep_id, row).start()
+        # the user's own process: its device is where the model's weights are now
+        device = next((p.device for p in self.model.parameters()), torch.device("cpu"))
+        self._env = Environment(where, self.run_id, self.sweep_id, "tracked", device).start()
         return self
 
     def due(self, epoch: int) -> bool:
@@ -187,6 +192,9 @@ class Tracker:
         if self._beat is None:
             return
         self._beat.stop()
+        if self._env is not None:
+            self._env.end()
+            self._env = None
         if error is None:
             status, text = RunStatus.FINISHED, ""
         else:

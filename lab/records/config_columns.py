@@ -18,7 +18,7 @@ from pathlib import Path
 from thermoscope.fields import doc, field_types
 from training.config import RunConfig
 
-TARGET = Path(__file__).resolve().parent.parent / "warehouse" / "config_columns.py"
+TARGET = Path(__file__).resolve().parents[2] / "warehouse" / "config_columns.py"  # lab/records/ -> the checkout
 _ARROW = {str: "pa.string()", int: "pa.int64()", float: "pa.float64()", bool: "pa.bool_()"}
 
 

@@ -7,16 +7,19 @@ executor (lab/records/reconcile.py), so a job killed from outside shows as ended
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 
 from lab.records.events import last_heartbeats, now
 from lab.records.manifest import Manifest, load_manifest
+from lab.records.provenance import recorded_environments
 from lab.records.reconcile import SweepStatus, cancel, reconcile
 from lab.records.verdict import WHAT_HELPS
 from slurm.pending import explain_pending
 from thermoscope.status import TERMINAL, RunStatus
 from warehouse import Home
+from warehouse.environment import mixed_code_warning
 
 SHOWN_MESSAGE = (RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.DIVERGED, RunStatus.QUEUED)
 
@@ -106,9 +109,9 @@ def print_status(status: SweepStatus) -> None:
                   + (f" ({', '.join(extra)})" if extra else "") + (f"  {note}" if note else ""))
     for note in waiting_notes(status):
         print(f"  {note}")
-    warning = learn_warning(status)
-    if warning:
-        print(f"  {warning}")
+    for warning in (learn_warning(status), code_warning(status)):
+        if warning:
+            print(f"  {warning}")
 
 
 def waiting_notes(status: SweepStatus) -> list[str]:
@@ -146,6 +149,16 @@ def learn_warning(status: SweepStatus) -> str:
         return ""
     return (f"warning: {len(stuck)} run(s) did not learn (near chance: {', '.join(stuck)}); their ranks and "
             f"probes describe an untrained network, not the temperature. What usually helps: {WHAT_HELPS}")
+
+
+def code_warning(status: SweepStatus) -> str:
+    """One line when the sweep's jobs ran different code (commits, dirty trees), from their environment records
+    (read from the shards: no ingest needed); '' when they agree or recorded nothing."""
+    if status.where is None:
+        return ""
+    m = status.manifest
+    owners = [re.sub(r"-e\d{4,}$", "", rid) for rid in m.run_ids]  # an analysis task reports under '<run_id>-eNNNN'
+    return mixed_code_warning(r for r in recorded_environments(status.where, owners) if r.get("sweep_id") == m.sweep_id)
 
 
 def show_status(sweep_id: str, where: Home) -> SweepStatus:

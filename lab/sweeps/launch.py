@@ -20,6 +20,7 @@ from lab.records.manifest import Manifest, sweep_id_for
 from lab.records.provenance import code_version
 from lab.sweeps.claims import Claim, claim_runs, release
 from lab.sweeps.plan import Plan, plan
+from lab.sweeps.retention import prune_superseded
 from lab.sweeps.spec import Sweep
 from slurm import OptionError, SlurmOptions, make_executor, resolve_kind, submit_array
 from slurm.fit import misfit
@@ -125,6 +126,8 @@ def _submit(sweep: Sweep, result: LaunchResult, held: list[str], others: dict[st
             os.replace(aside, original)
         raise
     result.jobs, result.job_ids = jobs, [str(j.job_id) for j in jobs]
+    if moved:  # submitted: older superseded copies beyond THERMOSCOPE_KEEP_SUPERSEDED go (lab/sweeps/retention.py)
+        prune_superseded(where, [c.run_id for c in finished_before])
     manifest = Manifest(sweep_id, kind, str(folder), {str(j.job_id): [c.run_id for c in chunk]
                                                       for j, chunk in zip(jobs, chunks)}, slurm.max_requeues,
                         queued_at.timestamp())

@@ -36,6 +36,7 @@ Torch-free: the dashboard's launch form builds its sweep with this same code.
 from __future__ import annotations
 
 import itertools
+import math
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ from typing import Any
 
 from analysis.settings import SETTING_NAMES, AnalysisSettings
 from slurm.options import OptionError, SlurmOptions
+from thermoscope import env
 from training.config import FIELD_TYPES, ConfigError, RunConfig, coerce, make_config
 
 SECTIONS = ("base", "grid", "points", "slurm", "analysis")
@@ -75,11 +77,25 @@ class Sweep:
         """How every run of the sweep is analysed: the defaults with the [analysis] values on top."""
         return AnalysisSettings.from_dict(self.analysis)
 
+    def size(self) -> int:
+        """How many runs the sweep describes (before duplicates merge): the product of the grid's value counts
+        plus the points. Counted, never expanded, so a huge grid is measured in microseconds."""
+        grid = math.prod(len(v) for v in self.grid.values()) if self.grid else 0
+        return grid + len(self.points)
+
+    def check_size(self) -> None:
+        """ConfigError when the sweep has more runs than one launch may (THERMOSCOPE_MAX_RUNS)."""
+        cap, n = env.MAX_RUNS.get(), self.size()
+        if n > cap:
+            raise ConfigError(f"the sweep has {n:,} runs, more than the {cap:,} one launch may have "
+                              "(THERMOSCOPE_MAX_RUNS): give fewer values, or split it into several launches")
+
     def configs(self) -> list[RunConfig]:
         """Every run of the sweep, validated, without duplicates (same run id), in grid order."""
         for name, values in self.grid.items():
             if not values:
                 raise ConfigError(f"grid field {name!r} has no values; give at least one")
+        self.check_size()  # before the grid is expanded: a 10^6-run grid is refused at once
         names = list(self.grid)
         combos = [dict(zip(names, combo)) for combo in itertools.product(*(self.grid[n] for n in names))]
         if not self.points or self.grid:

@@ -9,13 +9,19 @@ import polars as pl
 import pyarrow as pa
 from streamlit.testing.v1 import AppTest
 
+from tests.conftest import APP_TOKEN
+
 APP = Path(__file__).resolve().parents[2] / "app"
 PAGES = sorted(p.relative_to(APP).as_posix() for p in (APP / "pages").glob("*.py"))
 ALL_PAGES = ["Home.py", *PAGES]
+# AppTest's way in: conftest.py's autouse fixture gives the pages this token (THERMOSCOPE_TOKEN, as a hand-made
+# `streamlit run` takes it) and run_page brings it as ?token=, as a browser's first visit does (app/gate.py)
+TOKEN = APP_TOKEN
 
 
 def run_page(page: str, timeout: float = 60, **query) -> AppTest:
     at = AppTest.from_file(str(APP / page), default_timeout=timeout)
+    at.query_params["token"] = TOKEN
     for k, v in query.items():
         at.query_params[k] = v
     return at.run()

@@ -7,6 +7,7 @@ Used by test_app_browser.py, and by hand for screenshots:
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -65,6 +66,12 @@ class Server:
     proc: subprocess.Popen
     port: int
     log: Path
+    token: str = ""  # the dashboard's token (app/gate.py): login() brings a browser context in
+
+    @property
+    def entry(self) -> str:
+        """The address with the token, as `thermoscope app` prints it."""
+        return f"{self.url}/?token={self.token}"
 
     @property
     def url(self) -> str:
@@ -84,7 +91,11 @@ class Server:
 def start_server(home: Path, log: Path, timeout_s: float = 90, script: Path | None = None) -> Server:
     """`streamlit run` the dashboard (or another `script`, e.g. bench's reference page) on a free port."""
     port = free_port()
-    env = dict(os.environ, THERMOSCOPE_HOME=str(home))  # the installed package; no PYTHONPATH
+    token = secrets.token_urlsafe(32)
+    # the installed package, no PYTHONPATH; the token the way a hand-made `streamlit run` takes it (app/gate.py)
+    env = dict(os.environ, THERMOSCOPE_HOME=str(home), THERMOSCOPE_TOKEN=token)
+    env.pop("THERMOSCOPE_TOKEN_FILE", None)
+    env.pop("THERMOSCOPE_APP_NO_TOKEN", None)
     env.pop("CI", None)  # nothing in the app reads it; keep the server's environment plain
     out = open(log, "w")
     proc = subprocess.Popen(
@@ -93,7 +104,7 @@ def start_server(home: Path, log: Path, timeout_s: float = 90, script: Path | No
          "--server.fileWatcherType", "none"],
         cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
     )
-    server = Server(proc, port, log)
+    server = Server(proc, port, log, token)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -106,6 +117,19 @@ def start_server(home: Path, log: Path, timeout_s: float = 90, script: Path | No
             time.sleep(0.3)
     server.stop()
     raise RuntimeError(f"streamlit did not answer on {server.url} within {timeout_s:.0f} s: {log.read_text()[-2000:]}")
+
+
+def login(target, server: Server, timeout_ms: int = 60_000) -> None:
+    """Let a browser in, as a person does: open the token address once (the dashboard then keeps a cookie, so
+    later visits of any page need no token in the URL). `target`: a page (used, left open) or a context."""
+    page = target if hasattr(target, "goto") else target.new_page()
+    try:
+        page.goto(server.entry, wait_until="domcontentloaded", timeout=timeout_ms)
+        name = f"thermoscope_{server.port}"
+        page.wait_for_function(f"() => document.cookie.includes({name + '='!r})", timeout=timeout_ms)
+    finally:
+        if page is not target:
+            page.close()
 
 
 @dataclass
@@ -133,6 +157,7 @@ def visit_all(server: Server, out: Path, pages: dict[str, tuple[str, int]] = PAG
         browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1500, "height": height})
+            login(page, server)
             for path, (text, min_charts) in pages.items():
                 url = f"{server.url}/{path}" + (f"?{queries[path]}" if path in queries else "")
                 t0 = time.monotonic()

@@ -55,6 +55,7 @@ def test_a_sweep_launched_from_the_sidebar_shows_on_runs_and_on_a_chart(tmp_path
         with sync_playwright() as p:
             chromium = p.chromium.launch(executable_path=browser.CHROMIUM, args=browser.LAUNCH_ARGS)
             page = chromium.new_page(viewport={"width": 1440, "height": 1000})
+            browser.login(page, server)
             page.goto(server.url + "/", wait_until="domcontentloaded", timeout=TIMEOUT_MS)
             # an empty home: the page says so, and the form is the way in
             page.get_by_text("No warehouse yet", exact=False).first.wait_for(timeout=TIMEOUT_MS)

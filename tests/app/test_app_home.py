@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from tests.app import factory
-from tests.app.apphelp import ALL_PAGES, APP, chart_frame, charts, no_exceptions, run_page, texts
+from tests.app.apphelp import ALL_PAGES, APP, TOKEN, chart_frame, charts, no_exceptions, run_page, texts
 
 
 def _point(frame, t, layer_name):
@@ -98,7 +98,9 @@ def test_app_never_imports_torch(fx_home):
         "from streamlit.testing.v1 import AppTest\n"
         f"pages = {ALL_PAGES!r}\n"
         "for p in pages:\n"
-        f"    at = AppTest.from_file({str(APP)!r} + '/' + p, default_timeout=60).run()\n"
+        f"    at = AppTest.from_file({str(APP)!r} + '/' + p, default_timeout=60)\n"
+        f"    at.query_params['token'] = {TOKEN!r}\n"
+        "    at.run()\n"
         "    assert not at.exception, (p, [e.value for e in at.exception])\n"
         "    if p.endswith('Jobs.py'):  # the launch form's Check runs the launcher's plan(): still no torch\n"
         "        next(b for b in at.button if b.label == 'Check').click().run()\n"
@@ -107,7 +109,7 @@ def test_app_never_imports_torch(fx_home):
         "print('TORCH', bad)\n"
         "sys.exit(1 if bad else 0)\n"
     )
-    env = {"THERMOSCOPE_HOME": str(fx_home.root), "PATH": "/usr/bin:/bin"}
+    env = {"THERMOSCOPE_HOME": str(fx_home.root), "PATH": "/usr/bin:/bin", "THERMOSCOPE_TOKEN": TOKEN}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     assert "TORCH []" in out.stdout

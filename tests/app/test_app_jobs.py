@@ -48,7 +48,9 @@ def _expander(at, sweep_id):
 def test_jobs_page_monitors_a_finished_and_a_failed_local_sweep(tmp_home, tmp_path, monkeypatch):
     monkeypatch.setenv("THERMOSCOPE_JOB_INGEST", "0")  # so that Ingest now has something to load
     ok = _submit(tmp_home, temperatures="10", extra=TINY, name="monitor ok")
-    bad = _submit(tmp_home, temperatures="1", extra=TINY + f"\npretrained={foreign_checkpoint(tmp_path / 'x.pt')}")
+    allowed = tmp_home.root / "data"  # the form takes paths only under the data roots (default: the home's data/)
+    allowed.mkdir(parents=True)
+    bad = _submit(tmp_home, temperatures="1", extra=TINY + f"\npretrained={foreign_checkpoint(allowed / 'x.pt')}")
     procs = _wait_ended(tmp_home, ok) + _wait_ended(tmp_home, bad)
 
     at = run_page("pages/11_Jobs.py")

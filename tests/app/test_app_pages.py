@@ -385,3 +385,72 @@ def test_pages_split_lines_by_the_chosen_field(use_home, monkeypatch, page):
     assert set(frame["loss"]) == {"ce", "mse"} and set(frame["split_value"]) == {"ce", "mse"}
     s = str(spec(el))
     assert "'strokeDash'" in s and "'title': 'loss'" in s
+
+
+def _with_converged_probes(where, unconverged: str) -> None:
+    """The factory's runs also probed with the converged protocol (OOD accuracy + 0.3); `unconverged`'s hidden3
+    probe stopped at its cap."""
+    import json
+
+    from warehouse import write_shard
+    from warehouse.ingest import ingest
+
+    for t in factory.TEMPS:
+        for seed in factory.SEEDS:
+            rid = factory.run_id(factory.ARCH, t, seed)
+            bad = rid == unconverged
+            rows = [dict(run_id=rid, epoch=2, layer_index=layer, layer_name=f"hidden{layer}", kind="hidden",
+                         dataset=factory.OOD, split="test", metric="probe_acc",
+                         value=factory.probe(layer, t, seed, True) + 0.3, probe_protocol="converged",
+                         probe_iterations=40, probe_train_loss=0.1, probe_train_acc=1.0,
+                         probe_grad_norm=0.3 if bad and layer == 3 else 5e-5,
+                         probe_converged=not (bad and layer == 3),
+                         probe_note="stopped at the iteration cap (1000)" if bad and layer == 3 else "")
+                    for layer in range(factory.HIDDEN)]
+            write_shard("layer_metrics", rows, owner=rid, name="converged", where=where)
+            write_shard("run_metrics", [
+                dict(run_id=rid, epoch=2, dataset=factory.ID, metric="kappa", value=50.0, probe_protocol="converged"),
+                dict(run_id=rid, epoch=2, dataset=factory.OOD, metric="rho", value=5.0, probe_protocol="converged"),
+                dict(run_id=rid, epoch=2, dataset=factory.OOD, metric="probes_converged", value=float(not bad),
+                     probe_protocol="converged",
+                     detail=json.dumps({"not_converged": {"hidden3": "cap"} if bad else {}}))],
+                owner=rid, name="converged", where=where)
+    ingest(where)
+
+
+def test_pages_name_the_probe_protocol_and_leave_out_unconverged_runs(tmp_path, monkeypatch):
+    from warehouse import home
+
+    where = home(tmp_path / "protocols")
+    factory.build(where)
+    bad = factory.run_id(factory.ARCH, 10.0, 1)
+    _with_converged_probes(where, bad)
+    monkeypatch.setenv("THERMOSCOPE_HOME", str(where.root))
+
+    at = run_page("pages/3_Probes.py")
+    no_exceptions(at)
+    assert at.selectbox(key="probe-protocol").value == "converged"
+    assert any("1 of 4 runs have probes that did not converge" in w.value and "shapes: hidden3" in w.value
+               for w in at.warning)
+    ood = chart_frame(charts(at)[-2])  # the OOD curves: converged rows only, the unconverged run left out
+    assert by(ood, temperature=10.0, layer_name="hidden0")["n"] == 1
+    assert by(ood, temperature=1.0, layer_name="hidden0")["mean"] == pytest.approx(
+        sum(factory.probe(0, 1.0, s, True) + 0.3 for s in factory.SEEDS) / 2)
+    at.selectbox(key="probe-unconverged").select("show").run()
+    assert by(chart_frame(charts(at)[-2]), temperature=10.0, layer_name="hidden0")["n"] == 2
+    at.selectbox(key="probe-protocol").select("paper").run()
+    no_exceptions(at)
+    assert by(chart_frame(charts(at)[1]), temperature=1.0, layer_name="hidden0")["mean"] == pytest.approx(
+        sum(factory.probe(0, 1.0, s, True) for s in factory.SEEDS) / 2)  # the factory's (pre-v8) rows
+
+    at = run_page("pages/4_Kappa_rho.py")
+    no_exceptions(at)
+    scatter = chart_frame(charts(at)[0])
+    assert set(scatter["temperature"]) == {1.0} and scatter["kappa"].to_list() == [50.0]  # T = 10 left out
+
+    at = run_page("pages/9_Paper_check.py")  # compares paper-protocol numbers only: none of the paper's configs
+    no_exceptions(at)
+
+    at = run_page("pages/1_Runs.py")
+    no_exceptions(at)
+    assert any("1 of 4 runs have probes that did not converge" in w.value and bad[:8] in w.value for w in at.warning)

@@ -19,8 +19,8 @@ def train_tiny_sweep(where) -> str:
 def duplicates(where) -> int:
     from warehouse.read import query
 
-    return query("SELECT count(*) AS n FROM (SELECT run_id, epoch, layer_name, kind, dataset, split, metric, count(*) "
-                 "AS k FROM layer_metrics GROUP BY ALL HAVING k > 1)", where=where)["n"][0]
+    return query("SELECT count(*) AS n FROM (SELECT run_id, epoch, layer_name, kind, dataset, split, metric, "
+                 "probe_protocol, count(*) AS k FROM layer_metrics GROUP BY ALL HAVING k > 1)", where=where)["n"][0]
 
 
 def reanalysed(where, sweep_id: str, *args: str):

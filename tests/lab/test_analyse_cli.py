@@ -97,7 +97,7 @@ def test_reanalysis_uses_the_settings_stored_with_the_run_and_set_overrides_them
     from warehouse import write_shard
 
     cfg = make_config(preset="demo", width=8, depth=2, epochs=1)
-    launched = AnalysisSettings(probe_epochs=2, max_samples=120, alignment_top_k=0)
+    launched = AnalysisSettings(probe_protocol="paper", probe_epochs=2, max_samples=120, alignment_top_k=0)
     write_shard("run_configs", [config_row(cfg, "sweep-s", "", launched)], owner=cfg.run_id, name="config",
                 where=tmp_home)
     run = prepare_run(cfg, torch.device("cpu"))
@@ -115,3 +115,6 @@ def test_reanalysis_uses_the_settings_stored_with_the_run_and_set_overrides_them
     assert pq.read_table(tmp_home.shards / "alignment" / cfg.run_id / "analysis-e0000.parquet").num_rows == 0
     assert main(["analyse", str(ckpt), "--device", "cpu", "--set", "probe_epochs=1"]) == 0
     assert probe_details() == {(1, 120)}  # --set on top; the same shard, replaced
+    assert main(["analyse", str(ckpt), "--device", "cpu", "--set", "analysis.probe_protocol=both"]) == 0
+    rows = pq.read_table(tmp_home.shards / "layer_metrics" / cfg.run_id / "analysis-e0000.parquet").to_pylist()
+    assert {r["probe_protocol"] for r in rows if r["metric"] == "probe_acc"} == {"converged", "paper"}

@@ -218,7 +218,11 @@ def test_state_dicts_are_read_as_training_scripts_save_them(tmp_path):
         torch.save(content, tmp_path / name)
     save_file(dict(plain), str(tmp_path / "st.safetensors"))
     for name in [*saved, "st.safetensors"]:
-        got = read_state_dict(tmp_path / name)
+        trusted = name == "whole.pt"  # a whole pickled model loads only behind --trust-pickle (docs/safety.md)
+        if trusted:
+            with pytest.raises(ConfigError, match="holds pickled Python objects"):
+                read_state_dict(tmp_path / name)
+        got = read_state_dict(tmp_path / name, trust_pickle=trusted)
         assert got.keys() == plain.keys() and all(torch.equal(got[k], plain[k]) for k in plain), name
     torch.save({"epoch": 3, "notes": "no weights here"}, tmp_path / "empty.pt")
     with pytest.raises(ConfigError, match="no state dict in it"):

@@ -42,6 +42,15 @@ def test_reanalysing_a_sweep_replaces_its_rows_and_skips_what_it_would_repeat(tm
     live = [d.value for d in at.dataframe if "job" in d.value.columns]
     tasks = sorted(t for table in live for t in table["run_id"] if "-e" in t)
     assert len(live) == 2 and len(tasks) == 4 and all(t.endswith(("-e0000", "-e0002")) for t in tasks)
+    # the probe protocol is a setting like any other: the kept checkpoints re-probed, no retraining
+    paper = reanalysed(tmp_home, sweep_id, "--set", "analysis.probe_protocol=paper", "--epoch", "2", *LOCAL, "--wait")
+    assert paper.returncode == 0, paper.stdout[-2000:] + paper.stderr[-2000:]
+    protocols = query("SELECT epoch, probe_protocol, count(*) AS n FROM layer_metrics WHERE metric = 'probe_acc' "
+                      "GROUP BY ALL ORDER BY ALL", where=tmp_home).rows()
+    assert [(e, p) for e, p, _ in protocols] == [(0, "converged"), (2, "paper")]
+    kr = query("SELECT DISTINCT epoch, probe_protocol FROM run_metrics WHERE metric IN ('kappa', 'rho') "
+               "ORDER BY ALL", where=tmp_home).rows()
+    assert kr == [(0, "converged"), (2, "paper")]
 
 
 def test_targets_and_settings_that_make_no_sense_are_one_line(tmp_home):

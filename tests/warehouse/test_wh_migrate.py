@@ -51,14 +51,28 @@ def _steps(since: int) -> list[str]:
     return [f"v{v} -> v{v + 1}" for v in range(since, SCHEMA_VERSION)]
 
 
+V8_LAYER_COLUMNS = ("probe_protocol", "probe_iterations", "probe_train_loss", "probe_train_acc", "probe_grad_norm",
+                    "probe_converged", "probe_note")
+
+
+def _drop_v8_columns(con) -> None:
+    """The probe record columns v8 added (layer_metrics, run_metrics, layer_stats)."""
+    for column in V8_LAYER_COLUMNS:
+        con.execute(f"ALTER TABLE layer_metrics DROP COLUMN {column}")
+    con.execute("DROP VIEW runs")  # it reads run_metrics.probe_protocol
+    con.execute("ALTER TABLE run_metrics DROP COLUMN probe_protocol")
+    con.execute("ALTER TABLE layer_stats DROP COLUMN probe_protocol")
+
+
 def _downgrade_to_v2(where, con=None) -> None:
     """Turn a current file into the v2 layout: run_configs without checkpoint_epochs and analysis_json, no
     run_datasets (v4)."""
     own = con is None
     con = con or duckdb.connect(str(where.working))
-    con.execute("DROP VIEW runs")  # it names every run_configs column
     con.execute("DROP TABLE run_datasets")
     con.execute("DROP TABLE analyses")  # v6
+    con.execute("DROP TABLE run_environments")  # v7
+    _drop_v8_columns(con)
     for column in ("checkpoint_epochs", "analysis_json", "source", "name", "tags", "note"):  # v3 and v5 columns
         con.execute(f"ALTER TABLE run_configs DROP COLUMN {column}")
     con.execute("UPDATE _meta SET value = '2' WHERE key = 'schema_version'")
@@ -143,6 +157,36 @@ def test_a_v5_file_gains_the_analyses_table_and_keeps_its_rows(tmp_home):
     assert ingest(tmp_home).migrated == _steps(5)
     assert query("SELECT count(*) AS n FROM layer_metrics", where=tmp_home)["n"][0] == 3
     assert query("SELECT run_id, epoch, status FROM analyses", where=tmp_home).rows() == [("a", 3, "finished")]
+
+
+def test_a_v7_file_gains_the_probe_record_and_reads_its_probes_as_the_paper_protocol(tmp_home):
+    from warehouse import write_shard
+    from warehouse.queries import Queries, read_query
+
+    write_run(tmp_home, "a")
+    write_shard("layer_metrics", [dict(run_id="a", epoch=3, layer_index=i, layer_name=f"hidden{i}", kind="hidden",
+                                       dataset="shapes", split="test", metric="probe_acc", value=0.5 + i / 10)
+                                  for i in range(3)], owner="a", name="probes-v7", where=tmp_home)
+    ingest(tmp_home)
+    con = duckdb.connect(str(tmp_home.working))
+    _drop_v8_columns(con)
+    con.execute("UPDATE _meta SET value = '7' WHERE key = 'schema_version'")
+    con.close()
+    shutil.copyfile(tmp_home.working, tmp_home.database)
+    with pytest.raises(WarehouseOutdated, match="schema v7"):
+        connect(tmp_home)
+    assert ingest(tmp_home).migrated == _steps(7)
+    stats = query("SELECT metric, probe_protocol, count(*) AS n FROM layer_stats GROUP BY ALL ORDER BY ALL",
+                  where=tmp_home).rows()
+    assert stats == [("probe_acc", "paper", 3), ("rank", None, 3)]  # rebuilt, the old probes read as 'paper'
+    assert query("SELECT count(*) AS n FROM layer_metrics WHERE probe_protocol IS NULL", where=tmp_home)["n"][0] == 6
+    q = Queries(read_query)
+    assert q.kappa_rho({}, protocol="paper", where=tmp_home)["kappa"].to_list() == [50.0]
+    assert q.kappa_rho({}, protocol="converged", where=tmp_home).is_empty()
+    curve = q.layer_curves({}, "probe_acc", protocol="paper", where=tmp_home)
+    assert curve["mean"].to_list() == pytest.approx([0.5, 0.6, 0.7])
+    assert q.layer_curves({}, "probe_acc", protocol="converged", where=tmp_home).is_empty()
+    assert query("SELECT probes_converged FROM runs", where=tmp_home).rows() == [(None,)]
 
 
 def test_a_newer_file_says_update_the_code(tmp_home):

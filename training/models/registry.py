@@ -59,7 +59,9 @@ def build_model(cfg: RunConfig, spec: ModelSpec) -> nn.Module:
         return _check(cfg, model)
     init_weights(model, cfg.init, cfg.init_std)
     if cfg.pretrained:
-        state = torch.load(cfg.pretrained, map_location="cpu", weights_only=False)
+        from training.safe_load import load_file
+
+        state = load_file(cfg.pretrained)  # weights only: a pickled object in it never runs (no flag here)
         state = state.get("model", state) if isinstance(state, dict) else state
         model.load_state_dict(state)
     return _check(cfg, model)

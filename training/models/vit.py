@@ -36,10 +36,16 @@ IMAGE_SIZE = 224  # px
 
 def load_pretrained_file(vit: nn.Module, path: str) -> None:
     """Load a local checkpoint into a timm ViT; drop a classifier whose shape does not match."""
+    import pickle
+
     from timm.models import load_state_dict
 
+    from training.safe_load import UnsafeCheckpoint, refusal
+
     try:
-        state = load_state_dict(path, weights_only=False)
+        state = load_state_dict(path, weights_only=True)  # a pickled object in the file never runs
+    except pickle.UnpicklingError:
+        raise UnsafeCheckpoint(refusal(path)) from None
     except Exception as exc:  # one line: what was wrong, what to do
         raise RuntimeError(f"cannot read pretrained checkpoint {path!r} ({exc}); give a timm/PyTorch state-dict file") from None
     for key in ("model", "state_dict"):
