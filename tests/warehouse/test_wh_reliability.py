@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.warehouse.wh_helpers import config_row, write_run
 from warehouse import write_shard
 from warehouse.ingest import ingest
@@ -26,6 +28,7 @@ def _spawn(*args: str) -> subprocess.Popen:
                             text=True, env=env)
 
 
+@pytest.mark.slow
 def test_16_writers_a_looping_ingester_and_a_reader_lose_and_double_nothing(tmp_home, tmp_path):
     stop = tmp_path / "stop"
     writers = [_spawn("writer", str(tmp_home.root), str(w), str(RUNS)) for w in range(WRITERS)]
