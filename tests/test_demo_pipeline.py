@@ -125,6 +125,7 @@ def test_ingest_twice_changes_nothing(demo_home):
     assert query("SELECT count(*) AS n FROM layer_metrics", where=demo_home)["n"][0] == before
 
 
+@pytest.mark.slow
 def test_bad_input_gets_one_line_errors(tmp_home):
     for args, fragment in [
         (["--set", "arch=resnet99"], "unknown arch 'resnet99'; choose one of"),

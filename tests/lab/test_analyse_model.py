@@ -179,6 +179,7 @@ def small_mlp(num_classes=10):
 '''
 
 
+@pytest.mark.slow
 def test_a_module_factory_on_the_embedded_digits_with_a_training_scripts_checkpoint(tmp_path, tmp_home):
     """A factory from the user's own module, weights saved by a DDP script (`module.` keys under 'model', an 'epoch'),
     measured on the embedded digits with shapes as OOD set."""

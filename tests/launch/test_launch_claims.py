@@ -27,6 +27,7 @@ def _launcher(home, *extra: str) -> subprocess.Popen:
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 def test_three_launches_at_once_submit_the_run_once_and_the_others_name_its_sweep(tmp_home):
     run_id = make_config(preset="demo", **FIELDS).run_id
     launchers = [_launcher(tmp_home) for _ in range(3)]

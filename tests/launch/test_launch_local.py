@@ -63,6 +63,7 @@ def test_finished_runs_are_skipped_unless_forced_and_live_runs_never_start_twice
     assert "already finished" in shown.stdout and "already running in sweep live-sweep" in shown.stdout, shown.stdout
 
 
+@pytest.mark.slow
 def test_planning_sees_a_dead_job_yet_writes_nothing(tmp_home):
     """A run 'running' in a sweep whose local job is gone is planned again; only `status` records why."""
     sweep = tiny_sweep(temperature=(1.0,), epochs=(2,))  # the run `sets(temperature="1")` describes
