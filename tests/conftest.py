@@ -4,6 +4,7 @@ thread, because tests share two cores with servers, Slurm jobs and each other (d
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,31 @@ def tmp_home(tmp_path, monkeypatch):
     root = tmp_path / "home"
     monkeypatch.setenv("THERMOSCOPE_HOME", str(root))
     return home(root)
+
+
+@pytest.fixture(scope="session")
+def trained_tiny_sweep(tmp_path_factory):
+    """tests/lab/reanalysis.py's tiny sweep (2 demo runs, real local jobs), trained once per session in a home of
+    its own that no test writes to: (home, sweep id)."""
+    from tests.lab.reanalysis import train_tiny_sweep
+    from warehouse import home
+
+    where = home(tmp_path_factory.mktemp("tiny-sweep") / "home")
+    return where, train_tiny_sweep(where)
+
+
+@pytest.fixture
+def tiny_sweep(trained_tiny_sweep, tmp_home) -> str:
+    """The session's tiny trained sweep copied into this test's own home (shards, checkpoints, warehouse, job
+    folder); returns its sweep id. Each test changes its copy only; training it again would cost a minute."""
+    source, sweep_id = trained_tiny_sweep
+    shutil.copytree(source.root, tmp_home.root)
+    return sweep_id
+
+
+def pytest_collection_modifyitems(items):
+    """A test that needs Slurm or a browser is slow by nature (a job's or a server's start-up takes seconds): it
+    carries `slow` as well, so that `pytest -m "not slow"` is the quick subset without listing them twice."""
+    for item in items:
+        if item.get_closest_marker("slurm") or item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.slow)

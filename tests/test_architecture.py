@@ -200,6 +200,7 @@ def test_every_package_is_declared_and_documented():
         assert f"`{package}/`" in layout and f"`{package}/`" in readme, package
 
 
+@pytest.mark.slow
 def test_the_package_installs_into_an_empty_target_and_runs_from_there(tmp_path):
     """`pip install --no-deps .` gives every package, the pages and the console script; they work without
     the checkout (run from elsewhere, nothing but the target on the path)."""

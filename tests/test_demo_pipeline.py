@@ -33,6 +33,7 @@ def demo_home(tmp_path_factory):
     return where
 
 
+@pytest.mark.slow  # demo_home trains a real 2-run sweep
 def test_every_run_finished_and_is_in_the_warehouse(demo_home):
     from warehouse.read import query
 
@@ -42,6 +43,7 @@ def test_every_run_finished_and_is_in_the_warehouse(demo_home):
     assert runs["ood"].to_list() == [["shapes"], ["shapes"]]
 
 
+@pytest.mark.slow  # demo_home trains a real 2-run sweep
 def test_the_analysis_settings_of_the_sweep_are_stored_with_each_run_and_used(demo_home):
     import json
 
@@ -58,6 +60,7 @@ def test_the_analysis_settings_of_the_sweep_are_stored_with_each_run_and_used(de
     assert records == [("converged", records[0][1], True), ("paper", 3, False)] and records[0][1] > 3
 
 
+@pytest.mark.slow  # demo_home trains a real 2-run sweep
 def test_epoch_log_has_one_row_per_epoch_and_the_init(demo_home):
     from warehouse.read import query
 
@@ -67,6 +70,7 @@ def test_epoch_log_has_one_row_per_epoch_and_the_init(demo_home):
     assert all(v > 0 for v in log["lo"].to_list())
 
 
+@pytest.mark.slow  # demo_home trains a real 2-run sweep
 def test_rank_rows_cover_every_layer_and_respect_the_matrix_shape(demo_home):
     from warehouse.read import query
 
@@ -85,6 +89,7 @@ def test_rank_rows_cover_every_layer_and_respect_the_matrix_shape(demo_home):
         assert value == int(value) and 0 <= value <= min(n, f)
 
 
+@pytest.mark.slow  # demo_home trains a real 2-run sweep
 def test_probes_kappa_rho_and_solution_rank_are_stored(demo_home):
     from warehouse.read import query
 
@@ -100,6 +105,7 @@ def test_probes_kappa_rho_and_solution_rank_are_stored(demo_home):
     assert all(1 <= s <= 10 for s in sr)
 
 
+@pytest.mark.slow  # demo_home trains a real 2-run sweep
 def test_relaunching_skips_finished_runs_unless_forced(demo_home):
     again = cli("-m", "training.launch", *TINY, "--executor", "local", "--dry-run", home=demo_home)
     assert again.returncode == 0, again.stderr
@@ -108,6 +114,7 @@ def test_relaunching_skips_finished_runs_unless_forced(demo_home):
     assert "2 run(s) to submit" in forced.stdout
 
 
+@pytest.mark.slow  # demo_home trains a real 2-run sweep
 def test_ingest_twice_changes_nothing(demo_home):
     from warehouse.read import query
 
@@ -118,6 +125,7 @@ def test_ingest_twice_changes_nothing(demo_home):
     assert query("SELECT count(*) AS n FROM layer_metrics", where=demo_home)["n"][0] == before
 
 
+@pytest.mark.slow
 def test_bad_input_gets_one_line_errors(tmp_home):
     for args, fragment in [
         (["--set", "arch=resnet99"], "unknown arch 'resnet99'; choose one of"),
@@ -142,6 +150,7 @@ def test_launch_against_an_outdated_warehouse_says_what_to_run(tmp_home):
     assert "python -m warehouse migrate" in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_force_retrains_a_finished_run_from_scratch_keeping_the_old_checkpoints(tmp_home):
     from lab.records.events import latest_events
 
@@ -163,6 +172,7 @@ def test_force_retrains_a_finished_run_from_scratch_keeping_the_old_checkpoints(
     assert latest_events([run_id], tmp_home)[run_id]["status"] == "finished"
 
 
+@pytest.mark.slow  # demo_home trains a real 2-run sweep
 def test_the_report_of_real_runs_gives_commands_that_plan_exactly_those_runs(demo_home, tmp_path):
     """The report's launch command, run as written (--dry-run, into an empty home), plans the very run ids the
     warehouse holds: a run id is a hash of the whole config, so this checks every field the command carries."""

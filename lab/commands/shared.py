@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import TYPE_CHECKING
 
 from analysis.settings import AnalysisSettings
@@ -77,8 +78,9 @@ def wait_and_ingest(result: LaunchResult, where) -> int:
     local = result.executor == "local"
     status = wait(manifest, where, jobs=result.jobs if local else None)
     if local:  # every run reported; let the job processes exit so their states read COMPLETED
-        for job in result.jobs:
-            job.wait()
+        for job in result.jobs:  # submitit's job.wait() looks once a second; a local job's done() is a cheap poll()
+            while not job.done():
+                time.sleep(0.05)
         status = reconcile(manifest, where)
     try:
         print(ingest(where))

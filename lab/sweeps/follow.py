@@ -6,6 +6,7 @@ executor (lab/records/reconcile.py), so a job killed from outside shows as ended
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import time
@@ -48,7 +49,33 @@ def wait(manifest: Manifest, where: Home, jobs: list | None = None, poll_s: floa
             bar.update(sum(counts.get(s, 0) for s in TERMINAL) - bar.n)  # redraws at most every `quiet` s
             if status.done:
                 return status
-            time.sleep(poll_s)
+            _pause(manifest, where, jobs or [], poll_s)
+
+
+def _event_marks(manifest: Manifest, where: Home) -> tuple[int, ...]:
+    """The modification time of each run's event folder: a run writes a new event file there on every change."""
+    marks = []
+    for rid in manifest.run_ids:
+        try:
+            marks.append(os.stat(where.shards / "run_events" / rid).st_mtime_ns)
+        except OSError:
+            marks.append(0)
+    return tuple(marks)
+
+
+def _pause(manifest: Manifest, where: Home, jobs: list, poll_s: float) -> None:
+    """Sleep until the next full poll, or less: until a run writes an event or a local job process ends.
+
+    The full poll (shards + the executor's accounting) stays every `poll_s`, so a job killed from outside is
+    still seen; the cheap checks between make `--wait` end right after the last run reports, not up to
+    `poll_s` later. Their interval grows with the sweep (stat calls per run) so a large sweep stays cheap."""
+    step = min(poll_s, max(0.1, len(manifest.run_ids) * 1e-4))
+    marks, ended = _event_marks(manifest, where), sum(job.done() for job in jobs)
+    deadline = time.monotonic() + poll_s
+    while time.monotonic() < deadline:
+        time.sleep(min(step, max(0.0, deadline - time.monotonic())))
+        if _event_marks(manifest, where) != marks or sum(job.done() for job in jobs) != ended:
+            return
 
 
 def _last_line(text: str | None) -> str:

@@ -1,4 +1,4 @@
-"""Fixtures for the dashboard tests: a real warehouse with known numbers, built once per module."""
+"""Fixtures for the dashboard tests: a real warehouse with known numbers, built once per test session."""
 
 from __future__ import annotations
 
@@ -10,13 +10,19 @@ from tests.app import browser, factory
 from warehouse import home
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def fx_home(tmp_path_factory):
-    """A warehouse written as jobs write it (shards) and ingested: 2 temperatures x 2 seeds (+ an MSE group)."""
+    """A warehouse written as jobs write it (shards) and ingested: 2 temperatures x 2 seeds (+ an MSE group).
+
+    Built once for the whole session (four modules read it; each build is a real ingest of 16 runs): the tests
+    that use it only read it. A test that needs to write builds its own home (tmp_home + factory.build)."""
     root = tmp_path_factory.mktemp("app-home")
     where = home(root)
     factory.build(where, archs=(factory.ARCH, "resnet18"), extra_loss=True)
-    return where
+    published = where.database.stat().st_mtime_ns
+    yield where
+    # shared by many modules: a test that wrote to it would change what the later ones see
+    assert where.database.stat().st_mtime_ns == published, "a test re-published the shared fx_home warehouse"
 
 
 @pytest.fixture

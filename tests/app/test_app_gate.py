@@ -53,6 +53,7 @@ def test_a_wrong_token_is_one_line_too(use_home, given):
         assert [t for t, _ in drawn] == ["info"] and LOCKED in str(drawn[0][1]), (page, given, drawn)
 
 
+@pytest.mark.slow
 def test_the_token_opens_every_page_and_leaves_the_url(use_home):
     for page in ALL_PAGES:
         at = run_page(page)  # brings ?token=

@@ -91,6 +91,7 @@ def test_empty_warehouse_says_so(page, tmp_path, monkeypatch):
         assert not charts(at)
 
 
+@pytest.mark.slow
 def test_app_never_imports_torch(fx_home):
     """Every page, run in a fresh interpreter on a real warehouse, leaves torch unloaded."""
     code = (

@@ -37,7 +37,7 @@ def _wait_ended(tmp_home, result, timeout=400):
         if ended and exited:
             return procs
         assert time.monotonic() < deadline, "a 1-epoch local sweep took too long"
-        time.sleep(0.5)
+        time.sleep(0.2)
 
 
 def _expander(at, sweep_id):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime
 
 import pytest
 
 from tests.app.apphelp import no_exceptions, run_page
+from tests.localjobs import wait_local
 from warehouse import write_shard
 
 
@@ -112,11 +112,7 @@ def test_sidebar_launch_runs_a_real_local_sweep(tmp_home, monkeypatch):
     manifest = json.loads((tmp_home.jobs / sweep_id / "sweep.json").read_text())
     run_ids = [r for runs in manifest["jobs"].values() for r in runs]
     assert len(run_ids) == 2
-    deadline = time.monotonic() + 600
-    for job in sidebar.launched_jobs()[sweep_id]:
-        while not job.done():
-            assert time.monotonic() < deadline, "the 2-run sweep took over 10 minutes"
-            time.sleep(1)
+    wait_local(sidebar.launched_jobs()[sweep_id], 600, "the 2-run sweep took over 10 minutes")
     at.run()  # the live section reads the shards: both runs ended
     assert "2/2 runs ended · 100 % of planned epochs" in at.get("progress")[0].proto.text
     # no ingest typed: each job loaded its own shards into the warehouse when it ended

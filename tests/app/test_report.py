@@ -104,6 +104,7 @@ def sql(where, query: str, params: list | None = None) -> list[tuple]:
         con.close()
 
 
+@pytest.mark.slow
 def test_the_group_table_holds_the_warehouses_means_stds_and_n(wh, written):
     rows = tables(written)["groups"]
     header = [t for t, _ in rows[0]]
@@ -232,6 +233,7 @@ def test_bad_input_is_one_line_and_writes_no_file(wh, tmp_path, args, message):
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_thermoscope_report_hands_over_to_the_app_module(wh, tmp_path):
     out = tmp_path / "r.html"
     done = report_cli("report", "--set", "temperature=10", "--set", "arch=resnet18", "--out", str(out), where=wh,

@@ -86,6 +86,7 @@ def tap_names(listing: str) -> list[str]:
     return [line.split()[1] for line in listing.splitlines() if line.startswith("  ") and line.split()[0].isdigit()]
 
 
+@pytest.mark.slow
 def test_every_discovered_layer_has_a_rank_row_and_kappa_rho_and_sr_exist(analysed):
     from warehouse.read import query
 
@@ -131,6 +132,7 @@ def test_the_runs_show_on_the_runs_and_rank_pages(analysed, monkeypatch):
     assert set(layers["temperature"]) == {2.0}
 
 
+@pytest.mark.slow
 def test_the_same_file_again_is_skipped_and_forced_it_replaces_its_rows(analysed):
     from warehouse.read import query
 
@@ -148,6 +150,7 @@ def test_the_same_file_again_is_skipped_and_forced_it_replaces_its_rows(analysed
     assert duplicates(where) == 0
 
 
+@pytest.mark.slow
 def test_weights_that_do_not_fit_are_one_line_and_write_nothing(analysed, tmp_path):
     where, nets, files, listed, common, _ = analysed
     shards = sorted(p for p in where.shards.rglob("*.parquet"))
@@ -176,6 +179,7 @@ def small_mlp(num_classes=10):
 '''
 
 
+@pytest.mark.slow
 def test_a_module_factory_on_the_embedded_digits_with_a_training_scripts_checkpoint(tmp_path, tmp_home):
     """A factory from the user's own module, weights saved by a DDP script (`module.` keys under 'model', an 'epoch'),
     measured on the embedded digits with shapes as OOD set."""

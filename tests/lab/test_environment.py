@@ -47,6 +47,7 @@ def trained(tmp_path_factory):
     return where, sweep_id, porcelain
 
 
+@pytest.mark.slow
 def test_a_trained_run_records_what_its_job_ran_on(trained):
     import torch
 

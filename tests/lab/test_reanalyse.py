@@ -7,15 +7,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.lab.reanalysis import LOCAL, check_replaced, reanalysed, train_tiny_sweep
+from tests.lab.reanalysis import LOCAL, check_replaced, reanalysed
 from tests.slurm.slurmhelp import cli
 
 
-def test_reanalysing_a_sweep_replaces_its_rows_and_skips_what_it_would_repeat(tmp_home, monkeypatch):
+@pytest.mark.slow
+def test_reanalysing_a_sweep_replaces_its_rows_and_skips_what_it_would_repeat(tmp_home, tiny_sweep, monkeypatch):
     from tests.app.apphelp import no_exceptions, run_page
     from warehouse.read import query
 
-    sweep_id = train_tiny_sweep(tmp_home)
+    sweep_id = tiny_sweep
     before = query("SELECT count(*) AS n FROM layer_metrics", where=tmp_home)["n"][0]
     assert query("SELECT count(*) AS n FROM analyses", where=tmp_home)["n"][0] == 4  # recorded by the training job
     same = reanalysed(tmp_home, sweep_id, "--set", "probe_epochs=2", *LOCAL)  # the settings it was measured with

@@ -63,6 +63,7 @@ def test_the_jobs_own_loads_are_weights_only_even_past_the_launcher(tmp_path, tm
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_analyse_model_and_analyse_refuse_it_in_one_line(tmp_path, tmp_home):
     marker = tmp_path / "MARKER"
     evil = planted(tmp_path / "evil.pt", marker)

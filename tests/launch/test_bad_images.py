@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from PIL import Image
 
 from tests.images import write_learnable_folders
 from tests.slurm.slurmhelp import cli
 
 
+@pytest.mark.slow
 def test_a_truncated_jpeg_fails_the_run_naming_the_file_before_any_epoch(tmp_path, tmp_home):
     data = write_learnable_folders(tmp_path / "bands", classes=2, train=6, test=4)
     bad = data / "train" / "class_1" / "broken.jpg"

@@ -4,10 +4,12 @@ and an ingest that cannot run (lock held, switched off) never fails the job."""
 from __future__ import annotations
 
 import fcntl
-import time
+
+import pytest
 
 from lab.sweeps.launch import launch
 from lab.sweeps.spec import Sweep
+from tests.localjobs import wait_local
 from tests.slurm.slurmhelp import TINY_ANALYSIS
 from warehouse.read import query
 
@@ -16,11 +18,7 @@ TINY = {"preset": "demo", "width": 16, "depth": 2, "epochs": 1}
 
 def _run_local(tmp_home, **grid):
     result = launch(Sweep(base=TINY, grid=grid, analysis=TINY_ANALYSIS), executor="local", where=tmp_home)
-    deadline = time.monotonic() + 300
-    for job in result.jobs:
-        while not job.done():
-            assert time.monotonic() < deadline, "a 1-epoch demo run took over 5 minutes"
-            time.sleep(0.5)
+    wait_local(result.jobs, 300, "a 1-epoch demo run took over 5 minutes")
     return result
 
 
@@ -28,6 +26,7 @@ def _job_stderr(result) -> str:
     return "\n".join(job.stderr() or "" for job in result.jobs)
 
 
+@pytest.mark.slow
 def test_a_finished_local_sweep_is_in_the_warehouse_without_an_ingest(tmp_home):
     result = _run_local(tmp_home, temperature=(1.0, 10.0))
     runs = query("SELECT run_id, status, temperature FROM runs ORDER BY temperature", where=tmp_home)
@@ -40,6 +39,7 @@ def test_a_finished_local_sweep_is_in_the_warehouse_without_an_ingest(tmp_home):
     print([line for line in err.splitlines() if line.startswith("job ingest:")])  # the measured ingest time
 
 
+@pytest.mark.slow
 def test_a_job_whose_ingest_cannot_take_the_lock_still_ends_finished(tmp_home):
     tmp_home.root.mkdir(parents=True, exist_ok=True)
     with open(tmp_home.lock, "w") as held:  # another ingester, for the whole life of the job
@@ -57,6 +57,7 @@ def test_a_job_whose_ingest_cannot_take_the_lock_still_ends_finished(tmp_home):
     assert query("SELECT status FROM runs", where=tmp_home)["status"].to_list() == ["finished"]
 
 
+@pytest.mark.slow
 def test_the_switch_turns_job_ingest_off_and_a_broken_warehouse_is_one_line(tmp_home, monkeypatch, capsys):
     from lab.jobs.run_job import ingest_own_shards
     from lab.records.events import write_run_event

@@ -22,6 +22,7 @@ def test_labels_as_typed():
     assert RunLabels.typed(tags="smoke, ui,,") == RunLabels("", ("smoke", "ui"), "")
 
 
+@pytest.mark.slow
 def test_name_tags_and_note_are_stored_with_every_launched_run(tmp_home, tmp_path):
     # runs that fail at once (a checkpoint of another model): the labels are stored at submission anyway
     done = cli("-m", "training.launch", *sets(epochs=1, seed="0,1", pretrained=foreign_checkpoint(tmp_path / "o.pt")),

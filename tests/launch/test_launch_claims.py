@@ -11,6 +11,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from lab.records.events import latest_statuses, run_events
 from tests.conftest import ROOT
 from tests.slurm.slurmhelp import cli, sets, until
@@ -25,6 +27,7 @@ def _launcher(home, *extra: str) -> subprocess.Popen:
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 def test_three_launches_at_once_submit_the_run_once_and_the_others_name_its_sweep(tmp_home):
     run_id = make_config(preset="demo", **FIELDS).run_id
     launchers = [_launcher(tmp_home) for _ in range(3)]
@@ -55,6 +58,7 @@ sys.stdin.read()  # hold it until the test closes our stdin; then end without re
 """
 
 
+@pytest.mark.slow
 def test_a_claim_held_by_a_live_launcher_skips_the_run_and_a_dead_holders_claim_does_not_block(tmp_home):
     run_id = make_config(preset="demo", **FIELDS).run_id
     env = dict(os.environ, THERMOSCOPE_HOME=str(tmp_home.root))

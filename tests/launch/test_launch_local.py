@@ -10,6 +10,7 @@ import os
 import signal
 
 import psutil
+import pytest
 
 from lab.records.events import latest_events, latest_statuses, run_events, write_run_event
 from lab.records.manifest import Manifest, load_manifest
@@ -30,6 +31,7 @@ def bad_checkpoint(tmp_path):
     return foreign_checkpoint(tmp_path / "other-model.pt")
 
 
+@pytest.mark.slow
 def test_a_failed_run_is_reported_failed_never_finished_and_wait_exits_nonzero(tmp_path, tmp_home):
     done = cli("-m", "training.launch", *sets(epochs=1, pretrained=bad_checkpoint(tmp_path), seed="0,1"),
                "--executor", "local", "--wait", home=tmp_home)
@@ -61,6 +63,7 @@ def test_finished_runs_are_skipped_unless_forced_and_live_runs_never_start_twice
     assert "already finished" in shown.stdout and "already running in sweep live-sweep" in shown.stdout, shown.stdout
 
 
+@pytest.mark.slow
 def test_planning_sees_a_dead_job_yet_writes_nothing(tmp_home):
     """A run 'running' in a sweep whose local job is gone is planned again; only `status` records why."""
     sweep = tiny_sweep(temperature=(1.0,), epochs=(2,))  # the run `sets(temperature="1")` describes
@@ -86,6 +89,7 @@ def _task_of(controller_pid: str) -> psutil.Process:
     return next(k for k in kids if "submitit.core._submit" in " ".join(k.cmdline()))
 
 
+@pytest.mark.slow
 def test_a_local_job_killed_without_reporting_is_marked_failed(tmp_home, monkeypatch):
     monkeypatch.setenv("THERMOSCOPE_THREADS", "1")
     result = launch(tiny_sweep(seed=(5,), epochs=(100_000,)), executor="local", where=tmp_home)
@@ -105,6 +109,7 @@ def test_a_local_job_killed_without_reporting_is_marked_failed(tmp_home, monkeyp
     assert event["status"] == "failed" and f"local job {job_id} ended" in event["message"], event
 
 
+@pytest.mark.slow
 def test_cancel_stops_local_jobs_and_marks_runs_cancelled(tmp_home, monkeypatch):
     monkeypatch.setenv("THERMOSCOPE_THREADS", "1")
     result = launch(tiny_sweep(seed=(6,), epochs=(100_000,)), executor="local", where=tmp_home)
@@ -118,6 +123,7 @@ def test_cancel_stops_local_jobs_and_marks_runs_cancelled(tmp_home, monkeypatch)
     assert latest_events([run_id], tmp_home)[run_id]["status"] == "cancelled"
 
 
+@pytest.mark.slow
 def test_pack_trains_compatible_runs_in_one_job_and_each_reports_its_own_end(tmp_home):
     done = cli("-m", "training.launch", *sets(temperature="1,100", seed="0"), "--executor", "local", "--pack", "2",
                "--wait", home=tmp_home)

@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
 
 TINY = ["--set", "preset=demo", "--set", "epochs=2", "--set", "width=32", "--set", "depth=3",
@@ -15,6 +17,7 @@ TINY = ["--set", "preset=demo", "--set", "epochs=2", "--set", "width=32", "--set
         "--set", "seed=0,1", "--set", "lr=0.05"]
 
 
+@pytest.mark.slow
 def test_a_sweep_launched_with_pack_trains_its_runs_packed_and_they_land_in_the_warehouse(tmp_path):
     from lab.records.events import run_events
     from warehouse import home

@@ -63,6 +63,7 @@ def both(request, tmp_path_factory):
     return cfgs, solo, packed, solo_status, packed_status
 
 
+@pytest.mark.slow
 def test_statuses_and_event_sequences_match(both):
     from lab.records.events import run_events
 

@@ -34,6 +34,7 @@ def _kill_after_epoch(cfg, folder, epoch: int) -> None:
               on_epoch=stop)
 
 
+@pytest.mark.slow
 def test_runs_at_different_epochs_resume_and_finish_as_uninterrupted_runs(tmp_home, tmp_path, monkeypatch):
     from lab.jobs.run_job import RunJob
     from lab.records.events import run_events

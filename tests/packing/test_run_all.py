@@ -8,6 +8,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from tests.conftest import ROOT
 
 FAKES = {
@@ -49,6 +51,7 @@ def test_every_benchmark_runs_and_the_summary_says_how_each_ended(tmp_path):
     assert "started" in (out / "bench_hang.txt").read_text()
 
 
+@pytest.mark.slow
 def test_only_and_the_suite_budget(tmp_path):
     done = _run(tmp_path, "--only", "packing", "zeta")
     assert done.returncode == 0 and "full" in done.stdout and "bench_broken" not in done.stdout

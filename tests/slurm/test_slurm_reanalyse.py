@@ -6,15 +6,15 @@ from __future__ import annotations
 import pytest
 
 from lab.records.manifest import load_manifest
-from tests.lab.reanalysis import check_replaced, reanalysed, train_tiny_sweep
+from tests.lab.reanalysis import check_replaced, reanalysed
 from tests.slurm.slurmhelp import SLURM_FLAGS
 
 pytestmark = pytest.mark.slurm
 
 
-def test_a_sweeps_checkpoints_reanalysed_as_one_slurm_array(slurm_cluster, tmp_home, monkeypatch):
+def test_a_sweeps_checkpoints_reanalysed_as_one_slurm_array(slurm_cluster, tmp_home, tiny_sweep, monkeypatch):
     monkeypatch.setenv("THERMOSCOPE_THREADS", "1")
-    sweep_id = train_tiny_sweep(tmp_home)  # trained locally: the re-analysis is what runs on Slurm here
+    sweep_id = tiny_sweep  # trained locally (once per session): the re-analysis is what runs on Slurm here
     out = reanalysed(tmp_home, sweep_id, "--set", "max_samples=100", *SLURM_FLAGS, "--wait")
     check_replaced(tmp_home, sweep_id, out)
     analysis_sweep = out.stdout.split("analysis sweep ", 1)[1].split(":", 1)[0]

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from training.distributed import DistInfo, env_info
@@ -45,6 +46,7 @@ def test_env_info_reads_torchrun_variables(monkeypatch):
     assert (info.rank, info.world, info.local_rank, info.is_main) == (3, 4, 1, False)
 
 
+@pytest.mark.slow
 def test_two_gloo_ranks_match_one_process_with_the_same_global_batch(tmp_path):
     port = free_port()
     procs = []

@@ -76,6 +76,7 @@ def test_huge_lr_diverges_with_epoch_and_reason(tmp_path):
     assert err.value.epoch == 1 and "loss became" in str(err.value) and "lower the lr" in str(err.value)
 
 
+@pytest.mark.slow
 def test_sigkilled_run_resumes_to_the_uninterrupted_result(tmp_path):
     epochs, width = 30, 256
     env = dict(os.environ, OMP_NUM_THREADS="1")
@@ -128,6 +129,7 @@ def write_folder(root, side, n_train=6, n_test=2):
 
 
 @pytest.mark.parametrize("side", [12, 80])  # in-memory with on-device crops / streamed at 224 px
+@pytest.mark.slow
 def test_pipeline_trains_a_resnet_on_both_input_paths(tmp_path, tmp_home, side):
     write_folder(tmp_path / "set", side)
     cfg = make_config(arch="resnet20", dataset=f"folder:{tmp_path / 'set'}", ood=(), epochs=1, batch_size=4)

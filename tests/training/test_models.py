@@ -104,6 +104,7 @@ def test_init_schemes_apply_to_new_architectures():
     torch.testing.assert_close(w, same.stages[0][0].conv1.weight)  # the seed fixes the init
 
 
+@pytest.mark.slow
 def test_vit_b16_forward_backward_taps_and_pretrained_file(tmp_path):
     """ViT-B/16 at its real size (one 224-px image: about 3 s forward on a CPU core), then a local
     checkpoint with a 1000-class head fine-tuned onto 10 classes."""

@@ -148,6 +148,7 @@ def measured(where, *args: str, stdin: str = "-") -> tuple[int, float, int, str]
     return int(code), float(seconds), int(peak), out.stderr
 
 
+@pytest.mark.slow
 def test_a_few_very_wide_rows_are_refused_by_bytes_within_the_memory_limit(where):
     """10,000 rows of two 200 kB strings: 4 GB of answer, which once took 4-5 GB of memory past the 2 GB limit."""
     from warehouse.console import MEMORY_BYTES
@@ -164,6 +165,7 @@ def test_a_few_very_wide_rows_are_refused_by_bytes_within_the_memory_limit(where
     assert peak < MEMORY_BYTES + 2**29, f"peak RSS {peak / 2**30:.2f} GiB"  # the limit, plus the worker's start-up
 
 
+@pytest.mark.slow
 def test_a_query_slow_to_plan_is_stopped_at_the_time_limit(where, tmp_path):
     """20,000 `SELECT 1` joined by UNION ALL: planning it took 275 s here, deaf to DuckDB's interrupt. It comes
     from a file (past the shell's argument limit) on standard input, and must stop at the limit."""
@@ -174,6 +176,7 @@ def test_a_query_slow_to_plan_is_stopped_at_the_time_limit(where, tmp_path):
     assert seconds < 3 + 30, f"took {seconds:.0f} s"  # the limit plus two interpreter start-ups on a busy machine
 
 
+@pytest.mark.slow
 def test_cli_reads_the_query_from_a_file_or_standard_input(where, tmp_path):
     import subprocess
 

@@ -62,6 +62,7 @@ def warned(done) -> bool:
 
 
 @pytest.mark.parametrize("corrupt", [truncate, scribble])
+@pytest.mark.slow
 def test_ingest_and_rebuild_agree_on_a_shard_corrupted_after_ingest(tmp_path, corrupt):
     first, second = ingested_homes(tmp_path)
     before = tables(first)

@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.warehouse.wh_helpers import config_row, write_run
 from warehouse import write_shard
 from warehouse.ingest import ingest
@@ -26,6 +28,7 @@ def _spawn(*args: str) -> subprocess.Popen:
                             text=True, env=env)
 
 
+@pytest.mark.slow
 def test_16_writers_a_looping_ingester_and_a_reader_lose_and_double_nothing(tmp_home, tmp_path):
     stop = tmp_path / "stop"
     writers = [_spawn("writer", str(tmp_home.root), str(w), str(RUNS)) for w in range(WRITERS)]
@@ -50,6 +53,7 @@ def test_16_writers_a_looping_ingester_and_a_reader_lose_and_double_nothing(tmp_
     assert json.loads(i_out)["rounds"] >= 1
 
 
+@pytest.mark.slow
 def test_a_writer_killed_mid_shard_leaves_no_rows_and_no_stuck_lock(tmp_home):
     write_run(tmp_home, "a")
     ingest(tmp_home)
@@ -68,6 +72,7 @@ def test_a_writer_killed_mid_shard_leaves_no_rows_and_no_stuck_lock(tmp_home):
     assert query("SELECT count(*) AS n FROM layer_metrics WHERE run_id = 'big'", where=tmp_home)["n"][0] == 0
 
 
+@pytest.mark.slow
 def test_an_ingester_killed_mid_ingest_leaves_no_stuck_lock_and_a_consistent_file(tmp_home, tmp_path):
     write_run(tmp_home, "first")
     ingest(tmp_home)

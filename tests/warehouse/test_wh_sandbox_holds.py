@@ -41,6 +41,7 @@ def files_under(folder: Path) -> list[str]:
     "EXPLAIN (ANALYZE, FORMAT json) COPY (SELECT 1) TO '{target}'",
     "EXPLAIN ANALYSE COPY runs TO '{target}'",
 ])
+@pytest.mark.slow
 def test_explain_analyze_of_a_write_is_refused_and_writes_nothing(where, tmp_path, template, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".tmp").mkdir()
@@ -83,6 +84,7 @@ def test_the_in_process_sandbox_allows_no_folder_at_all(where, tmp_path, monkeyp
         con.close()
 
 
+@pytest.mark.slow
 def test_a_tmp_link_in_the_working_folder_reaches_nothing(where, tmp_path):
     """The app started from a folder someone else can write, whose `.tmp` links to an owner-only folder."""
     secret = tmp_path / "private"
@@ -185,6 +187,7 @@ def test_a_spilling_query_killed_at_the_time_limit_leaves_nothing(where, scratch
 SLOW = "SELECT count(*) FROM range(100000000) a, range(100000) b WHERE a.range + b.range = -1"
 
 
+@pytest.mark.slow
 def test_queries_at_once_are_capped_across_processes_and_a_dead_console_frees_its_slot(where, tmp_path):
     import psutil
 
