@@ -37,9 +37,7 @@ if note:
     st.text(f"note: {note}")  # st.text: no markdown or HTML at all, line breaks kept
 if run.get("error"):
     st.error("This run ended with an error:")
-    # st.text, not st.code: the same monospace lines, without loading the browser's syntax highlighter (about
-    # a second of a fresh tab's time on a 2-core machine, for a traceback that has nothing to highlight)
-    st.text(run["error"])
+    st.code(run["error"])
 
 left, right = st.columns([1, 2])
 with left:

@@ -48,8 +48,7 @@ def test_runs_page_status_badges(tmp_path, monkeypatch):
     assert sorted(groups["status"]) == ["✅ 1 finished · ❌ 1 failed", "✅ 2 finished"]
     at = run_page("pages/12_Run_detail.py", run=rid)
     no_exceptions(at)
-    # the traceback as monospace text (st.text: no syntax highlighter to load in the browser)
-    assert "Traceback: boom" in "\n".join(c.value for c in at.text)
+    assert "Traceback: boom" in "\n".join(c.value for c in at.code)
 
 
 def _panels(chart_spec: dict) -> list[dict]:
