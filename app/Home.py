@@ -38,10 +38,15 @@ st.download_button("⬇ Download report", _report, file_name="thermoscope-report
                    "and the commands that make these runs again; it opens offline in any browser")
 
 # ---- numerical rank per layer --------------------------------------------------------------------
-opts = data.layer_options(filters, "rank")
-if opts.is_empty():
-    ui.no_rows("numerical-rank rows")
-else:
+
+
+@st.fragment
+def rank_section(filters: dict) -> None:
+    """The representation and split pickers with their chart: a fragment, so they redraw this chart only."""
+    opts = data.layer_options(filters, "rank")
+    if opts.is_empty():
+        ui.no_rows("numerical-rank rows")
+        return
     kinds_present = [k for k in data.KIND_ORDER if k in set(opts["kind"].to_list())]
     default = [k for k in kinds_present if k != "preact"] or kinds_present
     c1, c2 = st.columns([3, 1])
@@ -58,6 +63,9 @@ else:
         ui.no_rows("rank rows for these representations")
     else:
         ui.show_layer_curves(rank, "home-rank", y_title="numerical rank", name=f"rank_{filters['arch']}_{id_name}")
+
+
+rank_section(filters)
 
 # ---- linear probes, in and out of distribution --------------------------------------------------------
 st.subheader("Linear-probe accuracy per layer")

@@ -89,6 +89,7 @@ final_accuracy = Q.final_accuracy
 runs = Q.runs
 run_detail = Q.run_detail
 run_environments = Q.run_environments
+recent_run_ids = Q.recent_run_ids
 metric_names = Q.metric_names
 summary_by_temperature = Q.summary_by_temperature
 kappa_rho = Q.kappa_rho

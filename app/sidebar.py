@@ -17,6 +17,7 @@ import streamlit as st
 from warehouse.paths import Home, home
 
 FROM_PRESET = "(preset's)"
+LAUNCH_OPEN = "lf-open"  # the launch box's open state (a widget key: it survives reruns and page switches)
 
 
 # The form's own labels for the config fields it has boxes for: messages name the box a person typed in.
@@ -185,8 +186,12 @@ def launch_form(expanded: bool = False) -> None:
 
     jobs_link()
     reap(_launched())  # finished local jobs of this server: collect them so none stays a zombie
+    # lazy: the form's ~25 widgets are built (and drawn by the browser) only while the box is open. A closed
+    # box used to cost every page and every rerun its whole form, the largest share of a page's elements.
+    box = st.sidebar.expander("🚀 Launch a sweep", expanded=expanded, key=LAUNCH_OPEN, on_change="rerun")
+    if not box.open:
+        return
     defaults = SlurmOptions()
-    box = st.sidebar.expander("🚀 Launch a sweep", expanded=expanded)
     messages = box.container()  # above the form: what Check and Launch say is seen without scrolling
     with box.form("launch-form"):
         preset = st.selectbox("preset", list(PRESETS), index=list(PRESETS).index("demo"), key="lf-preset",

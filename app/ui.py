@@ -335,12 +335,14 @@ def _downloads(frame: pl.DataFrame, key: str, name: str | None, build) -> None:
     (three buttons side by side were squeezed to "C…" in Home's two-column probe row)."""
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", name or key)
     with st.popover("⬇ Download", help="this chart's rows as CSV, or the chart as PNG / SVG"):
-        st.download_button("CSV", csv_bytes(frame), file_name=f"{stem}.csv", mime="text/csv",
+        # every file is made on click only (a callable), and a click reruns nothing (on_click="ignore"): a rerun
+        # no longer writes each chart's CSV, and a download no longer redraws the page
+        st.download_button("CSV", lambda: csv_bytes(frame), file_name=f"{stem}.csv", mime="text/csv", on_click="ignore",
                            key=f"csv-{key}", help="the aggregated rows this chart shows", width="stretch")
         st.download_button("PNG", lambda: charts.to_png(build()), file_name=f"{stem}.png", mime="image/png",
-                           key=f"png-{key}", width="stretch")
+                           on_click="ignore", key=f"png-{key}", width="stretch")
         st.download_button("SVG", lambda: charts.to_svg(build()), file_name=f"{stem}.svg", mime="image/svg+xml",
-                           key=f"svg-{key}", width="stretch")
+                           on_click="ignore", key=f"svg-{key}", width="stretch")
 
 
 def describe(filters: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ ui.open_page("Run detail", needs_runs="the run detail page")
 
 run_id = st.query_params.get("run", "")
 if not run_id:
-    recent = data.runs().head(200)["run_id"].to_list()
+    recent = data.recent_run_ids(200)
     run_id = st.selectbox("run", recent, key="detail-run", help="or open one from the Runs page")
 info = data.run_detail(run_id)
 if info["run"].is_empty():
@@ -82,8 +82,11 @@ else:
     st.markdown("**Training log**, one panel per quantity (loss and norm on log axes)")
     ui.show_chart(charts.run_panels(long, width=400), long, "detail-epochs", name=f"epochs_{run_id}",
                   width="content")
-layers = info["layers"]
-if not layers.is_empty():
+
+
+@st.fragment
+def per_layer(layers: pl.DataFrame, run_id: str) -> None:
+    """The metric picker and its chart: a fragment, so picking a metric redraws this chart only."""
     last = layers["epoch"].max()
     st.markdown(f"**Per-layer values at epoch {last}**")
     names = sorted(layers["metric"].unique().to_list())
@@ -93,6 +96,11 @@ if not layers.is_empty():
         .group_by("layer_index", "layer_name", "kind", "dataset").agg(pl.col("value").mean())
     ).sort("position")
     ui.show_chart(charts.run_layers_chart(sel, metric=metric), sel, "detail-layers", name=f"{metric}_{run_id}")
+
+
+layers = info["layers"]
+if not layers.is_empty():
+    per_layer(layers, run_id)
 if not info["metrics"].is_empty():
     st.markdown("**Summaries**")
     st.dataframe(info["metrics"], hide_index=True, width="stretch")

@@ -41,7 +41,11 @@ with c1:
     else:
         ui.show_chart(charts.temperature_chart(nc_runs, y_title="value", color="metric", split=split_by), nc_runs, "geo-nc",
                       name=f"nc_{filters['arch']}_{ID}")
-with c2:
+
+
+@st.fragment
+def nc_per_layer(filters: dict, split_by: str | None) -> None:
+    """The NC picker and its chart: a fragment, so picking NC2 redraws this chart only, not the page's six."""
     metric = st.selectbox("per layer", ["nc1", "nc2", "nc3", "nc4"], key="geo-nc-layer")
     nc_layers = data.layer_curves(filters, metric, kinds=["hidden"], datasets=[ID], split_by=split_by)
     if nc_layers.is_empty():
@@ -49,6 +53,10 @@ with c2:
     else:
         ui.show_layer_curves(nc_layers, "geo-nc-layers", y_title=metric, height=250, split=split_by,
                              name=f"{metric}_layers_{filters['arch']}_{ID}")
+
+
+with c2:
+    nc_per_layer(filters, split_by)
 
 st.subheader("OOD detection")
 st.caption("High T / low logits norm: worse OOD generalisation (ρ) but better OOD detection. Scores: MSP, "
