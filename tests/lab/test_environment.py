@@ -169,7 +169,7 @@ def test_an_older_warehouse_migrates_and_its_runs_show_not_recorded(trained, tmp
     con.close()
     shutil.copyfile(tmp_home.working, tmp_home.database)
     tmp_home.working.unlink()
-    assert ingest(tmp_home).migrated == ["v6 -> v7"]
+    assert ingest(tmp_home).migrated == ["v6 -> v7", "v7 -> v8"]  # v8: the probe record (additive)
     assert query("SELECT count(*) AS n FROM run_environments", where=tmp_home)["n"][0] == 0
     monkeypatch.setenv("THERMOSCOPE_HOME", str(tmp_home.root))
     at = run_page("pages/12_Run_detail.py", run=rec["run_id"])
