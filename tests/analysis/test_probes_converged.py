@@ -12,7 +12,7 @@ from sklearn.preprocessing import StandardScaler
 
 from analysis import AnalysisData, AnalysisSettings, Split, analyse_model, train_probes
 from analysis.probes import fit_converged, paper_records
-from tests.analysis.helpers import TinyMLP, tiny_data, train_briefly
+from tests.analysis.helpers import TinyMLP
 from thermoscope.fields import ConfigError
 
 L2 = 1e-3
@@ -101,15 +101,6 @@ def test_paper_protocol_reproduces_the_values_it_gave_before():
     p = paper_records([p], [x], y, steps=35, weight_decay=1e-3, tol=1e-4)[0]
     assert p.record.protocol == "paper" and p.record.iterations == 35 and not p.record.converged
     assert "35 Adam steps" in p.record.note
-
-
-@pytest.fixture(scope="module")
-def trained():
-    torch.manual_seed(0)
-    torch.set_num_threads(1)
-    model, data = TinyMLP(), tiny_data()
-    train_briefly(model, data.id_train)
-    return model, data
 
 
 def test_paper_protocol_in_analyse_model_gives_the_stored_values_of_before(trained):

@@ -7,19 +7,10 @@ import pytest
 import torch
 
 from analysis import AnalysisData, AnalysisError, AnalysisSettings, Split, analyse_model, numerical_rank
-from tests.analysis.helpers import TinyMLP, blobs, tiny_data, train_briefly
+from tests.analysis.helpers import TinyMLP, blobs, tiny_data
 from warehouse.schema import TABLES
 
 FAST = AnalysisSettings(probe_epochs=30, probe_batch=32, alignment_top_k=4)
-
-
-@pytest.fixture(scope="module")
-def trained():
-    torch.manual_seed(0)
-    torch.set_num_threads(1)
-    model, data = TinyMLP(), tiny_data()
-    train_briefly(model, data.id_train)
-    return model, data
 
 
 def test_rows_match_the_warehouse_schema(trained, tmp_home):

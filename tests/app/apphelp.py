@@ -57,3 +57,23 @@ def texts(at: AppTest) -> str:
     for kind in ("markdown", "info", "warning", "error", "success", "caption", "title", "subheader", "header"):
         parts += [str(getattr(e, "value", "")) for e in at.get(kind)]
     return "\n".join(parts)
+
+
+SELECTS = ("lf-executor", "lf-preset", "lf-arch", "lf-dataset", "lf-loss")
+
+
+def fill_form(at: AppTest, **values) -> AppTest:
+    """Type into the sidebar's launch form by widget key (select boxes, text areas, text inputs)."""
+    for key, value in values.items():
+        widget = at.selectbox(key=key) if key in SELECTS \
+            else at.text_area(key=key) if key in ("lf-extra", "lf-note") else at.text_input(key=key)
+        widget.set_value(value)
+    return at
+
+
+def press(at: AppTest, label: str) -> AppTest:
+    """Click the button with this label, rerun, and fail on any exception the page raised."""
+    next(b for b in at.button if b.label == label).click().run()
+    no_exceptions(at)
+    return at
+

@@ -7,23 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.app.apphelp import no_exceptions, run_page
+from tests.app.apphelp import fill_form, no_exceptions, press, run_page
 from tests.localjobs import wait_local
 from warehouse import write_shard
-
-
-def _form(at, **values):
-    for key, value in values.items():
-        widget = at.selectbox(key=key) if key in ("lf-executor", "lf-preset", "lf-arch", "lf-dataset", "lf-loss") \
-            else at.text_area(key=key) if key in ("lf-extra", "lf-note") else at.text_input(key=key)
-        widget.set_value(value)
-    return at
-
-
-def _press(at, label):
-    next(b for b in at.button if b.label == label).click().run()
-    no_exceptions(at)
-    return at
 
 
 def _top(at):
@@ -35,32 +21,32 @@ def _top(at):
 
 def test_form_messages_are_at_the_top_in_the_forms_words(tmp_home):
     at = run_page("pages/11_Jobs.py")
-    _press(_form(at, **{"lf-temps": "1,,10"}), "Check")
+    press(fill_form(at, **{"lf-temps": "1,,10"}), "Check")
     assert [e.value for e in _top(at).error] == [
         "launch: temperatures: '1,,10' has an empty value between commas; give values like 1,10,100"]
-    _press(_form(at, **{"lf-temps": "1,10,"}), "Check")
+    press(fill_form(at, **{"lf-temps": "1,10,"}), "Check")
     assert "temperatures: '1,10,' has an empty value between commas" in _top(at).error[0].value
-    _press(_form(at, **{"lf-temps": "1,-3"}), "Check")
+    press(fill_form(at, **{"lf-temps": "1,-3"}), "Check")
     assert _top(at).error[0].value == "launch: temperatures: temperature must be a positive finite number, got -3.0"
-    _press(_form(at, **{"lf-temps": "1,10", "lf-seeds": "0,1.5"}), "Check")
+    press(fill_form(at, **{"lf-temps": "1,10", "lf-seeds": "0,1.5"}), "Check")
     assert _top(at).error[0].value.startswith("launch: seeds: "), _top(at).error[0].value
-    _press(_form(at, **{"lf-seeds": "0,1,2", "lf-extra": "colour=red"}), "Check")
+    press(fill_form(at, **{"lf-seeds": "0,1,2", "lf-extra": "colour=red"}), "Check")
     assert "more fields: line 'colour=red': unknown config field 'colour'" in _top(at).error[0].value
     assert not any("--set" in e.value for e in at.sidebar.error)
-    _press(_form(at, **{"lf-extra": "epochs=1"}), "Check")
+    press(fill_form(at, **{"lf-extra": "epochs=1"}), "Check")
     assert _top(at).info[0].value == "6 run(s) to submit, 0 already exist"
 
 
 def test_check_shows_the_size_and_a_missing_dataset(tmp_home, tmp_path, monkeypatch):
     monkeypatch.setenv("THERMOSCOPE_DATA", str(tmp_path / "data"))
     at = run_page("pages/11_Jobs.py")
-    _press(at, "Check")  # the defaults: the demo sweep, 6 runs × 120 epochs × ceil(1438 / 128) = 12 steps
+    press(at, "Check")  # the defaults: the demo sweep, 6 runs × 120 epochs × ceil(1438 / 128) = 12 steps
     top = _top(at)
     assert top.info[0].value == "6 run(s) to submit, 0 already exist"
     assert "6 run(s), 720 epochs in all, 8,640 training steps" in top.caption[0].value
     assert "roughly" in top.caption[0].value and "rough" in top.caption[0].value
     assert not top.warning and not top.error  # digits and shapes are embedded
-    _press(_form(at, **{"lf-dataset": "cifar10", "lf-extra": "epochs=2\nood="}), "Check")
+    press(fill_form(at, **{"lf-dataset": "cifar10", "lf-extra": "epochs=2\nood="}), "Check")
     top = _top(at)
     assert "12 epochs in all, 4,692 training steps" in top.caption[0].value  # 6 × 2 × ceil(50,000 / 128)
     root = (tmp_path / "data").resolve()
@@ -68,7 +54,7 @@ def test_check_shows_the_size_and_a_missing_dataset(tmp_home, tmp_path, monkeypa
         f"data: cifar10 is not under {root}: it will be downloaded (≈170 MB) when the job starts; offline, put "
         f"the files at {root / 'cifar-10-batches-py'}"]
     monkeypatch.setenv("THERMOSCOPE_OFFLINE", "1")
-    _press(at, "Launch")  # offline, the job could not get the data: refused here, nothing submitted
+    press(at, "Launch")  # offline, the job could not get the data: refused here, nothing submitted
     top = _top(at)
     assert "THERMOSCOPE_OFFLINE=1 forbids the download" in top.error[0].value
     assert top.error[-1].value.startswith("launch: not submitted")
@@ -102,10 +88,10 @@ def test_sidebar_launch_runs_a_real_local_sweep(tmp_home, monkeypatch):
     monkeypatch.setattr(planner, "plan", counted(planner.plan))  # the form's check imports it when called
     monkeypatch.setattr(launcher, "plan", counted(launcher.plan))
     at = run_page("pages/11_Jobs.py")
-    _form(at, **{"lf-executor": "local", "lf-temps": "1,10", "lf-seeds": "0",
+    fill_form(at, **{"lf-executor": "local", "lf-temps": "1,10", "lf-seeds": "0",
                  "lf-extra": "epochs=1\nwidth=16\ndepth=2\nanalysis.probe_epochs=1",
                  "lf-name": "first try", "lf-tags": "smoke, ui", "lf-note": "from the form"})
-    _press(at, "Launch")
+    press(at, "Launch")
     assert len(plans) == 2, plans  # one plan per click, plus the re-plan after taking the claims
     assert _top(at).success, [e.value for e in at.sidebar.error]
     sweep_id = _top(at).success[0].value.split()[1].rstrip(":")
@@ -132,7 +118,7 @@ def test_sidebar_launch_runs_a_real_local_sweep(tmp_home, monkeypatch):
     assert detail.get("vega_lite_chart"), "the run's epoch log should be charted"
     print("statuses of the launched runs:", statuses)
     # the same form again: plan() now finds the finished runs and submits only the others
-    _press(at, "Check")
+    press(at, "Check")
     finished = sum(s == "✅ finished" for s in runs["status"])
     assert _top(at).info[0].value.startswith(f"{2 - finished} run(s) to submit, {finished} already exist")
 

@@ -7,21 +7,8 @@ import time
 
 import torch
 
-from tests.app.apphelp import no_exceptions, run_page
+from tests.app.apphelp import fill_form, press, run_page
 from tests.lab.test_trust import planted
-
-
-def _form(at, **values):
-    for key, value in values.items():
-        widget = at.text_area(key=key) if key in ("lf-extra", "lf-note") else at.text_input(key=key)
-        widget.set_value(value)
-    return at
-
-
-def _press(at, label):
-    next(b for b in at.button if b.label == label).click().run()
-    no_exceptions(at)
-    return at
 
 
 def _errors(at) -> list[str]:
@@ -48,13 +35,13 @@ def test_one_message_for_every_path_the_form_cannot_use(tmp_home, tmp_path, monk
     }.items():
         said = set()
         for path in paths:
-            _press(_form(at, **{"lf-extra": f"epochs=1\n{field}={path}"}), "Check")
+            press(fill_form(at, **{"lf-extra": f"epochs=1\n{field}={path}"}), "Check")
             said.add(tuple(_errors(at)))
         assert len(said) == 1, said  # identical whatever the reason: missing, private, a link out, not a file
         (message,) = said.pop()
         assert "cannot use that path" in message and "private" not in message and "missing" not in message
     # a usable path under the root passes the check (the CLI's own validation then applies)
-    _press(_form(at, **{"lf-extra": f"epochs=1\ndataset=folder:{allowed / 'set'}\nood="}), "Check")
+    press(fill_form(at, **{"lf-extra": f"epochs=1\ndataset=folder:{allowed / 'set'}\nood="}), "Check")
     assert not _errors(at), _errors(at)
 
 
@@ -64,10 +51,10 @@ def test_a_pretrained_that_would_run_code_is_refused_by_check_and_launch(tmp_hom
     monkeypatch.setenv("THERMOSCOPE_DATA_ROOTS", str(allowed))
     marker = tmp_path / "MARKER"
     evil = planted(allowed / "evil.pt", marker)
-    at = _form(run_page("pages/11_Jobs.py"), **{"lf-extra": f"epochs=1\nwidth=8\ndepth=1\npretrained={evil}",
+    at = fill_form(run_page("pages/11_Jobs.py"), **{"lf-extra": f"epochs=1\nwidth=8\ndepth=1\npretrained={evil}",
                                                 "lf-temps": "1", "lf-seeds": "0"})
     for label in ("Check", "Launch"):
-        _press(at, label)
+        press(at, label)
         (error,) = _errors(at)
         assert "holds pickled Python objects" in error and "state_dict()" in error, error
     assert not marker.exists()
@@ -87,11 +74,11 @@ def test_a_million_run_grid_is_refused_by_check_in_under_a_second(tmp_home):
         message = str(exc)
     took = time.perf_counter() - start
     assert "1,000,000 runs, more than the 1,000" in message and took < 1.0, (message, took)
-    at = _form(run_page("pages/11_Jobs.py"), **{"lf-temps": values["temperatures"], "lf-seeds": values["seeds"],
+    at = fill_form(run_page("pages/11_Jobs.py"), **{"lf-temps": values["temperatures"], "lf-seeds": values["seeds"],
                                                 "lf-extra": values["extra"]})
     for label in ("Check", "Launch"):
         start = time.perf_counter()
-        _press(at, label)
+        press(at, label)
         assert any("1,000,000 runs" in e for e in _errors(at)), _errors(at)
         assert time.perf_counter() - start < 5.0  # the whole page run, refusal included
     assert not tmp_home.jobs.exists()
