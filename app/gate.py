@@ -2,7 +2,8 @@
 proved it holds the server's token (the way Jupyter does it).
 
 ui.page() calls `require()` before anything else a page does, so no data, form, SQL, cancel or ingest is
-reached without it (tests/app/test_app_gate.py checks that every page calls ui.page first).
+reached without it (every page's first statement is ui.open_page, whose first act is ui.page: checked by
+tests/app/test_app_opening.py and tests/app/test_app_gate.py).
 
 Where the token comes from (lab/commands/app.py sets this up):
     THERMOSCOPE_TOKEN_FILE   a 0600 file of ours holding it (what `thermoscope app` uses: the token stays out of
