@@ -59,6 +59,9 @@ def test_a_pending_array_task_cancelled_by_hand_ends_cancelled_and_a_relaunch_ru
 def test_an_oversized_request_is_warned_at_submit_and_status_and_jobs_page_explain_the_wait(slurm_home):
     from tests.app.apphelp import no_exceptions, run_page
 
+    # an earlier test's job still leaving the node would give this one another pending reason (Resources,
+    # Priority) first: start from an empty queue
+    until("earlier jobs to leave the queue", lambda: not squeue_ids(), timeout=120)
     # the test node has 2 CPUs and about 21 GB: 8 CPUs (the default request) can never start there
     flags = ["--executor", "slurm", "--partition", "gpu", "--gpus", "0", "--cpus", "8", "--mem-gb", "1",
              "--time-min", "10"]
