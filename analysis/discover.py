@@ -212,9 +212,14 @@ def _record_calls(model: nn.Module, example: torch.Tensor) -> list[_Call]:
     calls: list[_Call] = []
     names = {id(m): n for n, m in model.named_modules()}
     handles = []
+    # every module output stays alive until the pass ends: a freed output's memory could otherwise be reused by
+    # a later, functional (module-less) result, whose key would then name the wrong producer
+    kept: list[torch.Tensor] = []
 
     def record(mod, args, out):
         first = out[0] if isinstance(out, tuple | list) and out else out
+        if isinstance(first, torch.Tensor):
+            kept.append(first)
         calls.append(_Call(names.get(id(mod), ""), mod, _key(first), _key(args[0]) if args else None))
 
     try:
