@@ -6,6 +6,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 export THERMOSCOPE_HOME ?= $(CURDIR)/thermoscope-home
 PORT   ?= 8501
+# Test workers (pytest-xdist): two keep both cores busy while half of each worker's time is waiting on jobs,
+# Slurm and servers; TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= 2
 
 .PHONY: demo demo-run app test lint unit bench clean-home constraints
 
@@ -36,7 +39,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 
 test: lint
-	$(VENV)/bin/pytest -p no:cacheprovider
+	$(VENV)/bin/pytest -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 bench: $(VENV)/.installed
 	$(PY) bench/run_all.py

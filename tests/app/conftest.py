@@ -7,6 +7,7 @@ import os
 import pytest
 
 from tests.app import browser, factory
+from tests.conftest import built_once
 from warehouse import home
 
 
@@ -14,11 +15,11 @@ from warehouse import home
 def fx_home(tmp_path_factory):
     """A warehouse written as jobs write it (shards) and ingested: 2 temperatures x 2 seeds (+ an MSE group).
 
-    Built once for the whole session (four modules read it; each build is a real ingest of 16 runs): the tests
-    that use it only read it. A test that needs to write builds its own home (tmp_home + factory.build)."""
-    root = tmp_path_factory.mktemp("app-home")
-    where = home(root)
-    factory.build(where, archs=(factory.ARCH, "resnet18"), extra_loss=True)
+    Built once for the whole test run, shared by pytest-xdist's workers (tests/conftest.py built_once): four
+    modules read it, and each build is a real ingest of 16 runs. The tests that use it only read it. A test that needs to write builds its own home (tmp_home + factory.build)."""
+    folder, _ = built_once(tmp_path_factory, "app-home", lambda f: factory.build(
+        home(f), archs=(factory.ARCH, "resnet18"), extra_loss=True))
+    where = home(folder)
     published = where.database.stat().st_mtime_ns
     yield where
     # shared by many modules: a test that wrote to it would change what the later ones see
