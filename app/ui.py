@@ -334,9 +334,11 @@ def show_curve_panels(frame: pl.DataFrame, key: str, *, name: str | None = None,
     spec.get("config", {}).pop("view", None)
     if not spec.get("config"):
         spec.pop("config", None)
-    words = [w for w in (title, charts.n_caption(frame)) if w]
-    if words:
-        st.caption(" · ".join(words))
+    if title:  # as the static chart's title: bold, the n caption below it
+        st.markdown(f"**{plain(title)}**")
+    caption = charts.n_caption(frame)
+    if caption:
+        st.caption(caption)
     st.vega_lite_chart(data_frame, spec, width="content", key=f"chart-{key}")
     _downloads(frame if csv is None else csv, key, name, lambda: charts.curve_panels(frame, title=title, **style))
 
