@@ -494,7 +494,7 @@ def curve_panels(frame: pl.DataFrame, quantities: tuple[str, ...] | None = None,
 # regime (powers of ten, 1-2-5 or 1–9 steps, as ticks_within chooses them) that Vega filters to the range; the
 # title and the n caption are drawn above the chart by the page. Same picker state, same spec; a run picker
 # that only changes the numbers (another arch with the same temperatures and seeds) swaps data too.
-_EXPONENTS = range(-12, 13)
+_EXPONENTS = tuple(range(-12, 13))
 LOG_TICK_LISTS = {
     "decades": tuple(float(f"{10.0 ** e:.6g}") for e in _EXPONENTS),
     "125": tuple(float(f"{m * 10.0 ** e:.6g}") for e in _EXPONENTS for m in (1, 2, 5)),

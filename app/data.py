@@ -72,7 +72,9 @@ def _run(db_path: str, version: tuple[int, int], sql: str, params: tuple) -> pl.
         con.close()
 
 
-_cached = st.cache_data(ttl=600, max_entries=512, show_spinner=False)(_run)
+@st.cache_data(ttl=600, max_entries=512, show_spinner=False)
+def _cached(db_path: str, version: tuple[int, int], sql: str, params: tuple) -> pl.DataFrame:
+    return _run(db_path, version, sql, params)
 
 
 def cached_run(sql: str, params: tuple, where: Home) -> pl.DataFrame:
