@@ -268,7 +268,8 @@ def without_data(spec: dict) -> dict:
     so the frame sent beside the spec is the chart's data, as for st.vega_lite_chart(frame, spec)."""
     spec.pop("datasets", None)
     spec.pop("data", None)
-    for part in spec.get("layer", []) + ([spec["spec"]] if isinstance(spec.get("spec"), dict) else []):
+    parts = spec.get("layer", []) + spec.get("concat", []) + ([spec["spec"]] if isinstance(spec.get("spec"), dict) else [])
+    for part in parts:
         part.pop("data", None)
         for sub in part.get("layer", []):
             sub.pop("data", None)
@@ -482,6 +483,101 @@ def curve_panels(frame: pl.DataFrame, quantities: tuple[str, ...] | None = None,
         y="independent", color="shared", strokeDash="shared")
 
 
+# ---- the same panels as a spec that does not change with the numbers ---------------------------------------
+# Streamlit's frontend (1.67: ArrowVegaLiteChart / useVegaElementPreprocessor / useVegaEmbed) re-creates a
+# chart's Vega view — a full Vega-Lite compile, 1–2 s for these concat charts on a shared 2-core VM — whenever
+# the spec it receives differs in any byte, except in the dataset names, which it maps to their position
+# (`__st_dataset_<i>`), and the width/height a stretched chart is given. When only the data differs it
+# swaps the rows into the existing view (`view.data(name, rows)` where the Arrow bytes changed). So the live
+# spec below carries nothing that depends on the numbers: the log axes' range comes from the data inside Vega
+# (`nice: false` and a pixel padding, like log_domain's margin), and their ticks are one fixed list per tick
+# regime (powers of ten, 1-2-5 or 1–9 steps, as ticks_within chooses them) that Vega filters to the range; the
+# title and the n caption are drawn above the chart by the page. Same picker state, same spec; a run picker
+# that only changes the numbers (another arch with the same temperatures and seeds) swaps data too.
+_EXPONENTS = tuple(range(-12, 13))
+LOG_TICK_LISTS = {
+    "decades": tuple(float(f"{10.0 ** e:.6g}") for e in _EXPONENTS),
+    "125": tuple(float(f"{m * 10.0 ** e:.6g}") for e in _EXPONENTS for m in (1, 2, 5)),
+    "1-9": tuple(float(f"{m * 10.0 ** e:.6g}") for e in _EXPONENTS for m in range(1, 10)),
+}
+LOG_PAD_PX = 8  # ≈ log_domain's 5 % of the log-width on a 190-px panel
+
+
+def log_regime(values: list[float]) -> str:
+    """Which of LOG_TICK_LISTS labels a log axis over `values` the way ticks_within does ('auto': a range too
+    narrow for any of them, where Vega's own ticks — evenly spaced round values — are used)."""
+    positive = [v for v in values if v is not None and math.isfinite(v) and v > 0]
+    if not positive:
+        return "auto"
+    lo, hi = log_domain(min(positive), max(positive))
+    if len([t for t in log_ticks(lo, hi) if lo <= t <= hi]) >= 3:
+        return "decades" if math.log10(hi / lo) >= 2 else "125"
+    if len([t for t in LOG_TICK_LISTS["1-9"] if lo <= t <= hi]) >= 3:
+        return "1-9"
+    return "auto"
+
+
+def _live_log_axis(title: str, regime: str) -> tuple[alt.Scale, alt.Axis]:
+    scale = alt.Scale(type="log", nice=False, zero=False, padding=LOG_PAD_PX)
+    if regime == "auto":  # a narrow range: Vega's evenly spaced round ticks, about four of them
+        return scale, alt.Axis(title=title, format=",~g", tickCount=4)
+    # tickCount: Vega halves an explicit list longer than it; the list is already what ticks_within would draw
+    return scale, alt.Axis(title=title, format=",~g", values=list(LOG_TICK_LISTS[regime]), tickCount=40)
+
+
+def curve_panels_spec(frame: pl.DataFrame, quantities: tuple[str, ...] | None = None, *, log_y: bool = True,
+                      split: str | None = None, width: int = 380, height: int = 190, columns: int = 2
+                      ) -> tuple[dict, pl.DataFrame]:
+    """curve_panels as a Vega-Lite dict without data and without title (n_caption(frame) and the title go
+    above the chart), plus the frame to send with it. The dict depends on the chart's shape only — quantities,
+    temperatures (the legend's n), split values, tick regimes, epochs when few — and is built once per shape."""
+    frame = with_split(with_legend_labels(frame), split)
+    present = frame["quantity"].unique().to_list() if not frame.is_empty() else []
+    chosen = tuple(q for q in (quantities or QUANTITY_TITLES) if q in present)
+    regimes = tuple(
+        log_regime([v for c in ("mean", "lo", "hi") for v in frame.filter(pl.col("quantity") == q)[c].to_list()])
+        if log_y and q in LOG_QUANTITIES else "" for q in chosen)
+    epochs = epoch_axis(frame).to_dict().get("values")
+    key = (chosen, regimes, tuple(_t_order(frame)), split, _split_values(frame, split),
+           frame["epoch"].n_unique() > 40 if not frame.is_empty() else False, tuple(epochs) if epochs else None,
+           "raw" in frame.columns, width, height, columns)
+    return json.loads(_curve_panels_template(*key)), frame
+
+
+@functools.lru_cache(maxsize=256)
+def _curve_panels_template(quantities: tuple, regimes: tuple, temps: tuple, split: str | None, splits: tuple,
+                           many_epochs: bool, epochs: tuple | None, raw: bool, width: int, height: int,
+                           columns: int) -> str:
+    color = alt.Color("Tn:N", sort=list(temps), scale=alt.Scale(scheme=TEMP_SCHEME, domain=list(temps)),
+                      legend=_t_legend())
+    x_axis = alt.Axis(values=list(epochs), format="d") if epochs else alt.Axis(tickMinStep=1, format="d")
+    panels = []
+    for q, regime in zip(quantities, regimes):
+        qtitle = QUANTITY_TITLES.get(q, q)
+        if regime:
+            scale, axis = _live_log_axis(qtitle, regime)
+        elif q in INTEGER_QUANTITIES:
+            scale, axis = alt.Scale(zero=False, padding=8), alt.Axis(title=qtitle, tickMinStep=1, format="d")
+        else:
+            scale, axis = alt.Scale(zero=False, padding=8), alt.Axis(title=qtitle)
+        enc = dict(x=alt.X("epoch:Q", title="epoch", axis=x_axis), color=color, detail=alt.Detail("config_group:N"))
+        if splits:
+            enc["strokeDash"] = _dash(split, splits)
+        base = alt.Chart().transform_filter(alt.datum.quantity == q).encode(**enc)
+        tips = ["T:N", "epoch:Q", alt.Tooltip("stat:N", title=f"{qtitle}: mean ± std (n)")]
+        if raw:
+            tips.append(alt.Tooltip("raw:Q", format=".4g", title="unsmoothed mean"))
+        if split:
+            tips.insert(1, alt.Tooltip("split_value:N", title=split))
+        band = base.transform_filter("isValid(datum.lo) && isValid(datum.hi)").mark_area(opacity=0.16).encode(
+            y=alt.Y("lo:Q", scale=scale, axis=axis), y2="hi:Q")
+        line = base.mark_line(point=not many_epochs).encode(y=alt.Y("mean:Q", scale=scale, axis=axis),
+                                                            tooltip=tips)
+        panels.append(alt.layer(band, line).properties(title=qtitle, width=width, height=height))
+    chart = alt.concat(*panels, columns=columns).resolve_scale(y="independent", color="shared", strokeDash="shared")
+    return json.dumps(without_data(chart.to_dict(validate=False)))
+
+
 # the run detail page: one panel per unit, each series its own colour (never four identical legend symbols)
 RUN_PANELS = (
     ("loss", ("train_loss",), True),
@@ -516,11 +612,14 @@ def run_panels(frame: pl.DataFrame, *, width: int = 330, height: int = 180, colu
     return alt.concat(*panels, columns=columns).resolve_scale(y="independent", color="shared")
 
 
+EPOCH_PANELS = ("logits_norm", "rank_pre_softmax", "rank_post_softmax", "test_acc")
+
+
 def epoch_panels(frame: pl.DataFrame, *, norm: str = "logits_norm", ranks: tuple[str, ...] = (
         "rank_pre_softmax", "rank_post_softmax"), split: str | None = None, width: int = 380,
         height: int = 200) -> alt.ConcatChart:
     """The Logits norm page: the logits norm (log axis, ticks at 1-2-5 or powers of ten) beside the pre- and
-    post-softmax rank, each panel its own y axis (curve_panels)."""
+    post-softmax rank, each panel its own y axis (curve_panels; the page draws it live, ui.show_curve_panels)."""
     return curve_panels(frame, (norm, *ranks, "test_acc"), log_y=True, split=split, width=width,
                         height=height, columns=2)
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 import streamlit as st
 
+from warehouse import run_table
 from warehouse.paths import Home, home
 from warehouse.queries import (  # noqa: F401  (re-exported for the pages)
     CONFIG_FIELDS,
@@ -61,8 +63,7 @@ def _open(db_path: str, version: tuple[int, int]):
     return con
 
 
-@st.cache_data(ttl=600, max_entries=512, show_spinner=False)
-def _cached(db_path: str, version: tuple[int, int], sql: str, params: tuple) -> pl.DataFrame:
+def _run(db_path: str, version: tuple[int, int], sql: str, params: tuple) -> pl.DataFrame:
     con = _open(db_path, version)
     try:
         rel = con.sql(sql, params=list(params)) if params else con.sql(sql)
@@ -71,11 +72,46 @@ def _cached(db_path: str, version: tuple[int, int], sql: str, params: tuple) -> 
         con.close()
 
 
+@st.cache_data(ttl=600, max_entries=512, show_spinner=False)
+def _cached(db_path: str, version: tuple[int, int], sql: str, params: tuple) -> pl.DataFrame:
+    return _run(db_path, version, sql, params)
+
+
 def cached_run(sql: str, params: tuple, where: Home) -> pl.DataFrame:
     """The Queries runner: one read-only query, cached until the next ingest."""
     return _cached(str(where.database), db_version(where), sql, params)
 
 
+
+# ---- the Runs page's table (warehouse/run_table.py) -------------------------------------------------------
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _results(db_path: str, version: tuple[int, int]) -> run_table.RunTable:
+    """Every run's final results, once per warehouse version and server process, shared by every session and
+    never copied (st.cache_data would unpickle 100,000 rows on every rerun): the Runs page's questions are
+    SQL over this table, each answering with the rows the page shows."""
+    where = Home(Path(db_path).parent)
+    frame = Queries(lambda sql, params, _w: _run(db_path, version, sql, params)).run_results(where=where)
+    return run_table.RunTable(frame)
+
+
+@st.cache_data(ttl=600, max_entries=512, show_spinner=False)
+def _run_table(db_path: str, version: tuple[int, int], sql: str, params: tuple) -> pl.DataFrame:
+    return _results(db_path, version).query(sql, params)
+
+
+def run_table_query(statement: tuple[str, list], where: Home | None = None) -> pl.DataFrame:
+    """One of run_table's statements over the cached results, its answer cached until the next ingest."""
+    where = where or home()
+    sql, params = statement
+    frozen = tuple(tuple(p) if isinstance(p, list) else p for p in params)
+    return _run_table(str(where.database), db_version(where), sql, frozen)
+
+
+def run_table_schema(where: Home | None = None) -> pa.Schema:
+    where = where or home()
+    return _results(str(where.database), db_version(where)).table.schema
 
 
 Q = Queries(cached_run)

@@ -48,6 +48,19 @@ def reported() -> pl.DataFrame:
     return pl.DataFrame(rows, schema_overrides={"temperature": pl.Float64})
 
 
+def configurations() -> tuple[dict, ...]:
+    """The run filters of every configuration the paper reports, for Queries.kappa_rho(any_of=...): arch, dataset
+    and loss with the temperatures of its row (the MSE rows any temperature: 'low_norm' is the largest T > 1
+    measured). The Paper check reads only these groups, not every group of the warehouse."""
+    table = reported()
+    out = []
+    for (arch, dataset, loss), rows in table.group_by(["arch", "dataset", "loss"], maintain_order=True):
+        temps = rows["temperature"].to_list()
+        f = {"arch": arch, "dataset": dataset, "loss": loss}
+        out.append(f if None in temps else {**f, "temperature": sorted(temps)})
+    return tuple(out)
+
+
 def compare(measured: pl.DataFrame, tolerance: float = 2.0) -> pl.DataFrame:
     """The paper's value beside the measured mean ± std for every reported cell that has runs (ρ on the
     paper's OOD set).

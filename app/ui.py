@@ -324,6 +324,25 @@ def show_layer_curves(frame: pl.DataFrame, key: str, *, name: str | None = None,
     _downloads(frame, key, name, lambda: charts.layer_band_chart(frame, **style))
 
 
+def show_curve_panels(frame: pl.DataFrame, key: str, *, name: str | None = None, title: str = "",
+                      csv: pl.DataFrame | None = None, **style) -> None:
+    """charts.curve_panels for `frame` from a spec that does not change with the numbers (charts.curve_panels_spec):
+    a rerun that only changes the data swaps it into the drawn chart instead of compiling it again. The title and
+    n caption go above it as a caption; the PNG / SVG downloads carry them inside, as before. `csv`: the rows the
+    CSV download holds when they are not the drawn ones (the unsmoothed curves)."""
+    spec, data_frame = charts.curve_panels_spec(frame, **style)
+    spec.get("config", {}).pop("view", None)
+    if not spec.get("config"):
+        spec.pop("config", None)
+    if title:  # as the static chart's title: bold, the n caption below it
+        st.markdown(f"**{plain(title)}**")
+    caption = charts.n_caption(frame)
+    if caption:
+        st.caption(caption)
+    st.vega_lite_chart(data_frame, spec, width="content", key=f"chart-{key}")
+    _downloads(frame if csv is None else csv, key, name, lambda: charts.curve_panels(frame, title=title, **style))
+
+
 def plain(text: str) -> str:
     """`text` for st.markdown that renders as the characters typed: every ASCII punctuation mark escaped, so
     no link, emphasis, `:color[…]`, `$math$` or bare-URL autolink forms from text a person typed."""

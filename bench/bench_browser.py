@@ -1,6 +1,7 @@
 """Dashboard in a real browser: first-chart time per page in a fresh tab, and one interaction, on 10,000 runs.
 
     .venv/bin/python bench/bench_browser.py [--quick] [--runs N] [--keep DIR] [--repeat K] [--shots DIR]
+                                            [--pages Runs,Paper_check,...]
 
 What a user waits for, measured in headless Chromium (Debian's /usr/bin/chromium driven by playwright,
 as in tests/app/browser.py) against a running `streamlit run app/Home.py`:
@@ -130,7 +131,16 @@ def main() -> int:
     p.add_argument("--quick", action="store_true", help="smoke run for `bench/run_all.py --quick`")
     p.add_argument("--keep", help="build the warehouse here and keep it (reused when it already holds one)")
     p.add_argument("--shots", help="save one screenshot per page here")
+    p.add_argument("--pages", help="only these pages, comma-separated URL names (Home, Runs, Logits_norm, ...): "
+                   "re-measure the pages a change touched without paying for the others")
     args = p.parse_args()
+    paths = page_paths()
+    if args.pages:
+        wanted = [w.strip() for w in args.pages.split(",") if w.strip()]
+        unknown = [w for w in wanted if (w if w != "Home" else "") not in paths]
+        if unknown:
+            p.error(f"unknown page(s) {', '.join(unknown)}; pages: Home, {', '.join(x for x in paths if x)}")
+        paths = [x for x in paths if (x or "Home") in wanted]
     n = args.runs or (500 if args.quick else 10_000)
     repeat = args.repeat or (1 if args.quick else 3)
     driver = _driver()
@@ -163,7 +173,7 @@ def main() -> int:
             # every page, in alternating turns (reference, page, reference, page ...), so a neighbour's load on
             # this shared machine hits both alike: each page's ratio is to the reference measured next to it
             first_chart_ms(context, reference.url, driver, True)  # warm it up
-            for path in page_paths():
+            for path in paths:
                 url = f"{server.url}/{path}"
                 # the cold visit also tells whether the page draws charts at all (what to wait for)
                 cold, charts = first_chart_ms(context, url, driver, charts=False)

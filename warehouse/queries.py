@@ -542,7 +542,7 @@ class Queries:
 
 
     def kappa_rho(self, filters: dict[str, Any], *, split_by: str | None = None, protocol: str | None = None,
-                  where: Home | None = None) -> pl.DataFrame:
+                  any_of: tuple[dict[str, Any], ...] = (), where: Home | None = None) -> pl.DataFrame:
         """κ, ρ and solution rank per (seed group, OOD set of ρ): mean, std (NULL for n = 1), n, plus the config
         fields that tell groups apart (and `split_by`, a config field, when given). ρ is measured per OOD
         dataset, so a group with two OOD sets has two rows (`rho_ood`). `not_learned`: runs of the group whose
@@ -550,11 +550,17 @@ class Queries:
         ('converged' or 'paper', column `probe_protocol`); `not_converged`: runs of the group whose probes of that
         protocol did not all reach the tolerance at the epoch κ/ρ come from (run_metrics 'probes_converged').
         protocol None: 'converged' where the selection has it, else 'paper' (warehouses from before v8).
+        `any_of`: further keep only the runs matching one of these filters (each as `filters`), e.g. the paper's
+        configurations (app/paper.py), so a comparison with a few configurations does not aggregate every group.
         """
         if protocol is None:
             protocol = (self.probe_protocols(filters, where) or ["converged"])[0]
         _check_protocol(protocol)
         cond, params = config_where(filters)
+        if any_of:
+            ors = [config_where(f) for f in any_of]
+            cond += " AND (" + " OR ".join(f"({c})" for c, _ in ors) + ")"
+            params += [p for _, ps in ors for p in ps]
         _check_split(split_by)
         fields = (*KAPPA_GROUP, *([split_by] if split_by and split_by not in KAPPA_GROUP else []))
         keys = ", ".join(f'any_value({field_sql(k, "c")}) AS "{k}"' for k in fields)

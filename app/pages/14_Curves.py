@@ -39,9 +39,8 @@ def curves_section(filters: dict, split_by: str | None) -> None:
         ui.no_rows("epoch logs")
         return
     shown = curves if method == "none" else charts.smooth(curves, window, method="ema" if method == "EMA" else "rolling")
-    ui.show_chart(charts.curve_panels(shown, tuple(chosen), log_y=log_y, split=split_by,
-                                      title=ui.describe(filters)), curves, "curves-epochs",
-                  name=f"curves_{filters['arch']}_{filters['dataset']}", width="content")
+    ui.show_curve_panels(shown, "curves-epochs", name=f"curves_{filters['arch']}_{filters['dataset']}",
+                         title=ui.describe(filters), csv=curves, quantities=tuple(chosen), log_y=log_y, split=split_by)
 
 
 curves_section(filters, split_by)

@@ -1,11 +1,16 @@
 """Runs: every run with its final results; filter by config and by result, group (mean ± std and n per group),
 plot a config field against a result, and pick runs to compare side by side (pages/13_Compare.py)."""
 
+from dataclasses import replace
+
 import polars as pl
+import pyarrow as pa
 import streamlit as st
 
 from app import charts, data, state, ui
+from warehouse import run_table
 from warehouse.csv_out import csv_bytes
+from warehouse.run_table import RunFilter
 
 ui.open_page("Runs", needs_runs="the Runs page")
 
@@ -15,60 +20,70 @@ FORMATS = {"test_acc": "%.3f", "train_acc": "%.3f", "train_loss": "%.4g", "logit
            "solution_rank": "%.3g", "kappa": "%.1f", "rho": "%.1f", "best_auroc": "%.3f"}
 COMPARE_MAX = 8
 SCATTER_MAX = 3000
+LIMIT = 1000  # runs a page of the table
+GROUP_LIMIT = 1000  # groups the group table holds (all of them in its CSV)
 
 # ---- a sweep from the URL (Jobs and the launch message link here with ?sweep=...) ------------------------
-# the shared selection (app/state.py) holds it, so it also scopes the chart pages opened from here
+# the shared selection (app/state.py) holds it, so it also scopes the chart pages opened from here.
+# Every question below is one SQL statement over the runs' final results (warehouse/run_table.py), answered
+# with the rows the page shows: a click costs the same for 1,000 runs as for 100,000.
 sweep = state.get(state.SWEEP)
-runs = data.run_results({"sweep_id": sweep} if sweep else {})
+scope = RunFilter(sweep=str(sweep) if sweep else None)
+
+
+def ask(statement: tuple[str, list]) -> pl.DataFrame:
+    return data.run_table_query(statement)
+
+
+in_scope = int(ask(run_table.count_sql(scope))["n"][0])
 if sweep:
     left, right = st.columns([5, 1])
-    if runs.is_empty():
+    if not in_scope:
         left.warning(f"No run of sweep `{sweep}` is in the warehouse yet: it may not be ingested. "
                      "Ingest, or show all runs.")
     else:
-        left.info(f"Showing only sweep `{sweep}`: {runs.height:,} run(s).")
+        left.info(f"Showing only sweep `{sweep}`: {in_scope:,} run(s).")
     if right.button("show all runs", key="runs-clear-sweep", help="forget the sweep in the URL"):
         state.clear(state.SWEEP)
         st.rerun()
-    if runs.is_empty():
+    if not in_scope:
         st.stop()
 
-unconverged = runs.filter(pl.col("probes_converged").is_not_null() & ~pl.col("probes_converged").fill_null(True))
+unconverged = ask(run_table.unconverged_sql(scope))
 if not unconverged.is_empty():  # counted and named like runs that did not learn (docs/methods.md §3)
+    total = int(unconverged["total"][0])
     names = ", ".join(f"{r['run_id'][:8]} (T={r['temperature']:g}, seed {r['seed']})" if r["temperature"] is not None
-                      else r["run_id"][:8] for r in unconverged.head(8).iter_rows(named=True))
-    more = f" and {unconverged.height - 8} more" if unconverged.height > 8 else ""
-    st.warning(f"**{unconverged.height} of {runs.height} runs have probes that did not converge** ({names}{more}): "
+                      else r["run_id"][:8] for r in unconverged.iter_rows(named=True))
+    more = f" and {total - 8} more" if total > 8 else ""
+    st.warning(f"**{total} of {in_scope} runs have probes that did not converge** ({names}{more}): "
                "their κ, ρ and probe curves measure an optimiser that stopped short; 'converged probes only' in "
                "Filter leaves them out, the probe rows' notes say why.")
-fields = [*data.CONFIG_FIELDS, "status", "sweep_id", "source"]
-present = [r for r in RESULTS if runs[r].is_not_null().any()]
+fields = list(run_table.FIELDS)
+have = ask(run_table.present_sql(scope)).row(0, named=True)
+present = [r for r in RESULTS if have[r]]
+schema = data.run_table_schema()
 
 # ---- filters: config fields, then results ---------------------------------------------------------------
+# each field's choices are the values left by the fields picked before it (the order they were picked in)
+config: list[tuple[str, tuple]] = []
+ranges: list[tuple[str, float | None, float | None]] = []
 with st.expander("Filter", expanded=False):
     chosen = st.multiselect("filter by config", fields, key="runs-filter-fields",
                             help="pick fields, then the values to keep for each")
     cols = st.columns(3)
     for i, name in enumerate(chosen):
-        values = sorted(runs[name].unique().to_list(), key=ui._sort_key)
+        left = replace(scope, config=tuple(config))
+        values = sorted(ask(run_table.values_sql(left, name))["value"].to_list(), key=ui._sort_key)
         keep = cols[i % 3].multiselect(name, values, key=f"runs-filter-{name}")
         if keep:
-            runs = runs.filter(pl.col(name).is_in(keep) | (pl.col(name).is_null() & pl.lit(None in keep)))
+            config.append((name, tuple(keep)))
     text = st.text_input("name, tag or note contains", key="runs-filter-text", placeholder="e.g. baseline")
-    if text:
-        needle = text.lower()
-        runs = runs.filter(pl.any_horizontal(pl.col(c).str.to_lowercase().str.contains(needle, literal=True)
-                                             for c in ("name", "tags", "note")))
     learned_only = st.toggle("learned only", key="runs-learned-only",
                              help="runs whose final test accuracy and loss say they learned (runs.learned); "
                              "temperatures compare only between those")
-    if learned_only:
-        runs = runs.filter(pl.col("learned").fill_null(False))
     converged_only = st.toggle("converged probes only", key="runs-converged-only",
                                help="leave out runs whose converged-protocol probes did not all reach their "
                                "tolerance (runs.probes_converged = false); κ and ρ compare only between the others")
-    if converged_only:
-        runs = runs.filter(pl.col("probes_converged").fill_null(True))
     by_result = st.multiselect("filter by result", present, key="runs-filter-results",
                                format_func=lambda r: TITLES.get(r, r),
                                help="a range per result (empty = no bound); runs without that number are left out")
@@ -76,15 +91,15 @@ with st.expander("Filter", expanded=False):
         lo_col, hi_col = st.columns(2)
         lo = lo_col.number_input(f"{TITLES.get(name, name)} ≥", value=None, format="%.4g", key=f"runs-min-{name}")
         hi = hi_col.number_input(f"{TITLES.get(name, name)} ≤", value=None, format="%.4g", key=f"runs-max-{name}")
-        runs = runs.filter(pl.col(name).is_not_null())
-        if lo is not None:
-            runs = runs.filter(pl.col(name) >= lo)
-        if hi is not None:
-            runs = runs.filter(pl.col(name) <= hi)
+        ranges.append((name, lo, hi))
+kept = replace(scope, config=tuple(config), text=text or "", learned_only=learned_only,
+               converged_only=converged_only, ranges=tuple(ranges))
 
-varying = [f for f in data.GROUP_DEFAULT if runs[f].n_unique() > 1]
-st.caption(f"{runs.height:,} run(s) match. Fields that differ between them: {', '.join(varying) or 'none'}.")
-if runs.is_empty():
+n_kept = int(ask(run_table.count_sql(kept))["n"][0])
+counts = ask(run_table.varying_sql(kept, data.GROUP_DEFAULT)).row(0, named=True)
+varying = [f for f in data.GROUP_DEFAULT if counts[f] > 1]
+st.caption(f"{n_kept:,} run(s) match. Fields that differ between them: {', '.join(varying) or 'none'}.")
+if not n_kept:
     st.warning("No run matches these filters: widen a range or clear a filter.")
     st.stop()
 
@@ -106,46 +121,54 @@ group_by = st.multiselect(
     "seed (and data_root), i.e. seed groups",
 )
 if group_by:
-    stats = data.group_results(runs, group_by, tuple(present))
-    status_cols = [(pl.col("status") == s).sum().alias(s) for s in data.RUN_STATUSES]
-    extra = runs.group_by(group_by).agg(
-        pl.col("seed").drop_nulls().unique().sort().cast(pl.String).str.join(", ").alias("seeds"), *status_cols)
-    groups = stats.join(extra, on=group_by, how="left", nulls_equal=True).sort(group_by, nulls_last=True)
-    groups = groups.with_columns(
-        pl.struct(list(data.RUN_STATUSES)).map_elements(ui.badges, return_dtype=pl.String).alias("status"),
-        pl.when(pl.col("seeds") == "").then(pl.lit("— (no seed)")).otherwise(pl.col("seeds")).alias("seeds"),
-    )
-    result_cols, config = [], {"N": st.column_config.NumberColumn("N runs", help="runs in the group")}
+    groups = ask(run_table.groups_sql(kept, group_by, tuple(present), limit=GROUP_LIMIT))
+    n_groups = int(groups["groups"][0]) if groups.height else 0
+    rows, config_cols = [], {"N": st.column_config.NumberColumn("N runs", help="runs in the group")}
+    for g in groups.iter_rows(named=True):  # at most GROUP_LIMIT rows: plain Python is quick enough here
+        row = {c: g[c] for c in group_by} | {"N": g["N"], "status": ui.badges(g), "seeds": g["seeds"] or "— (no seed)"}
+        for r in present:
+            row[f"{r}_mean"] = g[f"{r}_mean"]
+            row[f"{r} ±"] = stat_text(g[f"{r}_std"], g[f"{r}_n"])
+        rows.append(row)
+    result_cols = []
     for r in present:
-        spread = f"{r} ±"
-        groups = groups.with_columns(
-            pl.struct(f"{r}_std", f"{r}_n").map_elements(lambda s, r=r: stat_text(s[f"{r}_std"], s[f"{r}_n"]),
-                                                         return_dtype=pl.String).alias(spread))
-        result_cols += [f"{r}_mean", spread]
-        config[f"{r}_mean"] = st.column_config.NumberColumn(TITLES.get(r, r), format=FORMATS.get(r, "%.4g"),
-                                                            help=f"mean over the group's runs that have a {r}")
-        config[spread] = st.column_config.TextColumn(
+        result_cols += [f"{r}_mean", f"{r} ±"]
+        config_cols[f"{r}_mean"] = st.column_config.NumberColumn(
+            TITLES.get(r, r), format=FORMATS.get(r, "%.4g"), help=f"mean over the group's runs that have a {r}")
+        config_cols[f"{r} ±"] = st.column_config.TextColumn(
             "± std (n)", help=f"sample std of {r} over the group and n, the runs that have one; "
             "no std for a single run")
     shown = [c for c in group_by if c in varying or len(group_by) <= 6] or group_by[:3]
-    st.subheader(f"{groups.height:,} group(s)")
-    st.dataframe(groups.select(*shown, "N", "status", "seeds", *result_cols), hide_index=True, width="stretch",
-                 column_config=config, key="runs-groups")
+    table_groups = pl.DataFrame(rows, schema_overrides={c: groups.schema[c] for c in group_by},
+                                infer_schema_length=None)
+    st.subheader(f"{n_groups:,} group(s)")
+    st.dataframe(table_groups.select(*shown, "N", "status", "seeds", *result_cols), hide_index=True,
+                 width="stretch", column_config=config_cols, key="runs-groups")
+    if n_groups > GROUP_LIMIT:
+        st.caption(f"Showing the first {GROUP_LIMIT:,} of {n_groups:,} groups (in the order of the group-by "
+                   "fields); filter to narrow, or download all.")
     if len(shown) < len(group_by):
         st.caption(f"Columns equal in every group are hidden: {', '.join(c for c in group_by if c not in shown)}.")
-    st.download_button("groups as CSV", csv_bytes(groups.drop("seeds")), "groups.csv", "text/csv",
-                       key="runs-groups-csv")
+
+    def all_groups() -> bytes:
+        every = ask(run_table.groups_sql(kept, group_by, tuple(present))).drop("groups")
+        return csv_bytes(every.drop("seeds"))
+
+    st.download_button("groups as CSV", all_groups, "groups.csv", "text/csv", key="runs-groups-csv")
 
 # ---- runs, sortable, selectable for comparison -----------------------------------------------------------
-LIMIT = 1000
 st.subheader("Runs")
-order_options = ["newest first", *present]
-order = st.selectbox("which runs first", order_options, key="runs-order",
-                     format_func=lambda o: o if o == "newest first" else f"highest {TITLES.get(o, o)}",
-                     help=f"decides which {LIMIT:,} runs the table holds; click a header to sort those")
-if order != "newest first":
-    runs = runs.sort(order, descending=True, nulls_last=True)
-table = runs.head(LIMIT).with_columns(
+order_options = [run_table.NEWEST, *present]
+c1, c2 = st.columns([3, 1])
+order = c1.selectbox("which runs first", order_options, key="runs-order",
+                     format_func=lambda o: o if o == run_table.NEWEST else f"highest {TITLES.get(o, o)}",
+                     help=f"decides which runs the table holds ({LIMIT:,} a page); click a header to sort those")
+pages = max(1, -(-n_kept // LIMIT))
+page = c2.number_input(f"page (of {pages:,})", min_value=1, max_value=pages, value=1, step=1, key="runs-page",
+                       disabled=pages == 1, help=f"{LIMIT:,} runs a page, in the order chosen on the left") \
+    if pages > 1 else 1
+page = min(int(page or 1), pages)
+table = ask(run_table.page_sql(kept, order, limit=LIMIT, offset=(page - 1) * LIMIT)).with_columns(
     pl.col("run_id").map_elements(ui.run_link, return_dtype=pl.String).alias("detail"),
     pl.col("status").map_elements(ui.badge, return_dtype=pl.String).alias("status"),
 )
@@ -170,8 +193,10 @@ event = st.dataframe(
         **result_config,
     },
 )
-if runs.height > LIMIT:
-    st.caption(f"Showing {LIMIT:,} of {runs.height:,} ({order}); filter to narrow, or download all.")
+if n_kept > LIMIT:
+    first = (page - 1) * LIMIT
+    st.caption(f"Showing runs {first + 1:,}–{first + table.height:,} of {n_kept:,} ({order}); the page box "
+               "above shows the others; filter to narrow, or download all.")
 rows = list(event.selection.rows) if event is not None else []
 picked = [table["run_id"][i] for i in rows if i < table.height]
 if len(picked) < 2:
@@ -181,7 +206,8 @@ elif len(picked) > COMPARE_MAX:
 else:
     # a plain link (not st.page_link): the URL is what a user can also copy and share
     st.markdown(f"**[🔀 compare these {len(picked)} runs]({compare_link(picked)})**")
-st.download_button("runs as CSV", lambda: csv_bytes(runs), "runs.csv", "text/csv", key="runs-csv")
+st.download_button("runs as CSV", lambda: csv_bytes(ask(run_table.all_sql(kept, order))), "runs.csv", "text/csv",
+                   key="runs-csv")
 
 # ---- a config field against a result, one point per run ---------------------------------------------------
 if present:
@@ -191,18 +217,15 @@ if present:
     x_options = list(dict.fromkeys(x_options))
     x = c1.selectbox("x: config field", x_options, key="runs-scatter-x")
     y = c2.selectbox("y: result", present, key="runs-scatter-y", format_func=lambda r: TITLES.get(r, r))
-    numeric_x = runs.schema[x].is_numeric()
+    numeric_x = pa.types.is_integer(schema.field(x).type) or pa.types.is_floating(schema.field(x).type)
     log_x = c3.toggle("log x", value=x in charts.LOG_FRIENDLY and numeric_x, key="runs-scatter-logx",
                       disabled=not numeric_x)
     log_y = c4.toggle("log y", value=y in charts.LOG_FRIENDLY, key="runs-scatter-logy")
-    points = runs.filter(pl.col(y).is_not_null())
-    if log_x and numeric_x:
-        points = points.filter(pl.col(x) > 0)
-    if log_y:
-        points = points.filter(pl.col(y) > 0)
-    total = points.height
+    points = ask(run_table.scatter_sql(kept, x, y, log_x=log_x and numeric_x, log_y=log_y, order=order,
+                                       limit=SCATTER_MAX))
+    total = int(points["total"][0]) if points.height else 0
     # a browser draws a few thousand points quickly; beyond that the chart says how many it shows
-    points = points.head(SCATTER_MAX).select(list(dict.fromkeys(["run_id", "name", "temperature", "seed", x, y])))
+    points = points.drop("total")
     chart = charts.results_scatter(points, x=x, y=y, log_x=log_x and numeric_x, log_y=log_y)
     ui.show_chart(chart, points, key="runs-scatter", name=f"runs_{y}_vs_{x}")
     shown_text = (f"{total:,} run(s)" if total <= SCATTER_MAX else

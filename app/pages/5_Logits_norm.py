@@ -15,8 +15,8 @@ curves = data.epoch_curves(filters, split_by=split_by)
 if curves.is_empty():
     ui.no_rows("epoch logs")
 else:
-    ui.show_chart(charts.epoch_panels(curves, split=split_by), curves, "norm-epochs",
-                  name=f"logits_norm_{filters['arch']}_{filters['dataset']}", width="content")
+    ui.show_curve_panels(curves, "norm-epochs", name=f"logits_norm_{filters['arch']}_{filters['dataset']}",
+                         quantities=charts.EPOCH_PANELS, log_y=True, split=split_by, height=200)
 
 st.subheader("Logits norm at initialisation")
 st.caption("One point per initialisation (seed), with the dataset its input batch came from. The paper reports "
