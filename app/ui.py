@@ -297,6 +297,20 @@ def _sort_key(v: Any) -> tuple:
     return (v is None, str(type(v)), v if v is not None else 0)
 
 
+
+def for_browser(spec: dict) -> dict:
+    """The Vega-Lite dict as every dashboard chart is sent: without Altair's default view size (st.altair_chart
+    drops it too). Left to Streamlit: the renderer (SVG below 2,000 marks, canvas above). A canvas for every chart
+    took Home's DOM from 1,884 nodes to 867 and Logits norm's from 2,182 to 511, but in software-rendered headless
+    Chromium the first chart came no sooner (Logits norm 1.48x -> 1.58x the bare page, Home 1.95x -> 1.91x,
+    4 tabs each, 2026-12-07): painting the canvas costs what the SVG nodes did, so the SVG (with its ARIA
+    labels) stays."""
+    spec.get("config", {}).pop("view", None)
+    if not spec.get("config"):
+        spec.pop("config", None)
+    return spec
+
+
 def show_chart(chart: alt.Chart, frame: pl.DataFrame, key: str, *, name: str | None = None,
                width: str = "stretch") -> None:
     """The chart, then its aggregated data as CSV and the chart as PNG / SVG (rendered only on click).
@@ -306,10 +320,7 @@ def show_chart(chart: alt.Chart, frame: pl.DataFrame, key: str, *, name: str | N
     st.altair_chart would validate it against the schema a second time (~20 ms a chart, the largest
     share of a click on a page of three charts). Streamlit still ships the data as Arrow datasets.
     """
-    spec = chart.to_dict(validate=False)
-    spec.get("config", {}).pop("view", None)  # Altair's default theme sizes; st.altair_chart drops them too
-    if not spec.get("config"):
-        spec.pop("config", None)
+    spec = for_browser(chart.to_dict(validate=False))
     st.vega_lite_chart(spec, width=width, key=f"chart-{key}")
     _downloads(frame, key, name, lambda: chart)
 
@@ -317,11 +328,18 @@ def show_chart(chart: alt.Chart, frame: pl.DataFrame, key: str, *, name: str | N
 def show_layer_curves(frame: pl.DataFrame, key: str, *, name: str | None = None, **style) -> None:
     """charts.layer_band_chart for `frame`, from a spec built once per chart shape (see layer_band_spec)."""
     spec, data_frame = charts.layer_band_spec(frame, **style)
-    spec.get("config", {}).pop("view", None)
-    if not spec.get("config"):
-        spec.pop("config", None)
+    spec = for_browser(spec)
     st.vega_lite_chart(data_frame, spec, width="stretch", key=f"chart-{key}")
     _downloads(frame, key, name, lambda: charts.layer_band_chart(frame, **style))
+
+
+def show_spec(spec: dict, data_frame: pl.DataFrame, key: str, *, build, csv: pl.DataFrame | None = None,
+              name: str | None = None) -> None:
+    """A chart sent as a data-free spec plus its rows (Arrow), e.g. charts.results_scatter_spec: a rerun that only
+    changes the rows swaps them into the drawn chart. `build` makes the static chart for PNG / SVG on click;
+    `csv`, the rows the CSV holds when they are not the drawn ones."""
+    st.vega_lite_chart(data_frame, for_browser(spec), width="stretch", key=f"chart-{key}")
+    _downloads(data_frame if csv is None else csv, key, name, build)
 
 
 def show_curve_panels(frame: pl.DataFrame, key: str, *, name: str | None = None, title: str = "",
@@ -331,9 +349,7 @@ def show_curve_panels(frame: pl.DataFrame, key: str, *, name: str | None = None,
     n caption go above it as a caption; the PNG / SVG downloads carry them inside, as before. `csv`: the rows the
     CSV download holds when they are not the drawn ones (the unsmoothed curves)."""
     spec, data_frame = charts.curve_panels_spec(frame, **style)
-    spec.get("config", {}).pop("view", None)
-    if not spec.get("config"):
-        spec.pop("config", None)
+    spec = for_browser(spec)
     if title:  # as the static chart's title: bold, the n caption below it
         st.markdown(f"**{plain(title)}**")
     caption = charts.n_caption(frame)

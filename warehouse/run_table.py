@@ -139,10 +139,12 @@ def unconverged_sql(f: RunFilter, limit: int = 8) -> tuple[str, list]:
                 WHERE {cond} AND probes_converged = false ORDER BY {order_by()} LIMIT ?""", [*params, int(limit)])
 
 
-def groups_sql(f: RunFilter, by: list[str], results: tuple[str, ...], limit: int | None = None) -> tuple[str, list]:
+def groups_sql(f: RunFilter, by: list[str], results: tuple[str, ...], limit: int | None = None,
+               offset: int = 0) -> tuple[str, list]:
     """Per group of `by`: `N` runs, the status counts, the seeds ('0, 1, 2'; '' for runs without one) and for
     each result `<r>_mean`, `<r>_std` (sample std, NULL where fewer than 2 runs have it: one run has no spread)
-    and `<r>_n` (the runs that have it); `groups`, the number of groups in all. Ordered by `by`, empty last."""
+    and `<r>_n` (the runs that have it); `groups`, the number of groups in all. Ordered by `by`, empty last;
+    `limit` groups from the `offset`-th (a page of the table), every group without a limit."""
     cond, params = f.where()
     keys = [column(c, FIELDS) for c in by]
     aggs = ["count(*) AS \"N\""]
@@ -155,7 +157,7 @@ def groups_sql(f: RunFilter, by: list[str], results: tuple[str, ...], limit: int
                  f'CASE WHEN count({col}) >= 2 THEN stddev_samp({value}) END AS "{r}_std"',
                  f'count({col}) AS "{r}_n"']
     order = ", ".join(f"{k} ASC NULLS LAST" for k in keys)
-    tail, extra = ("LIMIT ?", [int(limit)]) if limit is not None else ("", [])
+    tail, extra = ("LIMIT ? OFFSET ?", [int(limit), int(offset)]) if limit is not None else ("", [])
     return (f"""SELECT {", ".join(keys)}, {", ".join(aggs)}, count(*) OVER () AS groups
                 FROM results WHERE {cond} GROUP BY {", ".join(keys)} ORDER BY {order} {tail}""",
             [*RUN_STATUSES, *params, *extra])

@@ -20,8 +20,10 @@ FORMATS = {"test_acc": "%.3f", "train_acc": "%.3f", "train_loss": "%.4g", "logit
            "solution_rank": "%.3g", "kappa": "%.1f", "rho": "%.1f", "best_auroc": "%.3f"}
 COMPARE_MAX = 8
 SCATTER_MAX = 3000
-LIMIT = 1000  # runs a page of the table
-GROUP_LIMIT = 1000  # groups the group table holds (all of them in its CSV)
+# rows a page of each table holds; the page box beside it reaches the others, the CSV holds them all. 200, not
+# 1,000: the browser builds and sizes a table's rows before the page's chart shows (bench/README.md, 2026-12-07)
+LIMIT = 200
+GROUP_LIMIT = 200
 
 # ---- a sweep from the URL (Jobs and the launch message link here with ?sweep=...) ------------------------
 # the shared selection (app/state.py) holds it, so it also scopes the chart pages opened from here.
@@ -121,8 +123,19 @@ group_by = st.multiselect(
     "seed (and data_root), i.e. seed groups",
 )
 if group_by:
-    groups = ask(run_table.groups_sql(kept, group_by, tuple(present), limit=GROUP_LIMIT))
-    n_groups = int(groups["groups"][0]) if groups.height else 0
+    # the groups' count first (one cheap statement), so the page box knows its range before the page is read
+    counted = ask(run_table.groups_sql(kept, group_by, (), limit=1))
+    n_groups = int(counted["groups"][0]) if counted.height else 0
+    group_pages = max(1, -(-n_groups // GROUP_LIMIT))
+    heading, box = st.columns([3, 1])
+    heading.subheader(f"{n_groups:,} group(s)")
+    group_page = box.number_input(f"group page (of {group_pages:,})", min_value=1, max_value=group_pages, value=1,
+                                  step=1, key="runs-group-page",
+                                  help=f"{GROUP_LIMIT:,} groups a page, in the order of the group-by fields") \
+        if group_pages > 1 else 1
+    group_page = min(int(group_page or 1), group_pages)
+    groups = ask(run_table.groups_sql(kept, group_by, tuple(present), limit=GROUP_LIMIT,
+                                      offset=(group_page - 1) * GROUP_LIMIT))
     rows, config_cols = [], {"N": st.column_config.NumberColumn("N runs", help="runs in the group")}
     for g in groups.iter_rows(named=True):  # at most GROUP_LIMIT rows: plain Python is quick enough here
         row = {c: g[c] for c in group_by} | {"N": g["N"], "status": ui.badges(g), "seeds": g["seeds"] or "— (no seed)"}
@@ -141,12 +154,12 @@ if group_by:
     shown = [c for c in group_by if c in varying or len(group_by) <= 6] or group_by[:3]
     table_groups = pl.DataFrame(rows, schema_overrides={c: groups.schema[c] for c in group_by},
                                 infer_schema_length=None)
-    st.subheader(f"{n_groups:,} group(s)")
     st.dataframe(table_groups.select(*shown, "N", "status", "seeds", *result_cols), hide_index=True,
                  width="stretch", column_config=config_cols, key="runs-groups")
     if n_groups > GROUP_LIMIT:
-        st.caption(f"Showing the first {GROUP_LIMIT:,} of {n_groups:,} groups (in the order of the group-by "
-                   "fields); filter to narrow, or download all.")
+        first = (group_page - 1) * GROUP_LIMIT
+        st.caption(f"Showing groups {first + 1:,}–{first + groups.height:,} of {n_groups:,} (in the order of the "
+                   "group-by fields); the group page box above shows the others; filter to narrow, or download all.")
     if len(shown) < len(group_by):
         st.caption(f"Columns equal in every group are hidden: {', '.join(c for c in group_by if c not in shown)}.")
 
@@ -226,8 +239,10 @@ if present:
     total = int(points["total"][0]) if points.height else 0
     # a browser draws a few thousand points quickly; beyond that the chart says how many it shows
     points = points.drop("total")
-    chart = charts.results_scatter(points, x=x, y=y, log_x=log_x and numeric_x, log_y=log_y)
-    ui.show_chart(chart, points, key="runs-scatter", name=f"runs_{y}_vs_{x}")
+    style = dict(x=x, y=y, log_x=log_x and numeric_x, log_y=log_y)
+    spec, drawn = charts.results_scatter_spec(points, **style)
+    ui.show_spec(spec, drawn, "runs-scatter", csv=points, name=f"runs_{y}_vs_{x}",
+                 build=lambda: charts.results_scatter(points, **style))
     shown_text = (f"{total:,} run(s)" if total <= SCATTER_MAX else
                   f"the first {SCATTER_MAX:,} of {total:,} runs ({order}; filter to narrow)")
     st.caption(f"{shown_text} with a {TITLES.get(y, y)}; one point per run, colour = temperature"
