@@ -464,23 +464,31 @@ def curve_panels(frame: pl.DataFrame, quantities: tuple[str, ...] | None = None,
         qtitle = QUANTITY_TITLES.get(q, q)
         scale, axis = y_axis(part, qtitle, log=log_y and q in LOG_QUANTITIES, integer=q in INTEGER_QUANTITIES,
                              cols=("mean", "lo", "hi"))
-        enc = dict(x=alt.X("epoch:Q", title="epoch", axis=epoch_axis(frame)), color=color,
-                   detail=alt.Detail("config_group:N"))
-        if splits:
-            enc["strokeDash"] = _dash(split, splits)
-        base = alt.Chart(frame).transform_filter(alt.datum.quantity == q).encode(**enc)
-        tips = ["T:N", "epoch:Q", alt.Tooltip("stat:N", title=f"{qtitle}: mean ± std (n)")]
-        if "raw" in frame.columns:
-            tips.append(alt.Tooltip("raw:Q", format=".4g", title="unsmoothed mean"))
-        if split:
-            tips.insert(1, alt.Tooltip("split_value:N", title=split))
-        band = base.transform_filter("isValid(datum.lo) && isValid(datum.hi)").mark_area(opacity=0.16).encode(
-            y=alt.Y("lo:Q", scale=scale, axis=axis), y2="hi:Q")
-        line = base.mark_line(point=not many_epochs).encode(y=alt.Y("mean:Q", scale=scale, axis=axis),
-                                                            tooltip=tips)
-        panels.append(alt.layer(band, line).properties(title=qtitle, width=width, height=height))
+        panels.append(_curve_panel(alt.Chart(frame), q, qtitle, scale, axis, epoch_axis(frame), color=color,
+                                   split=split, splits=splits, raw="raw" in frame.columns, many_epochs=many_epochs,
+                                   width=width, height=height))
     return alt.concat(*panels, columns=columns, title=_title(title, n_caption(frame))).resolve_scale(
         y="independent", color="shared", strokeDash="shared")
+
+
+def _curve_panel(chart: alt.Chart, q: str, qtitle: str, scale: alt.Scale, axis: alt.Axis, x_axis: alt.Axis, *,
+                 color: alt.Color, split: str | None, splits: tuple, raw: bool, many_epochs: bool, width: int,
+                 height: int) -> alt.LayerChart:
+    """One quantity's panel of curve_panels and of its live spec: the seed groups' mean lines over epochs with
+    their ± std band where it exists, tooltips with mean ± std (n); `chart` carries the data or none."""
+    enc = dict(x=alt.X("epoch:Q", title="epoch", axis=x_axis), color=color, detail=alt.Detail("config_group:N"))
+    if splits:
+        enc["strokeDash"] = _dash(split, splits)
+    base = chart.transform_filter(alt.datum.quantity == q).encode(**enc)
+    tips = ["T:N", "epoch:Q", alt.Tooltip("stat:N", title=f"{qtitle}: mean ± std (n)")]
+    if raw:
+        tips.append(alt.Tooltip("raw:Q", format=".4g", title="unsmoothed mean"))
+    if split:
+        tips.insert(1, alt.Tooltip("split_value:N", title=split))
+    band = base.transform_filter("isValid(datum.lo) && isValid(datum.hi)").mark_area(opacity=0.16).encode(
+        y=alt.Y("lo:Q", scale=scale, axis=axis), y2="hi:Q")
+    line = base.mark_line(point=not many_epochs).encode(y=alt.Y("mean:Q", scale=scale, axis=axis), tooltip=tips)
+    return alt.layer(band, line).properties(title=qtitle, width=width, height=height)
 
 
 # ---- the same panels as a spec that does not change with the numbers ---------------------------------------
@@ -560,20 +568,8 @@ def _curve_panels_template(quantities: tuple, regimes: tuple, temps: tuple, spli
             scale, axis = alt.Scale(zero=False, padding=8), alt.Axis(title=qtitle, tickMinStep=1, format="d")
         else:
             scale, axis = alt.Scale(zero=False, padding=8), alt.Axis(title=qtitle)
-        enc = dict(x=alt.X("epoch:Q", title="epoch", axis=x_axis), color=color, detail=alt.Detail("config_group:N"))
-        if splits:
-            enc["strokeDash"] = _dash(split, splits)
-        base = alt.Chart().transform_filter(alt.datum.quantity == q).encode(**enc)
-        tips = ["T:N", "epoch:Q", alt.Tooltip("stat:N", title=f"{qtitle}: mean ± std (n)")]
-        if raw:
-            tips.append(alt.Tooltip("raw:Q", format=".4g", title="unsmoothed mean"))
-        if split:
-            tips.insert(1, alt.Tooltip("split_value:N", title=split))
-        band = base.transform_filter("isValid(datum.lo) && isValid(datum.hi)").mark_area(opacity=0.16).encode(
-            y=alt.Y("lo:Q", scale=scale, axis=axis), y2="hi:Q")
-        line = base.mark_line(point=not many_epochs).encode(y=alt.Y("mean:Q", scale=scale, axis=axis),
-                                                            tooltip=tips)
-        panels.append(alt.layer(band, line).properties(title=qtitle, width=width, height=height))
+        panels.append(_curve_panel(alt.Chart(), q, qtitle, scale, axis, x_axis, color=color, split=split,
+                                   splits=splits, raw=raw, many_epochs=many_epochs, width=width, height=height))
     chart = alt.concat(*panels, columns=columns).resolve_scale(y="independent", color="shared", strokeDash="shared")
     return json.dumps(without_data(chart.to_dict(validate=False)))
 

@@ -150,3 +150,20 @@ def expected_rank_mean(layer: int, t: float) -> float:
 def expected_std(values: list[float]) -> float:
     m = sum(values) / len(values)
     return math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
+
+
+def seed_stats(groups: dict[tuple, list[float]], quantity: str = "logits_norm"):
+    """A curve frame as the queries give it: mean, sample std and n per (temperature, epoch) from the raw seed
+    values in `groups`, with its band (warehouse.queries.with_band): known numbers for the chart tests."""
+    import polars as pl
+
+    from warehouse.queries import with_band
+
+    rows = []
+    for (t, epoch), values in groups.items():
+        n = len(values)
+        mean = sum(values) / n
+        std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else None
+        rows.append(dict(config_group=f"g{t}", temperature=t, epoch=epoch, quantity=quantity, mean=mean, std=std,
+                         n=n))
+    return with_band(pl.DataFrame(rows, schema_overrides={"std": pl.Float64}))

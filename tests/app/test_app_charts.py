@@ -8,19 +8,8 @@ import polars as pl
 import pytest
 
 from app import charts
+from tests.app.factory import seed_stats
 from warehouse.queries import with_band
-
-
-def _stats(groups: dict[tuple, list[float]], quantity: str = "logits_norm") -> pl.DataFrame:
-    """mean/std/n per (temperature, epoch) from raw seed values, as the queries compute them (sample std)."""
-    rows = []
-    for (t, epoch), values in groups.items():
-        n = len(values)
-        mean = sum(values) / n
-        std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else None
-        rows.append(dict(config_group=f"g{t}", temperature=t, epoch=epoch, quantity=quantity, mean=mean, std=std,
-                         n=n))
-    return with_band(pl.DataFrame(rows, schema_overrides={"std": pl.Float64}))
 
 
 def _line(layer_spec: dict) -> dict:
@@ -29,7 +18,7 @@ def _line(layer_spec: dict) -> dict:
 
 def test_band_of_a_positive_quantity_stays_above_zero():
     # values 1 and 100: mean 50.5, std 70.0; mean - std = -19.5 would put a norm below 0
-    frame = _stats({(1.0, 0): [1.0, 100.0]})
+    frame = seed_stats({(1.0, 0): [1.0, 100.0]})
     row = frame.row(0, named=True)
     assert row["mean"] == pytest.approx(50.5) and row["std"] == pytest.approx(99 / math.sqrt(2))
     assert row["lo"] > 0
@@ -37,21 +26,21 @@ def test_band_of_a_positive_quantity_stays_above_zero():
     # symmetric in log space: lo * hi = mean^2
     assert row["lo"] * row["hi"] == pytest.approx(50.5 ** 2)
     # and close to mean ± std when the spread is small
-    tight = _stats({(1.0, 0): [10.0, 10.2]}).row(0, named=True)
+    tight = seed_stats({(1.0, 0): [10.0, 10.2]}).row(0, named=True)
     m, sd = tight["mean"], tight["std"]
     assert tight["lo"] == pytest.approx(m - sd + sd ** 2 / (m + sd))  # mean − std up to std² / (mean + std)
     assert tight["lo"] == pytest.approx(m - sd, rel=1e-3)
 
 
 def test_band_of_a_fraction_is_clipped_and_other_quantities_are_plain():
-    frame = _stats({(1.0, 0): [0.98, 1.0, 0.7]}, quantity="test_acc").row(0, named=True)
+    frame = seed_stats({(1.0, 0): [0.98, 1.0, 0.7]}, quantity="test_acc").row(0, named=True)
     assert frame["hi"] == 1.0 and frame["lo"] == pytest.approx(frame["mean"] - frame["std"])
     kappa = with_band(pl.DataFrame({"metric": ["kappa"], "mean": [1.0], "std": [3.0], "n": [2]})).row(0, named=True)
     assert kappa["lo"] == pytest.approx(-2.0)  # κ, ρ: no bound is assumed
 
 
 def test_one_seed_has_no_std_no_band_and_says_n():
-    frame = _stats({(1.0, 0): [35.0], (1.0, 1): [36.0], (10.0, 0): [500.0, 600.0], (10.0, 1): [540.0]})
+    frame = seed_stats({(1.0, 0): [35.0], (1.0, 1): [36.0], (10.0, 0): [500.0, 600.0], (10.0, 1): [540.0]})
     one = frame.filter(pl.col("n") == 1)
     assert one["std"].is_null().all() and one["lo"].is_null().all() and one["hi"].is_null().all()
     labelled = charts.with_legend_labels(frame)
@@ -76,14 +65,14 @@ def test_log_axis_has_readable_ticks():
     assert charts.log_ticks(1.2, 8000) == [1, 10, 100, 1000, 10000]
     with pytest.raises(ValueError):
         charts.log_ticks(0, 10)
-    frame = _stats({(1.0, 0): [34.0, 36.0], (10.0, 0): [540.0, 560.0]})
+    frame = seed_stats({(1.0, 0): [34.0, 36.0], (10.0, 0): [540.0, 560.0]})
     y = _line(charts.curve_panels(frame).to_dict()["concat"][0])["encoding"]["y"]
     # the axis spans the values (with a small margin), and the 1-2-5 ticks inside it label them
     lo, hi = y["scale"]["domain"]
     assert y["scale"]["type"] == "log" and 25 < lo < 34 and 560 < hi < 700
     assert y["axis"]["values"] == [50, 100, 200, 500]
     # a narrow range (a loss of 2.28–2.31) fills the panel instead of lying flat on a 2–5 axis
-    narrow = _stats({(1.0, 0): [2.28, 2.29], (10.0, 0): [2.30, 2.31]})
+    narrow = seed_stats({(1.0, 0): [2.28, 2.29], (10.0, 0): [2.30, 2.31]})
     y = _line(charts.curve_panels(narrow).to_dict()["concat"][0])["encoding"]["y"]
     lo, hi = y["scale"]["domain"]
     assert 2.2 < lo < 2.28 and 2.31 < hi < 2.4

@@ -6,32 +6,21 @@ independent renderer of the same spec)."""
 from __future__ import annotations
 
 import json
-import math
 import re
 
 import polars as pl
 import pytest
 
 from app import charts
-from warehouse.queries import with_band
+from tests.app.factory import seed_stats
 
 vlc = pytest.importorskip("vl_convert")
 
 
-def _stats(groups: dict[tuple, list[float]], quantity: str = "logits_norm") -> pl.DataFrame:
-    rows = []
-    for (t, epoch), values in groups.items():
-        n = len(values)
-        mean = sum(values) / n
-        std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else None
-        rows.append(dict(config_group=f"g{t}", temperature=t, epoch=epoch, quantity=quantity, mean=mean, std=std, n=n))
-    return with_band(pl.DataFrame(rows, schema_overrides={"std": pl.Float64}))
-
-
-NORMS = _stats({(1.0, 0): [34, 36], (1.0, 1): [40, 44], (10.0, 0): [540, 560], (10.0, 1): [600, 640]})
-OTHER = _stats({(1.0, 0): [30, 31], (1.0, 1): [45, 47], (10.0, 0): [440, 460], (10.0, 1): [700, 740]})
-WIDE = _stats({(1.0, 0): [1.2, 1.3], (1.0, 1): [2, 3], (10.0, 0): [5000, 6000], (10.0, 1): [7000, 8000]})
-NARROW = _stats({(1.0, 0): [2.28, 2.29], (1.0, 1): [2.29, 2.3], (10.0, 0): [2.30, 2.31], (10.0, 1): [2.3, 2.31]},
+NORMS = seed_stats({(1.0, 0): [34, 36], (1.0, 1): [40, 44], (10.0, 0): [540, 560], (10.0, 1): [600, 640]})
+OTHER = seed_stats({(1.0, 0): [30, 31], (1.0, 1): [45, 47], (10.0, 0): [440, 460], (10.0, 1): [700, 740]})
+WIDE = seed_stats({(1.0, 0): [1.2, 1.3], (1.0, 1): [2, 3], (10.0, 0): [5000, 6000], (10.0, 1): [7000, 8000]})
+NARROW = seed_stats({(1.0, 0): [2.28, 2.29], (1.0, 1): [2.29, 2.3], (10.0, 0): [2.30, 2.31], (10.0, 1): [2.3, 2.31]},
                 quantity="train_loss")
 
 
