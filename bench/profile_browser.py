@@ -21,8 +21,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench_browser as bb  # noqa: E402  (same folder; bench is not a package)
+import bench_browser as bb  # the script's own folder is on the path when it is run: bench is not a package
 
 # installed before any of the page's scripts: a timeline of the elements that matter for the first chart
 TIMELINE = """
