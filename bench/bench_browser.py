@@ -154,6 +154,10 @@ def main() -> int:
         t0 = time.perf_counter()
         build(where, n)
         print(f"warehouse: {n:,} runs built and ingested in {time.perf_counter() - t0:.0f} s")
+    else:  # a kept warehouse: say how many runs it holds, not how many --runs asked for
+        from warehouse.read import query
+
+        n = int(query("SELECT count(*) AS n FROM runs", where=where)["n"][0])
     shots = Path(args.shots) if args.shots else None
     if shots:
         shots.mkdir(parents=True, exist_ok=True)
