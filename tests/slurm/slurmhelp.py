@@ -83,3 +83,16 @@ def squeue_ids(under=None) -> set[str]:
                          timeout=30).stdout
     rows = [line.split(None, 1) for line in out.splitlines() if line.strip()]
     return {r[0] for r in rows if under is None or (len(r) > 1 and r[1].strip().startswith(str(under)))}
+
+
+def node_idle() -> bool:
+    """Every node of the cluster idle: no job running and none still completing (a node in 'comp' is still
+    running the last job's epilog, and a job submitted then is first given another pending reason)."""
+    out = subprocess.run(["sinfo", "-h", "-N", "-o", "%t"], capture_output=True, text=True, timeout=30).stdout
+    states = out.split()
+    return bool(states) and all(s == "idle" for s in states)
+
+
+def squeue_reasons() -> str:
+    """`JOBID STATE REASON` for every queued job, for a failure message."""
+    return subprocess.run(["squeue", "-h", "-o", "%i %T %r"], capture_output=True, text=True, timeout=30).stdout

@@ -11,7 +11,7 @@ import pytest
 from lab.records.events import latest_events, latest_statuses
 from lab.records.manifest import load_manifest
 from lab.records.reconcile import reconcile
-from tests.slurm.slurmhelp import SLURM_FLAGS, TINY, cli, sets, squeue_ids, until
+from tests.slurm.slurmhelp import SLURM_FLAGS, TINY, cli, node_idle, sets, squeue_ids, squeue_reasons, until
 from training.config import make_config
 
 pytestmark = pytest.mark.slurm
@@ -60,8 +60,9 @@ def test_an_oversized_request_is_warned_at_submit_and_status_and_jobs_page_expla
     from tests.app.apphelp import no_exceptions, run_page
 
     # an earlier test's job still leaving the node would give this one another pending reason (Resources,
-    # Priority) first: start from an empty queue
-    until("earlier jobs to leave the queue", lambda: not squeue_ids(), timeout=120)
+    # Priority) first: start from an empty queue and an idle node (seen in a full run: a job submitted 0.6 s
+    # after the previous one ended, its node still completing, never showed PartitionConfig within 2 minutes)
+    until("earlier jobs to leave the queue and the node", lambda: not squeue_ids() and node_idle(), timeout=120)
     # the test node has 2 CPUs and about 21 GB: 8 CPUs (the default request) can never start there
     flags = ["--executor", "slurm", "--partition", "gpu", "--gpus", "0", "--cpus", "8", "--mem-gb", "1",
              "--time-min", "10"]
@@ -73,9 +74,17 @@ def test_an_oversized_request_is_warned_at_submit_and_status_and_jobs_page_expla
     assert "--cpus 2" in warnings[0]
     sweep_id = _sweep_id(done.stdout)
     try:
-        shown = until("status to explain the wait", lambda: (
-            s := cli("-m", "training.launch", "status", sweep_id, home=slurm_home)).stdout.count("PartitionConfig:")
-            and s, timeout=120, every=3)
+        last = {}
+
+        def explained():
+            last["status"] = cli("-m", "training.launch", "status", sweep_id, home=slurm_home)
+            return last["status"] if "PartitionConfig:" in last["status"].stdout else None
+
+        try:
+            shown = until("status to explain the wait", explained, timeout=120, every=3)
+        except AssertionError as timed_out:  # say what Slurm and status said instead
+            raise AssertionError(f"{timed_out}; squeue: {squeue_reasons()!r}; status said: "
+                                 f"{last['status'].stdout[-1500:]!r}") from None
         line = next(ln for ln in shown.stdout.splitlines() if "PartitionConfig:" in ln)
         assert "never start" in line and "--cpus" in line and "--partition" in line
         at = run_page("pages/11_Jobs.py")
