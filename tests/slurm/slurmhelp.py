@@ -64,15 +64,18 @@ def release_requeued(job_id: str, timeout: float = 120) -> None:
 
     Slurm holds a requeued job with BeginTime = now + cred_expire (120 s by default) before it may run again;
     on a real cluster that is noise in a queue, in a test it is two idle minutes. Once the job pends again,
-    `scontrol update StartTime=now` (what an admin would do) lets the scheduler start it; the requeue itself
-    (submitit's USR2 handler, the checkpoint, the 'queued' event) is untouched."""
+    `scontrol update StartTime=now+2` (what an admin would do) lets the scheduler start it; the requeue itself
+    (submitit's USR2 handler, the checkpoint, the 'queued' event) is untouched. Not `now`: the requeue revokes
+    the job's credential, and slurmd compares credential times in whole seconds, so a restart within the
+    same second is killed at once ("Killing non-startable batch JobId=…: Job credential revoked", seen in a
+    full run) and the test waits for a start that never comes."""
 
     def held() -> bool:
         out = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True, timeout=30)
         return out.stdout.strip() == "PENDING"
 
     until(f"Slurm to requeue job {job_id}", held, timeout=timeout)
-    subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=True, capture_output=True,
+    subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now+2"], check=True, capture_output=True,
                    timeout=30)
 
 
