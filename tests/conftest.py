@@ -92,7 +92,7 @@ def tiny_sweep(trained_tiny_sweep, tmp_home) -> str:
     return sweep_id
 
 
-SLURM_TESTS = "tests/slurm/"  # every `slurm` test lives here (checked at collection): they share one cluster
+SLURM_TESTS = "tests/slurm/"  # every `slurm` test lives here (checked before it runs): they share one cluster
 
 
 def _file(item) -> str:
@@ -110,9 +110,6 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if item.get_closest_marker("slurm") or item.get_closest_marker("browser"):
             item.add_marker(pytest.mark.slow)
-        if item.get_closest_marker("slurm") and not item.nodeid.startswith(SLURM_TESTS):
-            raise pytest.UsageError(f"{item.nodeid} needs Slurm: move it under {SLURM_TESTS}, where pytest-xdist "
-                                    "keeps the tests that share the cluster on one worker")
     slow_files = {_file(item) for item in items if item.get_closest_marker("slow")}
 
     def rank(item) -> int:
@@ -121,6 +118,14 @@ def pytest_collection_modifyitems(items):
         return 1 if _file(item) in slow_files else 2
 
     items.sort(key=rank)  # stable: within a rank, the collection's order
+
+
+def pytest_runtest_setup(item):
+    """A Slurm test outside tests/slurm/ fails before it runs, in one line (under pytest-xdist too): only there does
+    `make test` keep the tests that share the cluster on one worker."""
+    if item.get_closest_marker("slurm") and not item.nodeid.startswith(SLURM_TESTS):
+        pytest.fail(f"{item.nodeid} needs Slurm: move it under {SLURM_TESTS}, where pytest-xdist keeps the tests "
+                    "that share the cluster on one worker", pytrace=False)
 
 
 @pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: ignored where the plugin is not loaded
