@@ -114,6 +114,7 @@ def test_every_discovered_layer_has_a_rank_row_and_kappa_rho_and_sr_exist(analys
     assert tap_names(listed["timm:test_vit"])[0] == "blocks.0"
 
 
+@pytest.mark.slow  # `analysed` runs analyse-model on two outside networks in subprocesses
 def test_the_runs_show_on_the_runs_and_rank_pages(analysed, monkeypatch):
     from tests.app.apphelp import chart_frame, charts, no_exceptions, run_page
 

@@ -138,6 +138,7 @@ def _second_run(where, rec: dict, run_id: str, **changes) -> None:
                 name="environment", where=where)
 
 
+@pytest.mark.slow  # `trained` runs a real local job
 def test_compare_names_the_field_that_differs(trained, monkeypatch, dashboard):
     import torch
 
@@ -158,6 +159,7 @@ def test_compare_names_the_field_that_differs(trained, monkeypatch, dashboard):
     assert values["torch"] == torch.__version__ and values["threads"] == str(rec["threads"]) and values["made by"] == "trained"
 
 
+@pytest.mark.slow  # `trained` runs a real local job
 def test_an_older_warehouse_migrates_and_its_runs_show_not_recorded(trained, tmp_home, monkeypatch, dashboard):
     where, _, _ = trained
     rec = query("SELECT * EXCLUDE (_shard) FROM run_configs", where=where).row(0, named=True)
@@ -215,6 +217,7 @@ def test_the_record_that_speaks_for_a_run_is_its_own_jobs():
     assert environment.differences([dirty, clean]) == ["working tree dirty vs clean"]
 
 
+@pytest.mark.slow  # `trained` runs a real local job
 def test_an_analysis_and_a_tracked_run_record_theirs_too(trained, tmp_home):
     """Re-measuring the trained run's checkpoint adds an 'analysed' record under its task id (the run's own stays);
     a Tracker in a plain loop records 'tracked', ended when it closes."""
