@@ -328,17 +328,15 @@ def show_chart(chart: alt.Chart, frame: pl.DataFrame, key: str, *, name: str | N
 def show_layer_curves(frame: pl.DataFrame, key: str, *, name: str | None = None, **style) -> None:
     """charts.layer_band_chart for `frame`, from a spec built once per chart shape (see layer_band_spec)."""
     spec, data_frame = charts.layer_band_spec(frame, **style)
-    spec = for_browser(spec)
-    st.vega_lite_chart(data_frame, spec, width="stretch", key=f"chart-{key}")
-    _downloads(frame, key, name, lambda: charts.layer_band_chart(frame, **style))
+    show_spec(spec, data_frame, key, csv=frame, name=name, build=lambda: charts.layer_band_chart(frame, **style))
 
 
 def show_spec(spec: dict, data_frame: pl.DataFrame, key: str, *, build, csv: pl.DataFrame | None = None,
-              name: str | None = None) -> None:
+              name: str | None = None, width: str = "stretch") -> None:
     """A chart sent as a data-free spec plus its rows (Arrow), e.g. charts.results_scatter_spec: a rerun that only
     changes the rows swaps them into the drawn chart. `build` makes the static chart for PNG / SVG on click;
     `csv`, the rows the CSV holds when they are not the drawn ones."""
-    st.vega_lite_chart(data_frame, for_browser(spec), width="stretch", key=f"chart-{key}")
+    st.vega_lite_chart(data_frame, for_browser(spec), width=width, key=f"chart-{key}")
     _downloads(data_frame if csv is None else csv, key, name, build)
 
 
@@ -349,14 +347,13 @@ def show_curve_panels(frame: pl.DataFrame, key: str, *, name: str | None = None,
     n caption go above it as a caption; the PNG / SVG downloads carry them inside, as before. `csv`: the rows the
     CSV download holds when they are not the drawn ones (the unsmoothed curves)."""
     spec, data_frame = charts.curve_panels_spec(frame, **style)
-    spec = for_browser(spec)
     if title:  # as the static chart's title: bold, the n caption below it
         st.markdown(f"**{plain(title)}**")
     caption = charts.n_caption(frame)
     if caption:
         st.caption(caption)
-    st.vega_lite_chart(data_frame, spec, width="content", key=f"chart-{key}")
-    _downloads(frame if csv is None else csv, key, name, lambda: charts.curve_panels(frame, title=title, **style))
+    show_spec(spec, data_frame, key, csv=frame if csv is None else csv, name=name, width="content",
+              build=lambda: charts.curve_panels(frame, title=title, **style))
 
 
 def plain(text: str) -> str:

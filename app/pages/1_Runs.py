@@ -178,7 +178,7 @@ order = c1.selectbox("which runs first", order_options, key="runs-order",
                      help=f"decides which runs the table holds ({LIMIT:,} a page); click a header to sort those")
 pages = max(1, -(-n_kept // LIMIT))
 page = c2.number_input(f"page (of {pages:,})", min_value=1, max_value=pages, value=1, step=1, key="runs-page",
-                       disabled=pages == 1, help=f"{LIMIT:,} runs a page, in the order chosen on the left") \
+                       help=f"{LIMIT:,} runs a page, in the order chosen on the left") \
     if pages > 1 else 1
 page = min(int(page or 1), pages)
 table = ask(run_table.page_sql(kept, order, limit=LIMIT, offset=(page - 1) * LIMIT)).with_columns(
