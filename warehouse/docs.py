@@ -73,8 +73,10 @@ def render() -> str:
         "- One ingester at a time: an `flock` on `ingest.lock` (the kernel drops it when the process dies). "
         "A second ingest waits `--wait` seconds, then exits with code 2 and a one-line message. On a "
         "cluster, run ingest from one place (a login-node loop or cron): flock across NFS clients depends "
-        "on the mount. Readers on other nodes should connect per query (as `warehouse.read.query` and the "
-        "app do): NFS may answer a long-held handle to a replaced snapshot with a stale-handle error.",
+        "on the mount. Readers on other nodes should not hold a handle across ingests: connect per query (as "
+        "`warehouse.read.query` does) or, as the app does, hold one attachment per snapshot version "
+        "(`warehouse.read.attach_snapshot`) and attach anew when the file changes or a read fails: NFS may "
+        "answer a long-held handle to a replaced snapshot with a stale-handle error.",
         "- A killed writer leaves only a hidden `.<name>.<uuid>.tmp` file, never a half shard; ingest ignores "
         "those and deletes them after an hour. A killed ingester loses only its open transaction; the next "
         "ingest finishes the work and publishes.",

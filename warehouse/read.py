@@ -45,6 +45,47 @@ def open_snapshot(where: Home, config: dict | None = None, retry_s: float = 10.0
             time.sleep(0.05)
 
 
+def attach_snapshot(where: Home, retry_s: float = 10.0) -> duckdb.DuckDBPyConnection:
+    """The current snapshot, checked, attached read-only (as `warehouse`, made the default) to a private
+    in-memory DuckDB: for a long-lived reader such as the dashboard, which keeps one per snapshot version and
+    runs each query on its own `cursor()` (a cursor costs ~0.2 ms; connect() ~20 ms on a 70 MB file, most of
+    a cold query). Private, not connect(path): DuckDB keeps one instance per file path inside a process, so a
+    held connect(path) would hand every later connect(path) in the process the snapshot it opened, even after
+    an ingest renamed a new one into place; an attachment belongs to this object alone. Spills go beside the
+    snapshot (`<file>.tmp`, where connect(path) puts them), never into the working folder's `.tmp`."""
+    if not where.database.exists():
+        open_snapshot(where, retry_s=0)  # the one-line "no warehouse" error
+    con = duckdb.connect(":memory:", config={"temp_directory": str(where.database) + ".tmp"})
+    path = str(where.database).replace("'", "''")
+    deadline = time.monotonic() + retry_s
+    try:
+        while True:
+            try:
+                con.execute(f"ATTACH '{path}' AS warehouse (READ_ONLY)")
+                break
+            except duckdb.IOException as exc:
+                if time.monotonic() > deadline:
+                    raise WarehouseMissing(
+                        f"cannot open {where.database} read-only ({str(exc).splitlines()[0]}); "
+                        "close the program holding it read-write (never write to the snapshot)"
+                    ) from None
+                time.sleep(0.05)
+        con.execute("USE warehouse")
+        check_version(con, where)
+    except Exception:
+        con.close()
+        raise
+    return con
+
+
+def snapshot_cursor(attached: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A connection of its own (DuckDB connections are not shared between threads) onto an
+    `attach_snapshot` instance, with the snapshot as its default database like the instance's."""
+    cur = attached.cursor()
+    cur.execute("USE warehouse")
+    return cur
+
+
 def check_version(con: duckdb.DuckDBPyConnection, where: Home) -> None:
     version = schema_version(con)
     check_known(version, where.database)

@@ -14,7 +14,7 @@ from tests.conftest import ROOT
 from tests.warehouse.wh_helpers import write_run
 from warehouse import write_shard
 from warehouse.ingest import IngestBusy, ingest, rebuild
-from warehouse.read import connect, query
+from warehouse.read import attach_snapshot, connect, query, snapshot_cursor
 
 
 def _counts(where) -> dict[str, int]:
@@ -126,6 +126,29 @@ def test_a_reader_holding_the_snapshot_does_not_block_ingest_and_then_sees_the_n
     finally:
         con.close()
     assert query("SELECT count(*) AS n FROM run_configs", where=tmp_home)["n"][0] == 2
+
+
+def test_a_held_attachment_keeps_its_snapshot_and_pins_nobody_else_to_it(tmp_home, tmp_path, monkeypatch):
+    """The dashboard's way (attach_snapshot, one per snapshot version, a cursor per query): the held one keeps
+    answering from its own snapshot, and a connect(path) in the same process while it is held sees the ingest
+    (a held connect(path) would hand it the old file: DuckDB keeps one instance per path per process)."""
+    write_run(tmp_home, "a")
+    ingest(tmp_home)
+    monkeypatch.chdir(tmp_path)
+    held = attach_snapshot(tmp_home)
+    try:
+        write_run(tmp_home, "b")
+        ingest(tmp_home, lock_wait_s=0)
+        cur = snapshot_cursor(held)
+        assert cur.execute("SELECT count(*) FROM run_configs").fetchall() == [(1,)]
+        cur.close()
+        assert query("SELECT count(*) AS n FROM run_configs", where=tmp_home)["n"][0] == 2
+        fresh = attach_snapshot(tmp_home)
+        assert snapshot_cursor(fresh).execute("SELECT count(*) FROM run_configs").fetchall() == [(2,)]
+        fresh.close()
+    finally:
+        held.close()
+    assert not (tmp_path / ".tmp").exists()  # nothing may spill into the working folder
 
 
 def test_temporary_files_of_writers_are_ignored_and_old_ones_removed(tmp_home):
