@@ -37,7 +37,7 @@ if note:
     st.text(f"note: {note}")  # st.text: no markdown or HTML at all, line breaks kept
 if run.get("error"):
     st.error("This run ended with an error:")
-    st.code(run["error"])
+    st.code(run["error"], language=None)
 
 left, right = st.columns([1, 2])
 with left:

@@ -49,6 +49,8 @@ def test_runs_page_status_badges(tmp_path, monkeypatch):
     at = run_page("pages/12_Run_detail.py", run=rid)
     no_exceptions(at)
     assert "Traceback: boom" in "\n".join(c.value for c in at.code)
+    # plain text: a traceback is not a Python program, and the highlighter cost ~140 ms of a fresh tab
+    assert [c.language for c in at.code] == ["plaintext"]
 
 
 def _panels(chart_spec: dict) -> list[dict]:
