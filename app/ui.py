@@ -356,6 +356,17 @@ def show_curve_panels(frame: pl.DataFrame, key: str, *, name: str | None = None,
               build=lambda: charts.curve_panels(frame, title=title, **style))
 
 
+def static_table(frame: pl.DataFrame) -> None:
+    """A few rows that are read, not explored (a run's status history, its environment record), as a plain HTML
+    table (st.table) rather than the canvas grid: nothing to lay out and redraw on every rerun (Run detail's
+    grids kept repainting 0.6 s after a click). st.table renders Markdown in cells and headers, so every text
+    cell and header is escaped to show as typed: a message or host name from a job never becomes a link or a
+    remote image."""
+    texts = [c for c, t in frame.schema.items() if t == pl.String]
+    frame = frame.with_columns(pl.col(c).map_elements(plain, return_dtype=pl.String) for c in texts)
+    st.table(frame.rename({c: plain(c) for c in frame.columns}), hide_index=True, border="horizontal")
+
+
 def plain(text: str) -> str:
     """`text` for st.markdown that renders as the characters typed: every ASCII punctuation mark escaped, so
     no link, emphasis, `:color[…]`, `$math$` or bare-URL autolink forms from text a person typed."""

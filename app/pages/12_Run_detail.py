@@ -45,7 +45,7 @@ with left:
     st.json(json.loads(run["config_json"] or "{}"), expanded=False)
 with right:
     st.markdown("**Status history**")
-    st.dataframe(info["events"], hide_index=True, width="stretch")
+    ui.static_table(info["events"])
 # ---- environment: what the job itself recorded it ran on (run_environments); never guessed for older runs
 st.markdown("**Environment**")
 records = data.run_environments([run_id]).to_dicts()
@@ -56,10 +56,9 @@ else:
     lead = environment.primary(records)[run_id]
     shown = [lead, *[r for r in records if r["task_id"] != lead["task_id"]]]  # the run's own job first
     heads = [f"{r['role']} ({r['task_id'][len(run_id):].lstrip('-') or 'the run'})" for r in shown]
-    st.dataframe(pl.DataFrame({"recorded": [t for _, t in environment.FIELDS],
-                               **{h: [environment.show(c, r) for c, _ in environment.FIELDS]
-                                  for h, r in zip(heads, shown)}}),
-                 hide_index=True, width="stretch", key="detail-environment", height=35 * (len(environment.FIELDS) + 1))
+    ui.static_table(pl.DataFrame({"recorded": [t for _, t in environment.FIELDS],
+                                  **{h: [environment.show(c, r) for c, _ in environment.FIELDS]
+                                     for h, r in zip(heads, shown)}}))
     if lead.get("code_untracked"):
         st.caption("untracked files (not in the diff): " + ", ".join(lead["code_untracked"]))
     if lead.get("diff_file"):

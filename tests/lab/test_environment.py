@@ -154,9 +154,10 @@ def test_compare_names_the_field_that_differs(trained, monkeypatch, dashboard):
     assert "Python" not in shown.split("Environment differences", 1)[1].split("Final results", 1)[0]
     detail = run_page("pages/12_Run_detail.py", run=rec["run_id"])
     no_exceptions(detail)
-    (table,) = [d.value for d in detail.dataframe if "recorded" in d.value.columns]
-    values = dict(zip(table["recorded"], table.iloc[:, 1]))
-    assert values["torch"] == torch.__version__ and values["threads"] == str(rec["threads"]) and values["made by"] == "trained"
+    (table,) = [d.value for d in detail.table if "recorded" in d.value.columns]
+    values = dict(zip(table["recorded"], table.iloc[:, 1]))  # escaped to show as typed (st.table reads Markdown)
+    assert values["torch"] == plain(torch.__version__) and values["threads"] == plain(str(rec["threads"]))
+    assert values["made by"] == "trained"
 
 
 @pytest.mark.slow  # `trained` runs a real local job
