@@ -76,4 +76,5 @@ seeds = sorted(set(kr["n"].to_list()))
 st.caption("Cells are seed means rounded like the paper (κ % / ρ % / SR) over n = "
            f"{seeds[0] if len(seeds) == 1 else f'{seeds[0]}–{seeds[-1]}'} seeds per cell; the CSV holds means, "
            "stds (empty for one seed) and n.")
-st.download_button("table as CSV", csv_bytes(kr), "kappa_rho_sr.csv", "text/csv", key="kr-table-csv")
+st.download_button("table as CSV", lambda: csv_bytes(kr), "kappa_rho_sr.csv", "text/csv", key="kr-table-csv",
+                   on_click="ignore")  # made when clicked, and the click reruns nothing
