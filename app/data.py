@@ -56,20 +56,21 @@ def _snapshot(db_path: str, version: tuple[int, int]) -> duckdb.DuckDBPyConnecti
 
 
 def _run(db_path: str, version: tuple[int, int], sql: str, params: tuple) -> pl.DataFrame:
-    for attempt in (1, 2):
-        con = snapshot_cursor(_snapshot(db_path, version))
-        try:
-            rel = con.sql(sql, params=list(params)) if params else con.sql(sql)
-            return rel.pl()
-        except duckdb.IOException:
-            # a held file that went away under it (a stale NFS handle after an ingest on another node): attach
-            # the file anew, once
-            if attempt == 2:
-                raise
-            _snapshot.clear()
-        finally:
-            con.close()
-    raise AssertionError("unreachable")
+    try:
+        return _query(_snapshot(db_path, version), sql, params)
+    except duckdb.IOException:
+        # the held file went away under it (a stale NFS handle after an ingest on another node): attach anew, once
+        _snapshot.clear()
+        return _query(_snapshot(db_path, version), sql, params)
+
+
+def _query(attached: duckdb.DuckDBPyConnection, sql: str, params: tuple) -> pl.DataFrame:
+    con = snapshot_cursor(attached)
+    try:
+        rel = con.sql(sql, params=list(params)) if params else con.sql(sql)
+        return rel.pl()
+    finally:
+        con.close()
 
 
 @st.cache_data(ttl=600, max_entries=512, show_spinner=False)

@@ -28,14 +28,24 @@ class WarehouseOutdated(RuntimeError):
 
 
 def open_snapshot(where: Home, config: dict | None = None, retry_s: float = 10.0) -> duckdb.DuckDBPyConnection:
+    _require_file(where)
+    return _retrying(where, retry_s, lambda: duckdb.connect(str(where.database), read_only=True, config=config or {}))
+
+
+def _require_file(where: Home) -> None:
     if not where.database.exists():
         raise WarehouseMissing(
             f"no warehouse at {where.database}; run a sweep (make demo-run) and `python -m warehouse ingest`"
         )
+
+
+def _retrying(where: Home, retry_s: float, open_once):
+    """open_once() again while it fails with an IOException, for at most `retry_s`: somebody holding the
+    snapshot read-write by hand (e.g. the DuckDB CLI without -readonly); then the one-line error."""
     deadline = time.monotonic() + retry_s
     while True:
         try:
-            return duckdb.connect(str(where.database), read_only=True, config=config or {})
+            return open_once()
         except duckdb.IOException as exc:
             if time.monotonic() > deadline:
                 raise WarehouseMissing(
@@ -56,24 +66,12 @@ def attach_snapshot(where: Home, retry_s: float = 10.0, memory_limit: str = "1GB
     `memory_limit` bounds what the held instance keeps (its cache of the file's blocks grows with the pages
     visited: +150-190 MB for a 100,000-run warehouse, on a login node shared with everyone); a query that
     needs more spills."""
-    if not where.database.exists():
-        open_snapshot(where, retry_s=0)  # the one-line "no warehouse" error
+    _require_file(where)
     con = duckdb.connect(":memory:", config={"temp_directory": str(where.database) + ".tmp",
                                              "memory_limit": memory_limit})
     path = str(where.database).replace("'", "''")
-    deadline = time.monotonic() + retry_s
     try:
-        while True:
-            try:
-                con.execute(f"ATTACH '{path}' AS warehouse (READ_ONLY)")
-                break
-            except duckdb.IOException as exc:
-                if time.monotonic() > deadline:
-                    raise WarehouseMissing(
-                        f"cannot open {where.database} read-only ({str(exc).splitlines()[0]}); "
-                        "close the program holding it read-write (never write to the snapshot)"
-                    ) from None
-                time.sleep(0.05)
+        _retrying(where, retry_s, lambda: con.execute(f"ATTACH '{path}' AS warehouse (READ_ONLY)"))
         con.execute("USE warehouse")
         check_version(con, where)
     except Exception:
