@@ -55,3 +55,31 @@ def test_a_read_that_fails_on_the_held_file_attaches_it_anew_once(tmp_path, monk
     monkeypatch.setattr(data, "_query", always_stale)
     with pytest.raises(duckdb.IOException):
         data._run(db, version, COUNT, ())
+
+
+def test_sessions_query_the_held_snapshot_from_several_threads_at_once(tmp_path):
+    """Streamlit runs each session's script in its own thread: every query takes its own cursor of the one
+    attachment (DuckDB connections are not shared between threads)."""
+    import threading
+
+    from app import data
+
+    where = home(tmp_path / "h")
+    write_run(where, "a")
+    ingest(where)
+    db, version = str(where.database), data.db_version(where)
+    answers, errors = [], []
+
+    def session():
+        for _ in range(25):
+            try:
+                answers.append(data._run(db, version, COUNT, ())["n"][0])
+            except Exception as exc:  # collected: an exception in a thread would not fail the test by itself
+                errors.append(repr(exc))
+
+    threads = [threading.Thread(target=session) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and answers == [1] * 100
