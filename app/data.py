@@ -45,13 +45,13 @@ def db_version(where: Home) -> tuple[int, int]:
     )
 
 
-@st.cache_resource(max_entries=2, show_spinner=False)
+@st.cache_resource(max_entries=1, show_spinner=False)
 def _snapshot(db_path: str, version: tuple[int, int]) -> duckdb.DuckDBPyConnection:
     """The snapshot of this version, attached once per server process (read.attach_snapshot: its schema
     checked then) and shared by every session; each query runs on its own cursor. Opening the file per query
     cost ~20 ms of a cold query's ~35 (a cold click runs four to eight). An ingest makes a new version, so the
-    next query attaches the new file; the old attachment is dropped after the next version (max_entries) and
-    never queried again."""
+    next query attaches the new file and the old attachment is let go (one entry): the replaced file's disk
+    space comes back once the queries still running on it end."""
     return attach_snapshot(Home(Path(db_path).parent))
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import os
+
 import duckdb
 import pytest
 
@@ -25,6 +28,12 @@ def test_an_ingest_shows_on_the_next_query_through_a_new_attachment(tmp_path):
     ingest(where)
     assert data.q(COUNT, where=where)["n"][0] == 2  # a new version: a new attachment answers
     assert data._snapshot(str(where.database), data.db_version(where)) is not before
+    # and the replaced file is let go: no descriptor of this process still holds it (its disk space comes back)
+    del before
+    gc.collect()
+    held = [os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
+            if os.path.exists(f"/proc/self/fd/{fd}")]
+    assert not [p for p in held if p.startswith(str(where.database)) and p.endswith("(deleted)")], held
 
 
 def test_a_read_that_fails_on_the_held_file_attaches_it_anew_once(tmp_path, monkeypatch):
