@@ -106,6 +106,15 @@ if not n_kept:
     st.stop()
 
 
+def page_box(where, n: int, per_page: int, *, label: str, key: str, help: str) -> int:
+    """The page (from 1) of `n` rows to show, `per_page` a page: a number box in `where` when there is more than
+    one page, else 1; a page past the last (rows went away since it was chosen) reads as the last."""
+    pages = max(1, -(-n // per_page))
+    page = where.number_input(f"{label} (of {pages:,})", min_value=1, max_value=pages, value=1, step=1, key=key,
+                              help=help) if pages > 1 else 1
+    return min(int(page or 1), pages)
+
+
 def compare_link(run_ids: list[str]) -> str:
     """URL of the Compare page for these runs (Streamlit names a page's URL after its file, without the number)."""
     return "/Compare?runs=" + ",".join(run_ids)
@@ -126,14 +135,10 @@ if group_by:
     # the groups' count first (one cheap statement), so the page box knows its range before the page is read
     counted = ask(run_table.groups_sql(kept, group_by, (), limit=1))
     n_groups = int(counted["groups"][0]) if counted.height else 0
-    group_pages = max(1, -(-n_groups // GROUP_LIMIT))
     heading, box = st.columns([3, 1])
     heading.subheader(f"{n_groups:,} group(s)")
-    group_page = box.number_input(f"group page (of {group_pages:,})", min_value=1, max_value=group_pages, value=1,
-                                  step=1, key="runs-group-page",
-                                  help=f"{GROUP_LIMIT:,} groups a page, in the order of the group-by fields") \
-        if group_pages > 1 else 1
-    group_page = min(int(group_page or 1), group_pages)
+    group_page = page_box(box, n_groups, GROUP_LIMIT, label="group page", key="runs-group-page",
+                          help=f"{GROUP_LIMIT:,} groups a page, in the order of the group-by fields")
     groups = ask(run_table.groups_sql(kept, group_by, tuple(present), limit=GROUP_LIMIT,
                                       offset=(group_page - 1) * GROUP_LIMIT))
     rows, config_cols = [], {"N": st.column_config.NumberColumn("N runs", help="runs in the group")}
@@ -176,11 +181,8 @@ c1, c2 = st.columns([3, 1])
 order = c1.selectbox("which runs first", order_options, key="runs-order",
                      format_func=lambda o: o if o == run_table.NEWEST else f"highest {TITLES.get(o, o)}",
                      help=f"decides which runs the table holds ({LIMIT:,} a page); click a header to sort those")
-pages = max(1, -(-n_kept // LIMIT))
-page = c2.number_input(f"page (of {pages:,})", min_value=1, max_value=pages, value=1, step=1, key="runs-page",
-                       help=f"{LIMIT:,} runs a page, in the order chosen on the left") \
-    if pages > 1 else 1
-page = min(int(page or 1), pages)
+page = page_box(c2, n_kept, LIMIT, label="page", key="runs-page",
+                help=f"{LIMIT:,} runs a page, in the order chosen on the left")
 table = ask(run_table.page_sql(kept, order, limit=LIMIT, offset=(page - 1) * LIMIT)).with_columns(
     pl.col("run_id").map_elements(ui.run_link, return_dtype=pl.String).alias("detail"),
     pl.col("status").map_elements(ui.badge, return_dtype=pl.String).alias("status"),
