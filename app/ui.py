@@ -297,7 +297,6 @@ def _sort_key(v: Any) -> tuple:
     return (v is None, str(type(v)), v if v is not None else 0)
 
 
-
 def for_browser(spec: dict) -> dict:
     """The Vega-Lite dict as every dashboard chart is sent: without Altair's default view size (st.altair_chart
     drops it too). Left to Streamlit: the renderer (SVG below 2,000 marks, canvas above). A canvas for every chart

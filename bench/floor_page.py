@@ -1,7 +1,7 @@
 """The floor for bench_browser.py: what a page shaped like the dashboard's costs with no warehouse behind it.
 
 What the Logits norm page sends the browser, made from synthetic rows instead of queries: the multipage
-navigation with app/pages' names (read from the file names), the sidebar's page link and collapsed launch
+navigation with app/pages' names (bench_browser.page_paths), the sidebar's page link and collapsed launch
 box, a title, five selectboxes in two rows of columns, a caption, and the dashboard's own four-panel chart
 (app.charts.curve_panels_spec through app.ui.show_curve_panels: 8 temperatures x 21 epochs x 4 quantities,
 n = 3, bands, points, the Download popover). The first selectbox changes the rows and not the spec, as the
@@ -12,16 +12,14 @@ the dashboard's chart code need for this much page; page / floor is what reading
 """
 
 import math
-from pathlib import Path
 
 import polars as pl
 import streamlit as st
+from bench_browser import page_paths  # same folder (Streamlit puts a script's folder on the path)
 
 from app import charts, ui
 
 st.set_page_config(page_title="floor", layout="wide")
-PAGES = sorted((Path(__file__).resolve().parents[1] / "app" / "pages").glob("*.py"),
-               key=lambda p: int(p.stem.split("_", 1)[0]))
 TEMPERATURES = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 1000.0)
 
 
@@ -64,5 +62,4 @@ with st.sidebar:
         st.caption("the launch form is built when opened, as the dashboard's is")
 
 st.navigation([st.Page(_page, title="Home", url_path="floor", default=True)]
-              + [st.Page(_other, title=p.stem.split("_", 1)[1].replace("_", " "), url_path=p.stem.split("_", 1)[1])
-                 for p in PAGES]).run()
+              + [st.Page(_other, title=name.replace("_", " "), url_path=name) for name in page_paths() if name]).run()
