@@ -16,7 +16,8 @@ def fx_home(tmp_path_factory):
     """A warehouse written as jobs write it (shards) and ingested: 2 temperatures x 2 seeds (+ an MSE group).
 
     Built once for the whole test run, shared by pytest-xdist's workers (tests/conftest.py built_once): four
-    modules read it, and each build is a real ingest of 16 runs. The tests that use it only read it. A test that needs to write builds its own home (tmp_home + factory.build)."""
+    modules read it, and each build is a real ingest of 16 runs. The tests that use it only read it. A test
+    that needs to write builds its own home (tmp_home + factory.build)."""
     folder, _ = built_once(tmp_path_factory, "app-home", lambda f: factory.build(
         home(f), archs=(factory.ARCH, "resnet18"), extra_loss=True))
     where = home(folder)

@@ -162,8 +162,6 @@ def seed_stats(groups: dict[tuple, list[float]], quantity: str = "logits_norm"):
     rows = []
     for (t, epoch), values in groups.items():
         n = len(values)
-        mean = sum(values) / n
-        std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else None
-        rows.append(dict(config_group=f"g{t}", temperature=t, epoch=epoch, quantity=quantity, mean=mean, std=std,
-                         n=n))
+        rows.append(dict(config_group=f"g{t}", temperature=t, epoch=epoch, quantity=quantity, mean=sum(values) / n,
+                         std=expected_std(values) if n > 1 else None, n=n))
     return with_band(pl.DataFrame(rows, schema_overrides={"std": pl.Float64}))
